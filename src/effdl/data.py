@@ -1,0 +1,266 @@
+"""Data layer: pack a data set once into uint8 tensors, keep it on the device, batch and augment there.
+
+Sources (chosen per data set in the config's `datasets` section):
+  * ``torchvision``: the real download (CIFAR10, MNIST) into ``root``; needs a network.
+  * ``imagefolder``: an ImageFolder tree (``<split>/<class>/<file>``) as a directory or a ``.tar.gz``
+    of one: the offline copies in ``../shared/data/`` and the CINIC-10 release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import tarfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST"}
+
+
+class DataError(RuntimeError):
+    """A data set cannot be found, downloaded or read; the message names the config key to set."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading sources
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _split_class_of(parts: tuple[str, ...]) -> tuple[str, str] | None:
+    """('cifar10', 'train', 'cat', '1.jpg') -> ('train', 'cat'); None for files outside a split."""
+    if len(parts) >= 3 and parts[-3] in SPLITS and parts[-1].lower().endswith(IMAGE_SUFFIXES):
+        return parts[-3], parts[-2]
+    return None
+
+
+def _list_imagefolder(path: Path) -> tuple[dict, str]:
+    """Map (split, class) -> {file name: bytes loader}; also return the source's sha256."""
+    entries: dict[tuple[str, str], dict[str, object]] = defaultdict(dict)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            key = _split_class_of(file.relative_to(path).parts)
+            if key is None:
+                continue
+            data = file.read_bytes()
+            digest.update(str(file.relative_to(path)).encode() + b"\0" + data)
+            entries[key][file.name] = data
+        return entries, digest.hexdigest()
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                key = _split_class_of(tuple(Path(member.name).parts))
+                if key is not None:
+                    entries[key][Path(member.name).name] = archive.extractfile(member).read()
+        return entries, _sha256_file(path)
+    raise DataError(f"{path} is neither an ImageFolder directory nor a .tar.gz of one")
+
+
+def _natural_key(name: str) -> tuple:
+    return tuple(int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name))
+
+
+def order_items(items: list[tuple]) -> list[tuple]:
+    """Sort (file name, label, ...) items: by integer name when all names are distinct integers, else class/name."""
+    stems = [Path(item[0]).stem for item in items]
+    if all(stem.isdigit() for stem in stems) and len(set(stems)) == len(stems):
+        return sorted(items, key=lambda item: int(Path(item[0]).stem))
+    return sorted(items, key=lambda item: (item[1], _natural_key(item[0])))
+
+
+def _decode(blobs: list[bytes]) -> np.ndarray:
+    """Decode encoded images to one uint8 array (N, C, H, W); all images must share size and mode."""
+    from PIL import Image
+
+    first = Image.open(io.BytesIO(blobs[0]))
+    mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"  # grayscale stays 1-channel
+    arrays = [np.asarray(Image.open(io.BytesIO(blob)).convert(mode)) for blob in blobs]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise DataError(f"images have different sizes {sorted(shapes)[:3]}; the data layer needs one size")
+    stacked = np.stack(arrays)
+    return stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+
+
+def read_imagefolder(path: str | Path, subset: dict | None = None) -> dict:
+    """Pack an ImageFolder tree (directory or .tar.gz) into uint8 tensors, optionally a seeded per-class subset.
+
+    Order: if every file name in a split is a distinct integer (the MNIST copy), files are sorted by
+    that integer, which recovers the original data set order; otherwise by class then natural name.
+    """
+    path = Path(path)
+    entries, sha256 = _list_imagefolder(path)
+    classes = sorted({cls for (_, cls) in entries})
+    if not classes or not all(any(split == s for (s, _) in entries) for split in SPLITS):
+        raise DataError(f"{path} has no '<split>/<class>/<image>' files for both splits {SPLITS}")
+    packed = {"classes": classes, "source": f"imagefolder:{path}", "sha256": sha256}
+    for split in SPLITS:
+        items = order_items([(name, classes.index(cls), blob) for (s, cls), files in entries.items()
+                             if s == split for name, blob in files.items()])
+        labels = torch.tensor([label for _, label, _ in items], dtype=torch.int64)
+        keep = _subset_indices(labels, subset, split) if subset else torch.arange(len(items))
+        blobs = [items[i][2] for i in keep.tolist()]
+        packed[split] = {"images": torch.from_numpy(_decode(blobs)), "labels": labels[keep]}
+    return packed
+
+
+def _subset_indices(labels: torch.Tensor, subset: dict, split: str) -> torch.Tensor:
+    """A seeded per-class subset, kept in the original order."""
+    per_class = subset[f"{split}_per_class"]
+    generator = torch.Generator().manual_seed(int(subset.get("seed", 0)))
+    chosen = []
+    for cls in labels.unique().tolist():
+        members = torch.nonzero(labels == cls).flatten()
+        if per_class > len(members):
+            raise DataError(f"subset asks for {per_class} {split} images of class {cls} but only {len(members)} exist")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.cat(chosen).sort().values
+
+
+def read_torchvision(name: str, root: str | Path, subset: dict | None = None) -> dict:
+    """Download (or reuse) a torchvision data set and pack it; raises DataError when it cannot be fetched."""
+    import torchvision
+
+    cls = getattr(torchvision.datasets, TORCHVISION_CLASSES[name])
+    packed: dict = {"source": f"torchvision:{TORCHVISION_CLASSES[name]}"}
+    digest = hashlib.sha256()
+    try:
+        for split in SPLITS:
+            ds = cls(str(root), train=(split == "train"), download=True)
+            data = np.asarray(ds.data)
+            images = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)
+            labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+            digest.update(np.ascontiguousarray(images).tobytes() + labels.numpy().tobytes())
+            keep = _subset_indices(labels, subset, split) if subset else torch.arange(len(labels))
+            packed[split] = {"images": torch.from_numpy(np.ascontiguousarray(images))[keep], "labels": labels[keep]}
+            packed["classes"] = list(ds.classes)
+    except (OSError, RuntimeError) as err:
+        raise DataError(
+            f"could not download {TORCHVISION_CLASSES[name]} through torchvision into {root} ({err}). "
+            f"Fix: on a machine without a network set datasets.{name}.source: imagefolder and "
+            f"datasets.{name}.path to a local copy (e.g. ../shared/data/), or add --configfile config/offline.yaml."
+        ) from err
+    packed["sha256"] = digest.hexdigest()
+    return packed
+
+
+def prepare_dataset(name: str, source_cfg: dict) -> dict:
+    """Read data set `name` from the source its config section describes and return the packed dict."""
+    source = source_cfg["source"]
+    subset = source_cfg.get("subset")
+    if source == "torchvision":
+        if name not in TORCHVISION_CLASSES:
+            raise DataError(
+                f"torchvision has no '{name}' loader here (known: {sorted(TORCHVISION_CLASSES)}). "
+                f"Fix: set datasets.{name}.source: imagefolder and datasets.{name}.path."
+            )
+        packed = read_torchvision(name, source_cfg.get("root", "data/torchvision"), subset)
+    elif source == "imagefolder":
+        path = source_cfg.get("path")
+        if not path or not Path(path).exists():
+            raise DataError(
+                f"data set '{name}': datasets.{name}.path = {path!r} does not exist. "
+                "Fix: point it at an ImageFolder directory or .tar.gz (e.g. ../shared/data/cifar10-jpeg.tar.gz)."
+            )
+        packed = read_imagefolder(path, subset)
+    else:
+        raise DataError(f"datasets.{name}.source = {source!r} is unknown. Fix: use 'torchvision' or 'imagefolder'.")
+    packed["name"] = name
+    packed["subset"] = dict(subset) if subset else None
+    return packed
+
+
+def load_packed(path: str | Path) -> dict:
+    """Load a packed data set written by the prepare_data rule (weights_only, no code execution)."""
+    from effdl.io import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# On-device batching and augmentation
+
+
+class DeviceDataset:
+    """One split held on `device`: images uint8 (N, C, H, W) and labels int64 (N,)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device | str):
+        self.images = images.to(device)
+        self.labels = labels.to(device)
+
+    @classmethod
+    def from_packed(cls, packed: dict, split: str, device: torch.device | str) -> "DeviceDataset":
+        """The `split` of a packed data set, moved to `device`."""
+        return cls(packed[split]["images"], packed[split]["labels"], device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+
+def batch_crop(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, pad: int) -> torch.Tensor:
+    """Zero-pad by `pad` and cut an (H, W) window at per-image offsets (top, left in [0, 2*pad])."""
+    B, C, H, W = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))  # (B, C, H+2p, W+2p), zero fill as torchvision's RandomCrop
+    rows = (top[:, None] + torch.arange(H, device=images.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (left[:, None] + torch.arange(W, device=images.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(B, device=images.device)[:, None, None, None]
+    channel = torch.arange(C, device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+def batch_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirror the images whose `flip` entry is True (left-right)."""
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def normalize(images_u8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32, scaled to [0, 1] then standardised per channel (ToTensor + Normalize)."""
+    return (images_u8.float().div_(255.0) - mean[:, None, None]) / std[:, None, None]
+
+
+def iterate_batches(dataset: DeviceDataset, batch_size: int, *, mean, std, augment: bool = False,
+                    shuffle: bool = False, generator: torch.Generator | None = None, crop_pad: int = 4,
+                    channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield normalised (x, y) batches on the data set's device; all randomness from `generator` (CPU).
+
+    Random draws for the whole epoch are made up front on the CPU generator, so a run is reproducible
+    on any device and resumable from the generator's saved state.
+    """
+    n, device = len(dataset), dataset.device
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
+    std = torch.as_tensor(std, dtype=torch.float32, device=device)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if augment:
+        offsets = torch.randint(0, 2 * crop_pad + 1, (2, n), generator=generator).to(device)
+        flips = (torch.rand(n, generator=generator) < 0.5).to(device)
+    order = order.to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        images = dataset.images[idx]
+        if augment:
+            step = slice(start, start + batch_size)
+            images = batch_flip(batch_crop(images, offsets[0, step], offsets[1, step], crop_pad), flips[step])
+        x = normalize(images, mean, std).contiguous(memory_format=memory_format)
+        yield x, dataset.labels[idx]

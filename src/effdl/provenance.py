@@ -1,0 +1,53 @@
+"""Provenance columns carried by every CSV row: seed, device, versions, git commit, config hash, data."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+import torch
+import torchvision
+
+from effdl.config import config_hash
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit(repo_dir: str = ".") -> str:
+    """The checkout's commit (with '-dirty' when tracked files changed), or 'unknown' outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", repo_dir, "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human-readable device name: the GPU model on CUDA, 'cpu' otherwise."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def provenance(device: torch.device | str, seed: int | None, config: dict, data_meta: dict | None = None,
+               repo_dir: str | Path = ".") -> dict:
+    """The provenance columns for one job's rows."""
+    data_meta = data_meta or {}
+    return {
+        "seed": seed,
+        "device": device_name(device),
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "git_commit": git_commit(str(repo_dir)),
+        "config_hash": config_hash(config),
+        "data_source": data_meta.get("source", ""),
+        "data_sha256": data_meta.get("sha256", ""),
+    }

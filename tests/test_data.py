@@ -1,0 +1,101 @@
+"""Tests of the data layer: ImageFolder archives and directories, order recovery, subsets, clear errors."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from effdl.data import DataError, order_items, prepare_dataset, read_imagefolder
+
+from conftest import SHARED_DATA
+
+
+def _png(value: int, mode: str = "L") -> bytes:
+    size = (28, 28) if mode == "L" else (32, 32)
+    image = Image.new(mode, size, color=value if mode == "L" else (value, 255 - value, 7))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _make_tree(root, layout, mode="L"):
+    """layout: {split: [(class, file name, pixel value), ...]} written as an ImageFolder directory."""
+    for split, files in layout.items():
+        for cls, name, value in files:
+            path = root / "top" / split / cls / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_png(value, mode))
+
+
+MNIST_LIKE = {  # numeric names = original indices, spread over class folders
+    "train": [("0", "1.png", 10), ("1", "3.png", 30), ("5", "0.png", 0), ("4", "2.png", 20), ("0", "4.png", 40)],
+    "test": [("7", "1.png", 71), ("2", "0.png", 70)],
+}
+
+
+def test_numeric_names_recover_original_order(tmp_path):
+    _make_tree(tmp_path, MNIST_LIKE)
+    packed = read_imagefolder(tmp_path / "top")
+    assert packed["classes"] == ["0", "1", "2", "4", "5", "7"]
+    names = [packed["classes"][i] for i in packed["train"]["labels"]]
+    assert names == ["5", "0", "4", "1", "0"]  # file order 0.png, 1.png, 2.png, 3.png, 4.png
+    assert packed["train"]["images"].shape == (5, 1, 28, 28)
+    assert packed["train"]["images"][:, 0, 0, 0].tolist() == [0, 10, 20, 30, 40]
+
+
+def test_archive_and_directory_give_the_same_pixels(tmp_path):
+    _make_tree(tmp_path, MNIST_LIKE)
+    archive = tmp_path / "tree.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "top", arcname="top")
+    from_dir, from_tar = read_imagefolder(tmp_path / "top"), read_imagefolder(archive)
+    for split in ("train", "test"):
+        assert torch.equal(from_dir[split]["images"], from_tar[split]["images"])
+        assert torch.equal(from_dir[split]["labels"], from_tar[split]["labels"])
+    assert len(from_tar["sha256"]) == 64 and from_tar["sha256"] != from_dir["sha256"]
+
+
+def test_rgb_subset_is_seeded_and_per_class(tmp_path):
+    layout = {split: [(cls, f"{cls}_{i}.png", i) for cls in ("cat", "dog") for i in range(6)]
+              for split in ("train", "test")}
+    _make_tree(tmp_path, layout, mode="RGB")
+    subset = {"train_per_class": 2, "test_per_class": 1, "seed": 3}
+    a = read_imagefolder(tmp_path / "top", subset)
+    b = read_imagefolder(tmp_path / "top", subset)
+    assert a["train"]["images"].shape == (4, 3, 32, 32)
+    assert torch.bincount(a["train"]["labels"]).tolist() == [2, 2]
+    assert torch.equal(a["train"]["images"], b["train"]["images"])
+    c = read_imagefolder(tmp_path / "top", {**subset, "seed": 4})
+    assert not torch.equal(a["train"]["images"], c["train"]["images"])
+
+
+def test_missing_local_copy_names_the_config_key(tmp_path):
+    with pytest.raises(DataError, match=r"datasets\.cifar10\.path.*does not exist"):
+        prepare_dataset("cifar10", {"source": "imagefolder", "path": str(tmp_path / "nope.tar.gz")})
+
+
+def test_failed_download_names_the_fix(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(DataError, match=r"datasets\.mnist\.source: imagefolder"):
+        prepare_dataset("mnist", {"source": "torchvision", "root": str(tmp_path)})
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist-png.tar.gz").exists(), reason="offline MNIST copy not present")
+def test_real_mnist_copy_orders_like_torchvision():
+    """The offline copy's class folders, ordered by our rule, give torchvision's first MNIST labels."""
+    with tarfile.open(SHARED_DATA / "mnist-png.tar.gz") as tar:
+        items = [(m.name.rsplit("/", 1)[1], int(m.name.split("/")[-2])) for m in tar
+                 if m.isfile() and "/train/" in m.name]
+    ordered = order_items(items)
+    assert [label for _, label in ordered[:8]] == [5, 0, 4, 1, 9, 2, 1, 3]
+    assert [int(name[:-4]) for name, _ in ordered] == list(range(60000))

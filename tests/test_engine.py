@@ -1,0 +1,162 @@
+"""Tests of the training engine: ConvNet, schedules, moving average, augmentation, resume, divergence."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
+from effdl.engine import TrainConfig, lr_schedule, moving_average, train
+from effdl.models import ConvNet, MNISTNet, build_model, count_parameters
+
+MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+
+
+def test_convnet_parameter_count_and_shape():
+    net = ConvNet()
+    assert count_parameters(net) == (1_212_778, 1_212_778)
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_mnist_mlp_matches_the_seed():
+    net = MNISTNet()
+    assert [tuple(v.shape) for v in net.state_dict().values()] == [(128, 784), (128,), (10, 128), (10,)]
+    out = net(torch.zeros(3, 1, 28, 28))
+    assert torch.allclose(out.exp().sum(1), torch.ones(3))  # log-softmax output
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'convnett'.*Known models"):
+        build_model("convnett")
+
+
+def seed_moving_average(a, n=100):
+    """The seed's own implementation, verbatim in behaviour (cumsum of a torch tensor)."""
+    ret = torch.cumsum(torch.Tensor(a), 0)
+    ret[n:] = ret[n:] - ret[:-n]
+    return ret[n - 1:] / n
+
+
+def test_moving_average_equals_the_seed():
+    values = torch.rand(1955, generator=torch.Generator().manual_seed(1)).tolist()
+    ours = moving_average(values, 100)
+    assert len(ours) == 1955 - 99
+    assert torch.allclose(ours.float(), seed_moving_average(values), atol=1e-5)
+    assert len(moving_average(values[:50], 100)) == 0
+
+
+@pytest.mark.parametrize("scheduler,expected", [
+    ("multistep", [0.1] * 25 + [0.01] * 25 + [0.001] * 25 + [0.0001] * 25),
+    ("none", [0.1] * 100),
+])
+def test_lr_sequences(scheduler, expected):
+    cfg = TrainConfig(epochs=100, lr=0.1, scheduler=scheduler, milestones=(25, 50, 75))
+    assert lr_schedule(cfg) == pytest.approx(expected)
+
+
+def test_cosine_annealing_follows_the_closed_form():
+    lrs = lr_schedule(TrainConfig(epochs=100, lr=0.1, scheduler="cosine_annealing"))
+    closed = [0.05 * (1 + math.cos(math.pi * e / 100)) for e in range(100)]
+    assert lrs == pytest.approx(closed, abs=1e-9)
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"epochs": 5, "lr": 0.0}, "lr must be positive"),
+    ({"epochs": 5, "lr": 0.1, "scheduler": "cosine"}, "scheduler 'cosine' is unknown"),
+    ({"epochs": 5, "lr": 0.1, "scheduler": "multistep", "milestones": [3, 9]}, r"milestones \[9\]"),
+])
+def test_bad_settings_fail_with_the_reason(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**settings)
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(TypeError, match="lrr"):
+        TrainConfig.from_dict({"epochs": 1, "lr": 0.1, "lrr": 3})
+
+
+def test_batch_crop_and_flip_match_per_image_reference():
+    images = torch.randint(0, 255, (6, 3, 8, 8), dtype=torch.uint8)
+    top, left = torch.tensor([0, 1, 2, 3, 4, 8]), torch.tensor([8, 0, 4, 2, 1, 3])
+    cropped = batch_crop(images, top, left, pad=4)
+    padded = nn.functional.pad(images, (4, 4, 4, 4))
+    for i in range(6):  # reference: one slice per image
+        assert torch.equal(cropped[i], padded[i, :, top[i]:top[i] + 8, left[i]:left[i] + 8])
+    flip = torch.tensor([True, False, True, False, False, True])
+    flipped = batch_flip(images, flip)
+    for i in range(6):
+        assert torch.equal(flipped[i], images[i].flip(-1) if flip[i] else images[i])
+
+
+def test_batches_cover_the_data_once_and_are_seeded(tiny_packed):
+    ds = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    def labels(seed):
+        gen = torch.Generator().manual_seed(seed)
+        return torch.cat([y for _, y in iterate_batches(ds, 64, mean=MEAN, std=STD, augment=True,
+                                                         shuffle=True, generator=gen)])
+    first, again, other = labels(0), labels(0), labels(1)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(first.sort().values, ds.labels.sort().values)
+
+
+def small_net() -> nn.Module:
+    """A few-thousand-parameter CNN with BatchNorm (buffers) so engine tests run in seconds."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+
+
+def tiny_run(packed, tmp_path, epochs=3, lr=0.05, checkpoint=True, **kw):
+    torch.manual_seed(0)
+    model = small_net()
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, scheduler="multistep",
+                      milestones=(2,), seed=7, **kw)
+    train_set = DeviceDataset.from_packed(packed, "train", "cpu")
+    test_set = DeviceDataset.from_packed(packed, "test", "cpu")
+    ckpt = tmp_path / "ckpt.pt" if checkpoint else None
+    return model, train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, checkpoint_path=ckpt,
+                        log=lambda _: None)
+
+
+def test_training_records_per_iteration_and_per_epoch(tiny_packed, tmp_path):
+    _, result = tiny_run(tiny_packed, tmp_path, eval_before_training=True)
+    assert len(result.iterations) == 3 * 4  # 200 images / batch 50
+    assert [r["epoch"] for r in result.epochs] == [0, 1, 2, 3]
+    assert [r["lr"] for r in result.epochs[1:]] == pytest.approx([0.05, 0.05, 0.005])
+    assert result.epochs[-1]["train_loss"] < result.iterations[0]["loss"]
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_path):
+    model_full, full = tiny_run(tiny_packed, tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    # stop after 2 epochs: same run config except epochs would change the fingerprint, so interrupt by
+    # training the full config with a hook that raises after epoch index 1 (like a kill between epochs)
+    class Kill:
+        def after_train_epoch(self, epoch, model):
+            if epoch == 2:
+                raise KeyboardInterrupt
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        model = small_net()
+        cfg = TrainConfig(epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, scheduler="multistep",
+                          milestones=(2,), seed=7)
+        train(model, DeviceDataset.from_packed(tiny_packed, "train", "cpu"),
+              DeviceDataset.from_packed(tiny_packed, "test", "cpu"), cfg, "cpu", mean=MEAN, std=STD,
+              checkpoint_path=tmp_path / "b" / "ckpt.pt", hooks=[Kill()], log=lambda _: None)
+    model_resumed, resumed = tiny_run(tiny_packed, tmp_path / "b")
+    assert resumed.resumed_from_epoch == 2
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]  # noqa: E731
+    assert strip(resumed.epochs) == strip(full.epochs)
+    assert [r["loss"] for r in resumed.iterations] == [r["loss"] for r in full.iterations]
+    for a, b in zip(model_full.state_dict().values(), model_resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_divergence_is_recorded_not_raised(tiny_packed, tmp_path):
+    _, result = tiny_run(tiny_packed, tmp_path, lr=1e6, checkpoint=False)
+    assert result.diverged
+    assert len(result.epochs) <= 3
+    assert not math.isfinite(pd.DataFrame(result.iterations)["loss"].iloc[-1])

@@ -1,0 +1,45 @@
+"""Tests of generated-TeX helpers: macro names, comparison words, word counting, strict LaTeX log checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from effdl.latex import check_log
+from effdl.paper_checks import count_words, expand, undefined_macros
+from effdl.texgen import compare, macro, macro_name
+
+
+def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
+    names = {macro_name("Pone", "acc", lr) for lr in (0.0001, 0.001, 0.1, 1.0, 1e-05)}
+    assert len(names) == 5 and all(n.isalpha() for n in names)
+    with pytest.raises(ValueError):
+        macro("Bad1", "x")
+
+
+def test_compare_uses_the_seed_spread():
+    assert compare([90.0, 91.0], [80.0, 80.5]) == "higher"
+    assert compare([80.0, 80.5], [90.0, 91.0]) == "lower"
+    assert compare([90.0, 92.0], [90.5, 91.5]) == "within noise"
+    assert "spread unknown" in compare([90.0], [80.0])
+
+
+def test_word_count_expands_macros_and_ignores_markup():
+    macros = {"Acc": "91.2", "Word": "within noise"}
+    text = r"Accuracy was \Acc\% and \textbf{the} gap \Word{} ($x^2$)."
+    assert count_words(expand(text, macros)) == len("Accuracy was 91.2 and the gap within noise x".split())
+
+
+def test_undefined_macros_are_found(tmp_path):
+    (tmp_path / "a.tex").write_text(r"\newcommand{\Local}{1} \Local \Missing \LaTeX \section{x}")
+    assert undefined_macros(tmp_path, {"Other": "2"}) == {"Missing"}
+
+
+def test_latex_log_checks_are_strict():
+    log = ("Overfull \\hbox (45.3pt too wide) in paragraph at lines 3--4\n"
+           "Overfull \\hbox (2.0pt too wide) in paragraph at lines 9--9\n"
+           "LaTeX Warning: Reference `fig:x' on page 1 undefined on input line 7.\n"
+           "! Undefined control sequence.\n")
+    problems = check_log(log, max_overfull_pt=30)
+    assert any("45.3pt" in p for p in problems) and not any("2.0pt" in p for p in problems)
+    assert any("fig:x" in p for p in problems) and any(p.startswith("! Undefined") for p in problems)
+    assert check_log("Output written on main.pdf (3 pages).", 30) == []

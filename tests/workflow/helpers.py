@@ -1,0 +1,28 @@
+"""Helpers for workflow-level tests: run snakemake from the repository's environment."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def snakemake(*args: str, timeout: int = 120, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run the venv's snakemake with `args`; never hangs past `timeout`."""
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    counts = {}
+    table = dry_run_output.split("Job stats:", 1)[-1]
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts

@@ -1,0 +1,61 @@
+"""Workflow-level checks that need no training: dry runs of both configs, targets, lint, format, bad config."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from helpers import BIN, REPO, job_counts, snakemake
+
+DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1")
+
+
+def test_smoke_dry_run_plans_the_whole_study():
+    result = snakemake(*DRY, "--configfile", "config/smoke.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts.get("build_paper") == 1 or "Nothing to be done" in result.stdout
+
+
+def test_full_config_dry_run_shows_full_part1():
+    result = snakemake(*DRY, "--forceall", "results/figs/lr_sweep.pdf", "results/figs/schedulers.pdf")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    # 3 learning rates x 3 seeds + 2 schedulers x 3 seeds, nothing else trained
+    assert counts["train_model"] == 3 * 3 + 2 * 3
+    assert "results/runs/part1/sched_cosine_annealing_seed45/epochs.csv" in result.stdout
+
+
+def test_one_figure_builds_only_its_ancestors():
+    result = snakemake(*DRY, "--forceall", "results/figs/lr_sweep.pdf")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts == {"prepare_data": 1, "train_model": 9, "aggregate_runs": 1, "plot_training_curves": 1}
+
+
+def test_misspelled_config_key_fails_fast_naming_it(tmp_path):
+    overlay = tmp_path / "typo.yaml"
+    overlay.write_text("part1:\n  lr_sweep:\n    lrz: [0.1]\n")
+    start = time.monotonic()
+    result = snakemake(*DRY, "--configfile", str(overlay))
+    assert result.returncode != 0
+    assert "unknown config key 'lrz'" in result.stderr + result.stdout
+    assert "did you mean 'lrs'" in result.stderr + result.stdout
+    assert time.monotonic() - start < 30
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_is_clean():
+    import subprocess
+
+    snakefmt = BIN / "snakefmt"
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed in this environment (pip install -e .[dev])")
+    result = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

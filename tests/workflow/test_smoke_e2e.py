@@ -1,0 +1,79 @@
+"""End to end: the smoke configuration builds every output and the paper PDF from real CIFAR-10/MNIST subsets."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from helpers import REPO, snakemake
+
+SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml")
+PROVENANCE = ["seed", "device", "torch_version", "git_commit", "config_hash", "data_source", "data_sha256"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+    """Run the whole smoke DAG once (reusing up-to-date outputs); fail with its log on error."""
+    start = time.monotonic()
+    result = snakemake(*SMOKE, "--rerun-incomplete", timeout=1800)
+    elapsed = time.monotonic() - start
+    print(f"\nsmoke run wall time: {elapsed:.0f} s")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def pdf_text(path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.slow
+def test_smoke_builds_the_paper_with_part1_figures(smoke_run):
+    paper = REPO / "results" / "paper.pdf"
+    assert paper.exists() and paper.stat().st_size > 10_000
+    text = pdf_text(paper)
+    assert "Part 1.1: training loss (moving average)" in text
+    assert "Part 1.2: MultiStep" in text
+    assert "??" not in text
+    assert "smoke configuration" in text.lower()
+
+
+@pytest.mark.slow
+def test_smoke_rows_carry_provenance_and_real_data(smoke_run):
+    epochs = pd.read_csv(REPO / "results" / "metrics" / "part1_lr_sweep" / "epochs.csv")
+    assert set(PROVENANCE) <= set(epochs.columns)
+    assert epochs[PROVENANCE].notna().all().all()
+    assert epochs["data_source"].str.contains("cifar10-jpeg.tar.gz").all()
+    assert (epochs["data_sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee").all()
+    summary = pd.read_csv(REPO / "results" / "metrics" / "part1_schedulers" / "summary.csv")
+    assert (summary["total_time_s"] > 0).all()
+
+
+@pytest.mark.slow
+def test_smoke_rerun_is_a_no_op(smoke_run):
+    result = snakemake(*SMOKE, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_answers_respect_the_seed_word_limits(smoke_run):
+    from effdl.paper_checks import answer_word_counts, generated_macros
+
+    counts = answer_word_counts(REPO / "paper" / "sections", generated_macros(REPO / "results" / "tex"))
+    assert counts, "no answer environments found"
+    too_long = [(q, n, limit) for q, n, limit in counts if n > limit]
+    assert not too_long, f"answers over the seed's word limit (question, words, limit): {too_long}"
+
+
+@pytest.mark.slow
+def test_every_macro_the_paper_uses_is_generated(smoke_run):
+    from effdl.paper_checks import generated_macros, undefined_macros
+
+    assert undefined_macros(REPO / "paper", generated_macros(REPO / "results" / "tex")) == set()

@@ -1,0 +1,106 @@
+"""Shared workflow helpers: config validation, the run registry, wildcard constraints, paths."""
+
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from effdl.config import ConfigError, validate_config
+
+try:
+    validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+
+wildcard_constraints:
+    part="[a-z0-9_]+",
+    run="[A-Za-z0-9_.\-]+",
+    dataset="[a-z0-9]+",
+    collection="[A-Za-z0-9_]+",
+
+
+# "{part}/{run}" -> run spec (plain dict, see docs/architecture.md); filled by each part's rules.
+RUNS = {}
+# part -> files the paper needs from it (figures, generated TeX); read by paper.smk.
+PAPER_INPUTS = {}
+# collection name -> list of "{part}/{run}" keys whose CSVs aggregate_runs concatenates.
+RUN_COLLECTIONS = {}
+
+
+def engine_settings():
+    """Engine keys every training run takes from the `engine` config section."""
+    return dict(config["engine"])
+
+
+def make_spec(*, dataset, model, train, seed, labels=None, hooks=None):
+    """A run spec: model kwargs, TrainConfig settings (engine defaults + `train`), data normalisation."""
+    if dataset not in config["datasets"]:
+        raise WorkflowError(
+            f"a run needs data set '{dataset}', which has no entry under config key 'datasets'. "
+            f"Fix: add datasets.{dataset} (see config/README.md)."
+        )
+    source = config["datasets"][dataset]
+    return {
+        "dataset": dataset,
+        "seed": seed,
+        "model": dict(model),
+        "train": {**engine_settings(), **train},
+        "hooks": list(hooks or []),
+        "labels": dict(labels or {}),
+        "mean": list(source["mean"]),
+        "std": list(source["std"]),
+    }
+
+
+def register_runs(part, runs):
+    """Add {run name: spec} of one part to RUNS."""
+    for run, spec in runs.items():
+        RUNS[f"{part}/{run}"] = {"part": part, "run": run, **spec}
+
+
+def run_file(key, name):
+    """Path of one output of a registered run: run_file('part1/x', 'epochs.csv')."""
+    return f"results/runs/{key}/{name}"
+
+
+def run_files(keys, name):
+    """run_file for many runs."""
+    return [run_file(key, name) for key in keys]
+
+
+def spec_of(wildcards):
+    """The spec behind a train_model job, or one clear error for an unknown run."""
+    key = f"{wildcards.part}/{wildcards.run}"
+    if key not in RUNS:
+        raise WorkflowError(
+            f"no training run '{key}' is registered. Known runs: {', '.join(sorted(RUNS)[:20])} ..."
+        )
+    return RUNS[key]
+
+
+def runtime_minutes(wildcards):
+    """A generous SLURM time limit for a run: 2 minutes per epoch (CPU-sized), at least 10."""
+    return max(10, 2 * int(spec_of(wildcards)["train"]["epochs"]))
+
+
+def dataset_inputs(wildcards):
+    """Local source files of a data set, so prepare_data re-runs when they change; checked early."""
+    source = config["datasets"][wildcards.dataset]
+    if source["source"] != "imagefolder":
+        return []
+    path = source.get("path")
+    if not path or not Path(path).exists():
+        raise WorkflowError(
+            f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {path!r} "
+            "does not exist. Fix: point it at an ImageFolder directory or .tar.gz (offline copies are in "
+            "../shared/data/), or set datasets."
+            f"{wildcards.dataset}.source: torchvision on a machine with a network."
+        )
+    return [path]
+
+
+def paper_inputs():
+    """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
+    return sorted({path for paths in PAPER_INPUTS.values() for path in paths})

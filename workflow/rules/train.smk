@@ -1,0 +1,49 @@
+"""The one generic training rule: trains any run registered in RUNS (see docs/architecture.md)."""
+
+
+rule train_model:
+    input:
+        data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
+    output:
+        iters="results/runs/{part}/{run}/iters.csv",
+        epochs="results/runs/{part}/{run}/epochs.csv",
+        summary="results/runs/{part}/{run}/summary.csv",
+        model="results/runs/{part}/{run}/model.pt",
+    log:
+        "results/logs/train_model/{part}/{run}.log",
+    benchmark:
+        "results/benchmarks/train_model/{part}/{run}.tsv"
+    conda:
+        "../envs/effdl.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=runtime_minutes,
+    params:
+        spec=spec_of,
+        device=config["device"],
+        resume_state="results/runs/{part}/{run}/checkpoint.pt",
+    script:
+        "../scripts/train_model.py"
+
+
+rule aggregate_runs:
+    input:
+        iters=lambda w: run_files(RUN_COLLECTIONS[w.collection], "iters.csv"),
+        epochs=lambda w: run_files(RUN_COLLECTIONS[w.collection], "epochs.csv"),
+        summary=lambda w: run_files(RUN_COLLECTIONS[w.collection], "summary.csv"),
+    output:
+        iters="results/metrics/{collection}/iters.csv",
+        epochs="results/metrics/{collection}/epochs.csv",
+        summary="results/metrics/{collection}/summary.csv",
+    log:
+        "results/logs/aggregate_runs/{collection}.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_runs.py"

@@ -1,0 +1,16 @@
+"""Snakemake adapter for rule build_paper: strict latexmk build of results/paper.pdf."""
+
+from effdl.latex import build_pdf
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(main_tex: str, build_dir: str, out_pdf: str, max_overfull_pt: float) -> None:
+    output = build_pdf(main_tex, build_dir, out_pdf, max_overfull_pt)
+    log(output[-3000:])
+    log(f"wrote {out_pdf}")
+
+
+main(snakemake.input.main, snakemake.params.build_dir, snakemake.output[0], snakemake.params.max_overfull_pt)
