@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from effdl.io import load_checkpoint, sha256_file
+
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST"}
@@ -31,14 +33,6 @@ class DataError(RuntimeError):
 
 # ---------------------------------------------------------------------------------------------
 # Reading sources
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _split_class_of(parts: tuple[str, ...]) -> tuple[str, str] | None:
@@ -69,7 +63,7 @@ def _list_imagefolder(path: Path) -> tuple[dict, str]:
                 key = _split_class_of(tuple(Path(member.name).parts))
                 if key is not None:
                     entries[key][Path(member.name).name] = archive.extractfile(member).read()
-        return entries, _sha256_file(path)
+        return entries, sha256_file(path)
     raise DataError(f"{path} is neither an ImageFolder directory nor a .tar.gz of one")
 
 
@@ -189,8 +183,6 @@ def prepare_dataset(name: str, source_cfg: dict) -> dict:
 
 def load_packed(path: str | Path) -> dict:
     """Load a packed data set written by the prepare_data rule (weights_only, no code execution)."""
-    from effdl.io import load_checkpoint
-
     return load_checkpoint(path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -77,3 +78,36 @@ def test_every_macro_the_paper_uses_is_generated(smoke_run):
     from effdl.paper_checks import generated_macros, undefined_macros
 
     assert undefined_macros(REPO / "paper", generated_macros(REPO / "results" / "tex")) == set()
+
+
+@pytest.mark.slow
+def test_report_html_has_the_figures(smoke_run):
+    report = REPO / "results" / "report.html"
+    result = snakemake("--configfile", "config/smoke.yaml", "--report", str(report), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    for figure in ("lr_sweep.pdf", "schedulers.pdf"):
+        assert figure in html
+
+
+@pytest.mark.slow
+def test_changed_csv_changes_only_the_paper(smoke_run):
+    """Edit one aggregated number by hand: only the TeX generator and the paper re-run, and the PDF shows it."""
+    summary_csv = REPO / "results" / "metrics" / "part1_schedulers" / "summary.csv"
+    original = summary_csv.read_text()
+    frame = pd.read_csv(summary_csv)
+    frame.loc[frame["scheduler"] == "multistep", "final_test_acc"] = 12.34
+    frame.to_csv(summary_csv, index=False)
+    try:
+        plan = snakemake(*SMOKE, "-n", "results/paper.pdf")
+        assert plan.returncode == 0, plan.stderr
+        planned = set(re.findall(r"^(?:local)?rule (\w+):", plan.stdout, re.MULTILINE))
+        assert planned <= {"tex_part1", "tex_provenance", "build_paper"}, planned
+        assert "tex_part1" in planned and "build_paper" in planned
+        result = snakemake(*SMOKE, "results/paper.pdf", timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "12.34" in pdf_text(REPO / "results" / "paper.pdf")
+    finally:
+        summary_csv.write_text(original)
+        restore = snakemake(*SMOKE, "results/paper.pdf", timeout=600)
+        assert restore.returncode == 0, restore.stderr[-3000:]
