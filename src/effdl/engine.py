@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class TrainConfig:
     eval_before_training: bool = False
 
     def __post_init__(self):
+        wrong = _wrong_types(self)
+        if wrong:
+            raise TypeError("invalid training settings: " + "; ".join(wrong) + ". Fix: change them in the config.")
         object.__setattr__(self, "milestones", tuple(self.milestones))
         problems = []
         if self.optimizer not in OPTIMIZERS:
@@ -75,8 +79,33 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise TypeError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+            raise TypeError(f"unknown training setting(s) {unknown}; known: {sorted(known)}. "
+                            "Fix: correct or remove them.")
         return cls(**settings)
+
+
+# Field annotation -> accepted types (bool is an int in Python, so it is excluded from numbers explicitly).
+_FIELD_TYPES = {"int": numbers.Integral, "float": numbers.Real, "str": str, "bool": bool}
+
+
+def _wrong_types(cfg: TrainConfig) -> list[str]:
+    """'name must be int, got '5' (str)' for every field whose value has the wrong type."""
+    wrong = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "milestones":
+            ok = isinstance(value, (list, tuple)) and all(
+                isinstance(m, numbers.Integral) and not isinstance(m, bool) for m in value)
+            expected = "a list of integers"
+        else:
+            kind = _FIELD_TYPES.get(f.type)
+            if kind is None:  # a field type without a check here
+                continue
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            expected = f.type
+        if not ok:
+            wrong.append(f"{f.name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return wrong
 
 
 @dataclass
@@ -189,6 +218,9 @@ def train(model: nn.Module, train_set: DeviceDataset, test_set: DeviceDataset, c
 
     Hooks' `after_train_epoch(epoch, model)` run after each epoch's training and before its test.
     A non-finite training loss marks the run diverged and stops it (recorded, not raised).
+    The resume state is saved atomically after every epoch, never mid-epoch: a killed run loses at most
+    the epoch in progress and resumes bit-identically (same device and thread count). An unreadable or
+    foreign resume checkpoint is reported and ignored (training starts over), since it is only a cache.
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)

@@ -96,5 +96,7 @@ def write_run_outputs(spec: dict, model: torch.nn.Module, result: TrainResult, m
                "resumed_from_epoch": result.resumed_from_epoch, "n_train": meta["n_train"], "n_test": meta["n_test"],
                "params_total": total, "params_trainable": trainable}
     write_csv(pd.DataFrame([summary]), summary_csv)
+    # plain types only: load_checkpoint's weights_only=True refuses str subclasses such as torch.__version__
+    plain_prov = {k: v if v is None or isinstance(v, (bool, int, float)) else str(v) for k, v in prov.items()}
     save_checkpoint({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                     "spec": spec, "provenance": prov}, model_path)
+                     "spec": spec, "provenance": plain_prov}, model_path)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +26,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -44,6 +47,22 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temp files that atomic_write left beside `path` when its process was killed (SIGKILL)."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp")) if path.parent.is_dir() else []
+    for tmp in stale:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return stale
+
+
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame as CSV atomically (no index column)."""
     with atomic_write(path) as handle:
@@ -62,6 +81,15 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, handle)
 
 
+def _reason(err: Exception) -> str:
+    """One readable line from torch's (long, multi-paragraph, ANSI-coloured) load error."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    text = " ".join(text.split()).split(". ")[0]  # the first sentence says what is wrong
+    return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint with weights_only=True; raise CheckpointError naming the file and the fix."""
     path = Path(path)
@@ -72,8 +100,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated/corrupt zip archives
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if refused:
+            raise CheckpointError(
+                f"checkpoint {path} holds a Python object ({refused.group(1)}) that loading with weights_only=True "
+                "refuses, because unpickling arbitrary classes can run code; effdl checkpoints hold only tensors "
+                f"and plain containers. Fix: re-create it with the rule that produces it (`rm {path}` and re-run "
+                "snakemake); load it with weights_only=False only if you trust its source."
+            ) from err
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+            f"checkpoint {path} is corrupt, truncated or not a torch checkpoint ({_reason(err)}). "
             f"Fix: delete it and re-run the rule that produces it (snakemake --forcerun on its rule, "
             f"or just `rm {path}` and re-run snakemake)."
         ) from err

@@ -52,6 +52,7 @@ def undefined_macros(paper_dir: str | Path, macros: dict[str, str]) -> set[str]:
     used, defined = set(), set(macros) | BUILTIN_UPPER
     for path in Path(paper_dir).rglob("*.tex"):
         text = re.sub(r"(?<!\\)%.*", "", path.read_text())
+        text = re.sub(r"(?<!\\)\$[^$]*\$", " ", text)  # math ($\Delta$) uses TeX's own macros
         used |= set(UPPER_MACRO.findall(text))
         defined |= set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", text))
     return used - defined

@@ -6,8 +6,9 @@ import functools
 import subprocess
 from pathlib import Path
 
+from importlib.metadata import PackageNotFoundError, version
+
 import torch
-import torchvision
 
 from effdl.config import config_hash
 
@@ -29,6 +30,13 @@ def git_commit(repo_dir: str = ".") -> str:
         return "unknown"
 
 
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def device_name(device: torch.device | str) -> str:
     """A human-readable device name: the GPU model on CUDA, 'cpu' otherwise."""
     device = torch.device(device)
@@ -44,8 +52,8 @@ def provenance(device: torch.device | str, seed: int | None, config: dict, data_
     return {
         "seed": seed,
         "device": device_name(device),
-        "torch_version": torch.__version__,
-        "torchvision_version": torchvision.__version__,
+        "torch_version": str(torch.__version__),
+        "torchvision_version": _version("torchvision"),
         "git_commit": git_commit(str(repo_dir)),
         "config_hash": config_hash(config),
         "data_source": data_meta.get("source", ""),

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from effdl.config import ConfigError, validate_config
+from effdl.experiment import check_spec
 
 try:
     validate_config(
@@ -55,9 +56,14 @@ def make_spec(*, dataset, model, train, seed, labels=None, hooks=None):
 
 
 def register_runs(part, runs):
-    """Add {run name: spec} of one part to RUNS."""
+    """Add {run name: spec} of one part to RUNS, checking each spec while the DAG is built."""
     for run, spec in runs.items():
-        RUNS[f"{part}/{run}"] = {"part": part, "run": run, **spec}
+        full = {"part": part, "run": run, **spec}
+        try:
+            check_spec(full)
+        except (ValueError, TypeError) as err:
+            raise WorkflowError(f"run {part}/{run}: {err}") from None
+        RUNS[f"{part}/{run}"] = full
 
 
 def run_file(key, name):
@@ -85,9 +91,17 @@ def runtime_minutes(wildcards):
     return max(10, 2 * int(spec_of(wildcards)["train"]["epochs"]))
 
 
+def download_archive_path(name, source):
+    """Where a `download` source's archive lands (the download rule's output)."""
+    root = source.get("root") or f"data/{name}"
+    return f"{root}/{source['url'].rsplit('/', 1)[-1]}"
+
+
 def dataset_inputs(wildcards):
     """Local source files of a data set, so prepare_data re-runs when they change; checked early."""
     source = config["datasets"][wildcards.dataset]
+    if source["source"] == "download":
+        return [download_archive_path(wildcards.dataset, source)]
     if source["source"] != "imagefolder":
         return []
     path = source.get("path")

@@ -1,1 +1,123 @@
-"""Snakemake rules for the finetune part of the study (see docs/architecture.md)."""
+"""Part 4: ResNet-18 transfer learning on CINIC-10: full fine-tuning, frozen early layers, a LoRA head."""
+
+from effdl.finetune import VARIANTS, init_label, plan_init
+
+P4 = config["finetune"]
+P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]
+CINIC10 = config["datasets"]["cinic10"]
+# "pretrained" unless no weights can be had and random init is explicitly allowed (decided here, at
+# DAG time, so that the runs' `weights` column and params say which start they got).
+P4_INIT = plan_init(
+    P4["init"], P4["weights_path"], P4["allow_random_init"], P4["download_weights"]
+)
+# where download_cinic10 leaves the official archive (read by prepare_data when source: download)
+CINIC10_ARCHIVE = (
+    f"{CINIC10.get('root') or 'data/cinic10'}/"
+    f"{(CINIC10.get('url') or 'CINIC-10.tar.gz').rsplit('/', 1)[-1]}"
+)
+
+register_runs(
+    "part4",
+    {
+        f"{variant}_seed{seed}": make_spec(
+            dataset="cinic10",
+            model={
+                "name": "resnet18",
+                "variant": variant,
+                "init": P4_INIT,
+                "weights_path": P4["weights_path"],
+                "download_weights": P4["download_weights"],
+                "num_classes": P4["num_classes"],
+                "freeze": list(P4["freeze"]),
+                "lora_r": P4["lora_r"],
+                "lora_alpha": P4["lora_alpha"],
+            },
+            train={
+                "lr": P4["lr"],
+                "epochs": P4["epochs"],
+                "scheduler": "none",
+                "milestones": [],
+                "eval_before_training": True,
+            },
+            seed=seed,
+            labels={
+                "experiment": "finetune",
+                "variant": variant,
+                "weights": init_label(P4_INIT),
+            },
+        )
+        for variant in VARIANTS
+        for seed in P4_SEEDS
+    },
+)
+RUN_COLLECTIONS["part4_finetune"] = [k for k in RUNS if k.startswith("part4/")]
+
+PAPER_INPUTS["part4"] = [
+    "results/figs/finetune.pdf",
+    "results/tex/part4.tex",
+    "results/tex/part4_table.tex",
+]
+
+
+rule download_cinic10:
+    output:
+        CINIC10_ARCHIVE,
+    log:
+        "results/logs/download_cinic10.log",
+    benchmark:
+        "results/benchmarks/download_cinic10.tsv"
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        url=CINIC10.get("url"),
+        sha256=CINIC10.get("sha256"),
+    script:
+        "../scripts/download_cinic10.py"
+
+
+rule plot_finetune:
+    input:
+        epochs="results/metrics/part4_finetune/epochs.csv",
+    output:
+        report(
+            "results/figs/finetune.pdf",
+            caption="../report/part4.rst",
+            category="Part 4: transfer learning",
+        ),
+    log:
+        "results/logs/plot_finetune.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/plot_finetune.py"
+
+
+rule tex_part4:
+    input:
+        summary="results/metrics/part4_finetune/summary.csv",
+        epochs="results/metrics/part4_finetune/epochs.csv",
+    output:
+        macros="results/tex/part4.tex",
+        table="results/tex/part4_table.tex",
+    log:
+        "results/logs/tex_part4.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        num_classes=P4["num_classes"],
+        lora_r=P4["lora_r"],
+        lora_alpha=P4["lora_alpha"],
+    script:
+        "../scripts/tex_part4.py"

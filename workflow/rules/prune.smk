@@ -1,1 +1,307 @@
-"""Snakemake rules for the prune part of the study (see docs/architecture.md)."""
+"""Part 3: structured/unstructured pruning of the ConvNet: sanity run, gradual schedule, one-shot sweep, slim export."""
+
+P3 = config["prune"]
+P3_MODES = ["structured", "unstructured"]
+P3_SCHEDULE = P3["schedule"]
+# Pruning epochs are configured as completed-epoch counts (the CSV `epoch` column, 1-based: prune after
+# the 10th, 20th, ... epoch); the engine hook takes the 0-based index of the epoch just trained.
+P3_PRUNE_AFTER = list(
+    range(
+        P3_SCHEDULE["prune_start"],
+        P3_SCHEDULE["prune_end"] + 1,
+        P3_SCHEDULE["prune_every"],
+    )
+)
+if not P3_PRUNE_AFTER or P3_PRUNE_AFTER[-1] > P3_SCHEDULE["epochs"]:
+    raise WorkflowError(
+        f"prune.schedule: pruning after epochs {P3_PRUNE_AFTER} does not fit in "
+        f"{P3_SCHEDULE['epochs']} epochs. Fix: set prune_start <= prune_end <= epochs."
+    )
+if len(P3_PRUNE_AFTER) * P3_SCHEDULE["prune_percentage"] > 1 + 1e-9:
+    raise WorkflowError(
+        f"prune.schedule: {len(P3_PRUNE_AFTER)} events x prune_percentage "
+        f"{P3_SCHEDULE['prune_percentage']} exceeds 100% sparsity. Fix: fewer events or a smaller percentage."
+    )
+
+# Part 3.2: SparseConvNet without pruning, compared with Part 1.1's ConvNet at the same lr.
+register_runs(
+    "part3",
+    {
+        f"sanity_seed{seed}": make_spec(
+            dataset="cifar10",
+            model={"name": "sparse_convnet", "mode": "structured"},
+            train={
+                "lr": P3["sanity"]["lr"],
+                "epochs": P3["sanity"]["epochs"],
+                "scheduler": P3["sanity"]["scheduler"],
+                "milestones": [],
+            },
+            seed=seed,
+            labels={"experiment": "sparse_sanity", "mode": "unpruned"},
+        )
+        for seed in config["seeds"]
+    },
+)
+# Parts 3.3/3.4: gradual pruning during a Part 1.2 MultiStep run, one run per (mode, seed).
+register_runs(
+    "part3",
+    {
+        f"{mode}_seed{seed}": make_spec(
+            dataset="cifar10",
+            model={"name": "sparse_convnet", "mode": mode},
+            train={
+                "lr": P3_SCHEDULE["lr"],
+                "epochs": P3_SCHEDULE["epochs"],
+                "scheduler": "multistep",
+                "milestones": P3_SCHEDULE["milestones"],
+                "gamma": P3_SCHEDULE["gamma"],
+            },
+            seed=seed,
+            labels={"experiment": "pruning", "mode": mode},
+            hooks=[
+                {
+                    "name": "prune",
+                    "mode": mode,
+                    "prune_percent": P3_SCHEDULE["prune_percentage"],
+                    "prune_epochs": [epoch - 1 for epoch in P3_PRUNE_AFTER],
+                }
+            ],
+        )
+        for seed in config["seeds"]
+        for mode in P3_MODES
+    },
+)
+RUN_COLLECTIONS["part3_sanity"] = [k for k in RUNS if k.startswith("part3/sanity_")]
+RUN_COLLECTIONS["part3_pruning"] = [
+    k for k in RUNS if k.startswith("part3/") and RUNS[k]["hooks"]
+]
+# Part 1.1 ConvNet runs at the sanity run's lr, and the Part 1.2 MultiStep baseline per seed.
+P3_SANITY_REFERENCE = [
+    k
+    for k in RUN_COLLECTIONS["part1_lr_sweep"]
+    if RUNS[k]["train"]["lr"] == P3["sanity"]["lr"]
+]
+P3_BASELINE_BY_SEED = {RUNS[k]["seed"]: k for k in PART1_BASELINE_RUNS}
+if not P3_BASELINE_BY_SEED:
+    raise WorkflowError(
+        "Part 3 compares against the Part 1.2 MultiStep ConvNet, but part1.schedulers.names has no "
+        "'multistep'. Fix: add it there."
+    )
+P3_BENCHMARK_SEED = config["seeds"][0]
+
+PAPER_INPUTS["part3"] = [
+    "results/figs/sparse_sanity.pdf",
+    "results/figs/pruning.pdf",
+    "results/figs/oneshot_pruning.pdf",
+    "results/tex/part3.tex",
+    "results/tex/part3_benchmark.tex",
+]
+
+
+rule tabulate_pruning_sparsity:
+    input:
+        "results/metrics/part3_pruning/epochs.csv",
+    output:
+        "results/metrics/pruning_sparsity.csv",
+    log:
+        "results/logs/tabulate_pruning_sparsity.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/tabulate_pruning_sparsity.py"
+
+
+rule export_slim_model:
+    input:
+        model="results/runs/part3/structured_seed{seed}/model.pt",
+        data="results/data/cifar10.pt",
+    output:
+        model="results/models/part3/slim_structured_seed{seed}.pt",
+        check="results/metrics/part3_slim/seed{seed}.csv",
+    log:
+        "results/logs/export_slim_model/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/export_slim_model/seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    params:
+        device=config["device"],
+        tolerance=P3["export"]["tolerance"],
+        check_images=P3["export"]["check_images"],
+    script:
+        "../scripts/export_slim_model.py"
+
+
+rule oneshot_prune_sweep:
+    input:
+        model=lambda w: run_file(P3_BASELINE_BY_SEED[int(w.seed)], "model.pt"),
+        data="results/data/cifar10.pt",
+    output:
+        "results/metrics/part3_oneshot/seed{seed}.csv",
+    log:
+        "results/logs/oneshot_prune_sweep/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/oneshot_prune_sweep/seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=20,
+    params:
+        device=config["device"],
+        sparsities=P3["oneshot"]["sparsities"],
+        modes=P3_MODES,
+    script:
+        "../scripts/oneshot_prune_sweep.py"
+
+
+rule benchmark_pruned_models:
+    input:
+        dense=run_file(P3_BASELINE_BY_SEED[P3_BENCHMARK_SEED], "model.pt"),
+        structured=f"results/runs/part3/structured_seed{P3_BENCHMARK_SEED}/model.pt",
+        unstructured=f"results/runs/part3/unstructured_seed{P3_BENCHMARK_SEED}/model.pt",
+        slim=f"results/models/part3/slim_structured_seed{P3_BENCHMARK_SEED}.pt",
+        data="results/data/cifar10.pt",
+    output:
+        "results/metrics/pruning_benchmark.csv",
+    log:
+        "results/logs/benchmark_pruned_models.log",
+    benchmark:
+        "results/benchmarks/benchmark_pruned_models/benchmark.tsv"
+    conda:
+        "../envs/effdl.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=20,
+    params:
+        device=config["device"],
+        batch_sizes=P3["benchmark"]["batch_sizes"],
+        warmup=P3["benchmark"]["warmup"],
+        repeats=P3["benchmark"]["repeats"],
+    script:
+        "../scripts/benchmark_pruned_models.py"
+
+
+rule plot_sparse_sanity:
+    input:
+        sparse_iters="results/metrics/part3_sanity/iters.csv",
+        sparse_epochs="results/metrics/part3_sanity/epochs.csv",
+        dense_iters=run_files(P3_SANITY_REFERENCE, "iters.csv"),
+        dense_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
+    output:
+        report(
+            "results/figs/sparse_sanity.pdf",
+            caption="../report/part3.rst",
+            category="Part 3: pruning",
+        ),
+    log:
+        "results/logs/plot_sparse_sanity.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        window=config["part1"]["smoothing_window"],
+    script:
+        "../scripts/plot_sparse_sanity.py"
+
+
+rule plot_pruning:
+    input:
+        pruned="results/metrics/part3_pruning/epochs.csv",
+        baseline=run_files(PART1_BASELINE_RUNS, "epochs.csv"),
+    output:
+        report(
+            "results/figs/pruning.pdf",
+            caption="../report/part3.rst",
+            category="Part 3: pruning",
+        ),
+    log:
+        "results/logs/plot_pruning.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/plot_pruning.py"
+
+
+rule plot_oneshot_pruning:
+    input:
+        oneshot=expand(
+            "results/metrics/part3_oneshot/seed{seed}.csv",
+            seed=sorted(P3_BASELINE_BY_SEED),
+        ),
+        gradual="results/metrics/part3_pruning/epochs.csv",
+        baseline=run_files(PART1_BASELINE_RUNS, "summary.csv"),
+    output:
+        report(
+            "results/figs/oneshot_pruning.pdf",
+            caption="../report/part3.rst",
+            category="Part 3: pruning",
+        ),
+    log:
+        "results/logs/plot_oneshot_pruning.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/plot_oneshot_pruning.py"
+
+
+rule tex_part3:
+    input:
+        sanity="results/metrics/part3_sanity/summary.csv",
+        sanity_reference=run_files(P3_SANITY_REFERENCE, "summary.csv"),
+        pruned_summary="results/metrics/part3_pruning/summary.csv",
+        pruned_epochs="results/metrics/part3_pruning/epochs.csv",
+        baseline_summary=run_files(PART1_BASELINE_RUNS, "summary.csv"),
+        sparsity="results/metrics/pruning_sparsity.csv",
+        oneshot=expand(
+            "results/metrics/part3_oneshot/seed{seed}.csv",
+            seed=sorted(P3_BASELINE_BY_SEED),
+        ),
+        slim_checks=expand(
+            "results/metrics/part3_slim/seed{seed}.csv", seed=config["seeds"]
+        ),
+        benchmark="results/metrics/pruning_benchmark.csv",
+    output:
+        macros="results/tex/part3.tex",
+        table="results/tex/part3_benchmark.tex",
+    log:
+        "results/logs/tex_part3.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        prune_percentage=P3_SCHEDULE["prune_percentage"],
+        prune_after=P3_PRUNE_AFTER,
+    script:
+        "../scripts/tex_part3.py"

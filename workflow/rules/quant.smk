@@ -1,1 +1,196 @@
-"""Snakemake rules for the quant part of the study (see docs/architecture.md)."""
+"""Part 2: post-training quantization (8/4/2-bit nearest, 2-bit stochastic trials) of the MNIST MLP and the ConvNet."""
+
+from effdl.quant_study import VARIANT_PATTERN, variant_names
+
+Q = config["quant"]
+
+# Part 2.1's model: the seed's MNIST MLP, trained once per seed with Adam + StepLR (Code Cell 2.1).
+register_runs(
+    "part2",
+    {
+        f"mnist_mlp_seed{seed}": make_spec(
+            dataset="mnist",
+            model={"name": "mnist_mlp", "hidden": Q["mnist"]["hidden"]},
+            train={
+                "optimizer": "adam",
+                "lr": Q["mnist"]["lr"],
+                "weight_decay": 0.0,
+                "scheduler": "step",
+                "step_size": 1,
+                "gamma": Q["mnist"]["gamma"],
+                "epochs": Q["mnist"]["epochs"],
+                "batch_size": Q["mnist"]["batch_size"],
+                "augment": False,
+                "precision": "fp32",
+                "channels_last": False,
+            },
+            seed=seed,
+            labels={"experiment": "quantization"},
+        )
+        for seed in config["seeds"]
+    },
+)
+
+# Networks of the PTQ sweep -> the train_model runs whose model.pt they quantize.
+QUANT_CHECKPOINTS = {
+    "mnist_mlp": [f"part2/mnist_mlp_seed{seed}" for seed in config["seeds"]],
+    **(
+        {"convnet": PART1_BASELINE_RUNS[: Q["convnet"]["checkpoints"]]}
+        if Q["convnet"]["enabled"]
+        else {}
+    ),
+}
+QUANT_DATASETS = {"mnist_mlp": "mnist", "convnet": "cifar10"}
+QUANT_GRANULARITIES = {
+    "mnist_mlp": Q["mnist"]["granularities"],
+    "convnet": Q["convnet"]["granularities"],
+}
+# Variant names, one quantize_model job each: fp32, nearest per width, stochastic trials (grammar in effdl.quant_study).
+QUANT_VARIANTS = {
+    net: variant_names(
+        QUANT_GRANULARITIES[net],
+        Q["bits"],
+        Q["stochastic"]["bits"],
+        Q["stochastic"]["trials"],
+    )
+    for net in QUANT_CHECKPOINTS
+}
+
+PAPER_INPUTS["part2"] = [
+    "results/figs/quantization.pdf",
+    "results/tex/part2.tex",
+    "results/tex/part2_table.tex",
+    "results/tex/part2_packed_table.tex",
+]
+
+
+rule quantize_model:
+    input:
+        checkpoints=lambda w: run_files(QUANT_CHECKPOINTS[w.net], "model.pt"),
+        data=lambda w: f"results/data/{QUANT_DATASETS[w.net]}.pt",
+    output:
+        "results/quant/{net}/{variant}.csv",
+    log:
+        "results/logs/quantize_model/{net}/{variant}.log",
+    benchmark:
+        "results/benchmarks/quantize_model/{net}/{variant}.tsv"
+    wildcard_constraints:
+        net="mnist_mlp|convnet",
+        variant=VARIANT_PATTERN,
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    params:
+        checkpoint_keys=lambda w: QUANT_CHECKPOINTS[w.net],
+        batchnorm=Q["batchnorm"],
+        rounding_seed=Q["stochastic"]["seed"],
+        eval_batch_size=config["engine"]["eval_batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/quantize_model.py"
+
+
+rule pack_quantized_model:
+    input:
+        checkpoint=lambda w: run_file(QUANT_CHECKPOINTS[w.net][0], "model.pt"),
+        data=lambda w: f"results/data/{QUANT_DATASETS[w.net]}.pt",
+    output:
+        fp32="results/quant/{net}/packed/fp32_state_dict.pt",
+        packed=expand(
+            "results/quant/{{net}}/packed/{bits}bit.pt", bits=Q["packed_bits"]
+        ),
+        sizes="results/quant/{net}/packed/sizes.csv",
+    log:
+        "results/logs/pack_quantized_model/{net}.log",
+    benchmark:
+        "results/benchmarks/pack_quantized_model/{net}.tsv"
+    wildcard_constraints:
+        net="mnist_mlp|convnet",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    params:
+        checkpoint_key=lambda w: QUANT_CHECKPOINTS[w.net][0],
+        bits=Q["packed_bits"],
+        batchnorm=Q["batchnorm"],
+        eval_batch_size=config["engine"]["eval_batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/pack_quantized_model.py"
+
+
+rule aggregate_quant:
+    input:
+        rows=[
+            f"results/quant/{net}/{variant}.csv"
+            for net in QUANT_CHECKPOINTS
+            for variant in QUANT_VARIANTS[net]
+        ],
+        packed=[f"results/quant/{net}/packed/sizes.csv" for net in QUANT_CHECKPOINTS],
+    output:
+        rows="results/metrics/quantization_runs.csv",
+        summary="results/metrics/quantization.csv",
+        packed="results/metrics/quantization_packed.csv",
+    log:
+        "results/logs/aggregate_quant.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/aggregate_quant.py"
+
+
+rule plot_quantization:
+    input:
+        summary="results/metrics/quantization.csv",
+        rows="results/metrics/quantization_runs.csv",
+    output:
+        report(
+            "results/figs/quantization.pdf",
+            caption="../report/part2.rst",
+            category="Part 2: post-training quantization",
+        ),
+    log:
+        "results/logs/plot_quantization.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/plot_quantization.py"
+
+
+rule tex_part2:
+    input:
+        summary="results/metrics/quantization.csv",
+        rows="results/metrics/quantization_runs.csv",
+        packed="results/metrics/quantization_packed.csv",
+    output:
+        macros="results/tex/part2.tex",
+        table="results/tex/part2_table.tex",
+        packed_table="results/tex/part2_packed_table.tex",
+    log:
+        "results/logs/tex_part2.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        mnist=Q["mnist"],
+    script:
+        "../scripts/tex_part2.py"

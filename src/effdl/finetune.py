@@ -1,0 +1,277 @@
+"""ResNet-18 for Part 4's transfer learning: ImageNet weights, frozen early layers, a LoRA head.
+
+`build_resnet18(...)` (registered as `effdl.models.build_model("resnet18", **kwargs)`) builds one of
+the notebook's three models from the same starting point:
+  pt_net           every parameter trains,
+  net_freeze       the modules named in `freeze` are frozen (default: everything before layer4),
+  net_freeze_lora  net_freeze with the classifier wrapped in a frozen-base `LoRALinear`.
+
+Weights come from torchvision's own API (`ResNet18_Weights.IMAGENET1K_V1`, cached under the torch
+hub directory, i.e. $TORCH_HOME/hub/checkpoints), or from a local file named by `weights_path`.
+Either file must match the sha256 prefix torchvision publishes in the weights URL's file name.
+Without weights the build fails, unless `allow_random_init` is set; the model's `weights_source`
+attribute then reads RANDOM_INIT_LABEL so that every result can say so.
+"""
+
+import hashlib
+import re
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+from effdl.data import DataError
+from effdl.io import atomic_write, sha256_file
+from effdl.lora import LoRALinear
+
+VARIANTS = ("pt_net", "net_freeze", "net_freeze_lora")
+INITS = ("pretrained", "random")
+DEFAULT_FREEZE = ("conv1", "bn1", "layer1", "layer2", "layer3")
+RANDOM_INIT_LABEL = "random init, not pretrained"
+PRETRAINED_LABEL = "pretrained IMAGENET1K_V1"
+IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
+# config keys named in error messages (the `finetune:` section of config/config.yaml)
+_CONFIG = "finetune"
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights are missing or do not match torchvision's published hash."""
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def expected_hash_prefix() -> str:
+    """The sha256 prefix torchvision publishes for IMAGENET1K_V1 (from the URL's file name)."""
+    file_name = IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1]  # e.g. resnet18-f37072fd.pth
+    match = re.search(r"-([a-f0-9]+)\.", file_name)  # same pattern as torch.hub.HASH_REGEX
+    if match is None:
+        raise WeightsError(f"no sha256 prefix in torchvision's weights file name {file_name!r}")
+    return match.group(1)
+
+
+def check_weights_hash(path: Path, config_key: str) -> str:
+    """Raise WeightsError unless the file's sha256 starts with torchvision's prefix; return the sha256."""
+    prefix = expected_hash_prefix()
+    actual = sha256_file(path)
+    if not actual.startswith(prefix):
+        raise WeightsError(
+            f"{path} is not torchvision's ResNet18_Weights.IMAGENET1K_V1: its sha256 starts with "
+            f"{actual[: len(prefix)]}, expected {prefix} ({IMAGENET_WEIGHTS.url}). Replace the file "
+            f"with the official download or change {config_key}."
+        )
+    return actual
+
+
+def hub_weights_file(hub_dir: str | None = None) -> Path:
+    """Where torchvision's API caches the weights: <hub_dir>/checkpoints/resnet18-<hash>.pth."""
+    root = Path(hub_dir) if hub_dir is not None else Path(torch.hub.get_dir())
+    return root / "checkpoints" / IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1]
+
+
+def load_pretrained_state_dict(
+    weights_path: str | None = None, hub_dir: str | None = None, download: bool = False
+) -> tuple[dict, str] | None:
+    """Return (ImageNet state_dict, description of its source), or None when none is available.
+
+    `weights_path` (a local file) wins; otherwise the torch hub cache is used through torchvision's
+    API, which downloads into it only when `download` is set (there may be no network).
+    """
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise WeightsError(
+                f"{_CONFIG}.weights_path = {weights_path!r} does not exist. Point it at a copy of "
+                f"{IMAGENET_WEIGHTS.url} or set it to null to use the torch hub cache."
+            )
+        digest = check_weights_hash(path, f"{_CONFIG}.weights_path")
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        return state_dict, f"ImageNet IMAGENET1K_V1 from {path} (sha256 {digest[:12]})"
+    cached = hub_weights_file(hub_dir)
+    if not cached.is_file():
+        if not download:
+            return None
+        # torchvision downloads into the hub cache and checks the hash while doing so
+        IMAGENET_WEIGHTS.get_state_dict(model_dir=str(cached.parent), progress=False, check_hash=True)
+    # torch.hub checks the hash only while downloading, so check the cached file every time
+    digest = check_weights_hash(cached, "the torch hub cache ($TORCH_HOME)")
+    state_dict = IMAGENET_WEIGHTS.get_state_dict(
+        model_dir=str(cached.parent), progress=False, weights_only=True
+    )
+    return state_dict, f"ImageNet IMAGENET1K_V1 via torchvision (sha256 {digest[:12]})"
+
+
+def plan_init(
+    init: str = "pretrained",
+    weights_path: str | None = None,
+    allow_random_init: bool = False,
+    download_weights: bool = False,
+    hub_dir: str | None = None,
+) -> str:
+    """Decide before any job runs which `init` the runs get: "pretrained" or "random".
+
+    "random" only when it was asked for, or when no weights can be had (none configured, none cached,
+    no download allowed) and `allow_random_init` is set. A missing configured file stays
+    "pretrained", so the job fails with a WeightsError naming the key instead of silently degrading.
+    """
+    _check_choice("init", init, INITS)
+    if init == "random":
+        return "random"
+    available = weights_path is not None or download_weights or hub_weights_file(hub_dir).is_file()
+    return "pretrained" if available or not allow_random_init else "random"
+
+
+def init_label(init: str) -> str:
+    """The label results carry for an init: PRETRAINED_LABEL or RANDOM_INIT_LABEL."""
+    _check_choice("init", init, INITS)
+    return PRETRAINED_LABEL if init == "pretrained" else RANDOM_INIT_LABEL
+
+
+def _missing_weights_message(hub_dir: str | None) -> str:
+    return (
+        f"No ImageNet weights for ResNet-18: {hub_weights_file(hub_dir)} does not exist and "
+        f"{_CONFIG}.weights_path is not set. Fix one of: put {IMAGENET_WEIGHTS.url} there (or run "
+        "`python -c 'import torchvision as tv; tv.models.resnet18(weights=\"IMAGENET1K_V1\")'` "
+        f"on a machine with a network), set {_CONFIG}.weights_path to a local copy, set "
+        f"{_CONFIG}.download_weights: true, or set {_CONFIG}.allow_random_init: true to train "
+        f"from a random start (results are then labelled '{RANDOM_INIT_LABEL}')."
+    )
+
+
+def freeze_modules_(model: nn.Module, names: list[str] | tuple[str, ...]) -> None:
+    """Set requires_grad=False on every parameter of the named top-level children of `model`.
+
+    BatchNorm running statistics in frozen modules still update in train mode, as in the notebook.
+    """
+    children = dict(model.named_children())
+    for name in names:
+        if name not in children:
+            raise ValueError(
+                f"cannot freeze {name!r}: ResNet-18 has no such module; " f"choose from {', '.join(children)}"
+            )
+        if name == "fc":
+            raise ValueError("cannot freeze 'fc': the classification layer must stay trainable")
+        for p in children[name].parameters():
+            p.requires_grad_(False)
+
+
+def build_resnet18(
+    variant: str = "pt_net",
+    init: str = "pretrained",
+    weights_path: str | None = None,
+    allow_random_init: bool = False,
+    download_weights: bool = False,
+    num_classes: int = 10,
+    freeze: list[str] | tuple[str, ...] = DEFAULT_FREEZE,
+    lora_r: int = 10,
+    lora_alpha: float = 10.0,
+    hub_dir: str | None = None,
+) -> nn.Module:
+    """Build one of the three Part 4 models (all arguments are plain config values).
+
+    The classifier keeps the first `num_classes` rows of the (pretrained) 1000-way `fc`: with
+    num_classes=1000 this is the notebook's model unchanged; with 10 it is the notebook's model
+    without the 990 logits that CINIC-10 labels never select. The returned model carries
+    `weights_source` (a description, or RANDOM_INIT_LABEL) and `variant` attributes.
+    """
+    _check_choice("variant", variant, VARIANTS)
+    _check_choice("init", init, INITS)
+    if not 1 <= num_classes <= 1000:
+        raise ValueError(f"num_classes must be in 1..1000 (rows of the ImageNet head), got {num_classes}")
+
+    model = resnet18(weights=None)  # 1000-way; torchvision's own random init
+    source = RANDOM_INIT_LABEL
+    if init == "pretrained":
+        loaded = load_pretrained_state_dict(weights_path, hub_dir, download_weights)
+        if loaded is not None:
+            state_dict, source = loaded
+            model.load_state_dict(state_dict)
+        elif not allow_random_init:
+            raise WeightsError(_missing_weights_message(hub_dir))
+
+    if num_classes != model.fc.out_features:
+        head = nn.Linear(model.fc.in_features, num_classes)  # (512 -> num_classes)
+        with torch.no_grad():
+            head.weight.copy_(model.fc.weight[:num_classes])
+            head.bias.copy_(model.fc.bias[:num_classes])
+        model.fc = head
+
+    if variant in ("net_freeze", "net_freeze_lora"):
+        freeze_modules_(model, freeze)
+    if variant == "net_freeze_lora":
+        model.fc = LoRALinear(model.fc, r=lora_r, alpha=lora_alpha)
+
+    model.weights_source = source
+    model.variant = variant
+    return model
+
+
+def weights_source(model: nn.Module) -> str:
+    """Where the model's starting weights came from (RANDOM_INIT_LABEL if not pretrained)."""
+    return getattr(model, "weights_source", RANDOM_INIT_LABEL)
+
+
+def is_pretrained(model: nn.Module) -> bool:
+    """True when the model started from ImageNet weights."""
+    return weights_source(model) != RANDOM_INIT_LABEL
+
+
+# ---------------------------------------------------------------------------------------------
+# CINIC-10, the notebook's data set for Part 4 (spec §4.1)
+
+CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
+CINIC10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def check_imagefolder_archive(path: str | Path, classes: tuple[str, ...] = CINIC10_CLASSES) -> dict:
+    """Count the images per split of a .tar.gz in ImageFolder layout; DataError unless train/ and
+    test/ each hold every class (catches an HTML error page or a truncated download early)."""
+    counts = {split: {} for split in ("train", "test")}
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                parts = Path(member.name).parts  # (..., split, class, file)
+                if member.isfile() and len(parts) >= 3 and parts[-3] in counts:
+                    counts[parts[-3]][parts[-2]] = counts[parts[-3]].get(parts[-2], 0) + 1
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise DataError(f"{path} is not a readable .tar.gz ({err}); delete it and download again") from err
+    for split, per_class in counts.items():
+        missing = sorted(set(classes) - set(per_class))
+        if missing:
+            raise DataError(
+                f"{path} has no {split}/ images of class(es) {missing}; delete it and download again"
+            )
+    return counts
+
+
+def fetch_archive(url: str, dest: str | Path, sha256: str | None = None, timeout_s: float = 60.0) -> str:
+    """Download `url` to `dest` (atomically), check its sha256 when one is given, return the sha256.
+
+    Any urllib URL works (https://, file://). Failures raise DataError naming the config keys to
+    change: datasets.cinic10.url, or a local copy via datasets.cinic10.source: imagefolder + path.
+    """
+    dest = Path(dest)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, atomic_write(dest, "wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise DataError(
+                    f"{url} has sha256 {digest.hexdigest()}, expected {sha256} (datasets.cinic10.sha256); "
+                    "the download is corrupt or the file changed upstream"
+                )
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(
+            f"could not download {url} ({err}). Fix: on a machine without a network set "
+            "datasets.cinic10.source: imagefolder and datasets.cinic10.path to a local copy of "
+            "CINIC-10 (directory or .tar.gz), or correct datasets.cinic10.url."
+        ) from err
+    return digest.hexdigest()

@@ -1,0 +1,438 @@
+"""Part 2 study glue: PTQ variants of trained checkpoints, bit-packed checkpoint files, summaries and paper macros.
+
+A variant is named by one string (the `variant` wildcard of rule quantize_model):
+    fp32                                  the trained model, unquantized
+    {granularity}-nearest-{bits}bit       e.g. tensor-nearest-8bit, channel-nearest-2bit
+    {granularity}-stochastic-{bits}bit-trial{t}   one seeded stochastic-rounding trial
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from effdl.data import DeviceDataset, load_packed
+from effdl.engine import evaluate
+from effdl.io import load_checkpoint, save_checkpoint
+from effdl.models import build_model
+from effdl.provenance import provenance
+from effdl.quant import (
+    dequantize_state_dict,
+    memory_ratio,
+    pack_state_dict,
+    quantize,
+    quantize_state_dict,
+    select_quantized_names,
+    state_dict_nbytes,
+    unpack_state_dict,
+)
+from effdl.summaries import mean_pm_std
+from effdl.texgen import compare, escape, fmt, macro_name
+
+GRANULARITIES = ("tensor", "channel")
+VARIANT_PATTERN = r"fp32|(tensor|channel)-nearest-[1-8]bit|(tensor|channel)-stochastic-[1-8]bit-trial[0-9]+"
+PROVENANCE_COLUMNS = ("seed", "device", "torch_version", "torchvision_version", "git_commit", "config_hash",
+                      "data_source", "data_sha256")
+FP32_BITS = 32  # the x position of the unquantized model in tables and figures
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One PTQ setting: rounding ('fp32' = unquantized), granularity, bit width and stochastic trial."""
+
+    rounding: str
+    granularity: str = "none"
+    bits: int = FP32_BITS
+    trial: int = 0
+
+    @property
+    def name(self) -> str:
+        """The wildcard string of this variant (inverse of parse_variant)."""
+        if self.rounding == "fp32":
+            return "fp32"
+        name = f"{self.granularity}-{self.rounding}-{self.bits}bit"
+        return f"{name}-trial{self.trial}" if self.rounding == "stochastic" else name
+
+
+def parse_variant(name: str) -> Variant:
+    """'channel-stochastic-2bit-trial3' -> Variant('stochastic', 'channel', 2, 3); bad names raise ValueError."""
+    if not re.fullmatch(VARIANT_PATTERN, name):
+        raise ValueError(f"variant {name!r} is not of the form fp32, <tensor|channel>-nearest-<1..8>bit or "
+                         "<tensor|channel>-stochastic-<1..8>bit-trial<t>. Fix: request one of those files.")
+    if name == "fp32":
+        return Variant("fp32")
+    granularity, rounding, bits, *trial = name.split("-")
+    return Variant(rounding, granularity, int(bits[:-3]), int(trial[0][5:]) if trial else 0)
+
+
+def variant_names(granularities, bits, stochastic_bits: int, trials: int) -> list[str]:
+    """Every variant of one network's sweep: fp32, nearest at each width, and the stochastic trials."""
+    unknown = sorted(set(granularities) - set(GRANULARITIES))
+    if unknown:
+        raise ValueError(f"unknown granularities {unknown}. Fix: use {GRANULARITIES}.")
+    names = ["fp32"]
+    for granularity in granularities:
+        names += [Variant("nearest", granularity, b).name for b in bits]
+        names += [Variant("stochastic", granularity, stochastic_bits, t).name for t in range(trials)]
+    return names
+
+
+def load_trained_model(checkpoint_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model of a train_model checkpoint ({'state_dict', 'spec', ...}); returns (model, spec)."""
+    # model.pt files written before provenance stored plain strings hold a torch TorchVersion (a str subclass).
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        checkpoint = load_checkpoint(checkpoint_path)
+    spec = checkpoint["spec"]
+    kwargs = {k: v for k, v in spec["model"].items() if k != "name"}
+    model = build_model(spec["model"]["name"], **kwargs)
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval(), spec
+
+
+def rounding_rng(rounding_seed: int, trial: int, checkpoint_seed: int) -> np.random.Generator:
+    """The generator of one stochastic trial on one checkpoint: independent across trials and checkpoints."""
+    return np.random.default_rng([rounding_seed, trial, checkpoint_seed])
+
+
+def quantize_model_state(model: torch.nn.Module, variant: Variant, *, batchnorm: str, rng=None):
+    """The QuantizedStateDict of `model` for a (non-fp32) variant; BatchNorm treated per `batchnorm`."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    names = select_quantized_names(model, batchnorm)
+    return quantize_state_dict(state, names, variant.bits, variant.rounding, rng,
+                               per_channel=variant.granularity == "channel")
+
+
+def ptq_variant_rows(checkpoints: dict[str, str], data_path: str | Path, variant_name: str, *, net: str,
+                     batchnorm: str, rounding_seed: int, eval_batch_size: int, device: torch.device,
+                     config: dict, log=print) -> pd.DataFrame:
+    """Evaluate one variant on every checkpoint ({run key: model.pt}); one row per checkpoint, with provenance."""
+    variant = parse_variant(variant_name)
+    packed = load_packed(data_path)
+    test_set = DeviceDataset.from_packed(packed, "test", device)
+    meta = {"source": packed["source"], "sha256": packed["sha256"]}
+    rows = []
+    for run_key, path in checkpoints.items():
+        model, spec = load_trained_model(path, device)
+        fp32_bytes = state_dict_nbytes(model.state_dict())
+        row = {"net": net, "variant": variant.name, "rounding": variant.rounding, "granularity": variant.granularity,
+               "bits": variant.bits, "trial": variant.trial, "batchnorm": batchnorm, "checkpoint": run_key,
+               "epochs_planned": spec["train"]["epochs"], "fp32_bytes": fp32_bytes}
+        if variant.rounding == "fp32":
+            row.update(uint8_bytes=fp32_bytes, packed_bytes=fp32_bytes, quantized_tensors=0, quantized_values=0,
+                       rounding_seed=None)
+        else:
+            rng = rounding_rng(rounding_seed, variant.trial, spec["seed"]) if variant.rounding == "stochastic" else None
+            qsd = quantize_model_state(model, variant, batchnorm=batchnorm, rng=rng)
+            model.load_state_dict(dequantize_state_dict(qsd))
+            row.update(uint8_bytes=qsd.nbytes(), packed_bytes=qsd.nbytes(packed=True),
+                       quantized_tensors=len(qsd.quantized),
+                       quantized_values=int(sum(q.size for q, _ in qsd.quantized.values())),
+                       rounding_seed=rounding_seed if rng is not None else None)
+        # fp32 evaluation on purpose: bf16 autocast would round the weights to 8 mantissa bits on its own.
+        loss, acc = evaluate(model, test_set, mean=spec["mean"], std=spec["std"], batch_size=eval_batch_size,
+                             precision="fp32")
+        row.update(test_loss=loss, test_acc=acc, correct=int(round(acc * len(test_set) / 100)),
+                   n_test=len(test_set), **provenance(device, spec["seed"], config, meta))
+        log(f"{run_key} {variant.name}: test accuracy {acc:.2f}% ({row['correct']}/{len(test_set)})")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def packed_checkpoint_rows(checkpoint_path: str | Path, run_key: str, data_path: str | Path, *, net: str,
+                           bits_list, batchnorm: str, fp32_path: str | Path, packed_paths: dict, eval_batch_size: int,
+                           device: torch.device, config: dict, log=print) -> pd.DataFrame:
+    """Write the fp32 state dict and a bit-packed file per width, reload each, check it bit-exact, measure files.
+
+    Raises RuntimeError if a reloaded model differs in any bit from the simulated (fake-quantized) one.
+    """
+    packed_data = load_packed(data_path)
+    test_set = DeviceDataset.from_packed(packed_data, "test", device)
+    meta = {"source": packed_data["source"], "sha256": packed_data["sha256"]}
+    model, spec = load_trained_model(checkpoint_path, device)
+    fp32_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # not views of the model
+    save_checkpoint(fp32_state, fp32_path)
+    rows = []
+    for bits in bits_list:
+        model.load_state_dict(fp32_state)  # every width starts from fp32, never from the previous width's result
+        qsd = quantize_model_state(model, Variant("nearest", "tensor", bits), batchnorm=batchnorm)
+        save_checkpoint(pack_state_dict(qsd), packed_paths[bits])
+        simulated = dequantize_state_dict(qsd)
+        from_file = dequantize_state_dict(unpack_state_dict(load_checkpoint(packed_paths[bits])))
+        mismatched = [k for k in simulated if not torch.equal(simulated[k], from_file[k])]
+        if mismatched or list(simulated) != list(from_file):
+            raise RuntimeError(f"the reloaded {bits}-bit checkpoint differs from the simulated model in {mismatched}")
+        # Identical tensors give identical outputs, so one evaluation (of the reloaded model) suffices.
+        model.load_state_dict(from_file)
+        acc = evaluate(model, test_set, mean=spec["mean"], std=spec["std"], batch_size=eval_batch_size,
+                       precision="fp32")[1]
+        rows.append({"net": net, "bits": bits, "granularity": "tensor", "batchnorm": batchnorm, "checkpoint": run_key,
+                     "fp32_file_bytes": Path(fp32_path).stat().st_size,
+                     "packed_file_bytes": Path(packed_paths[bits]).stat().st_size,
+                     "fp32_payload_bytes": state_dict_nbytes(fp32_state),
+                     "packed_payload_bytes": qsd.nbytes(packed=True), "bit_exact": True,
+                     "test_acc_from_file": acc,
+                     **provenance(device, spec["seed"], config, meta)})
+        log(f"{bits}-bit packed file: {rows[-1]['packed_file_bytes']} bytes vs fp32 {rows[-1]['fp32_file_bytes']}; "
+            f"reloaded bit-exact, accuracy {acc:.2f}%")
+    return pd.DataFrame(rows)
+
+
+def signed(value: float, digits: int = 2) -> str:
+    """A signed change for TeX text: '$-0.45$', '$+0.10$' (a true minus sign, not a hyphen)."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"${value:+.{digits}f}$"
+
+
+def _joined(values) -> str:
+    return ";".join(sorted({str(v) for v in values if not pd.isna(v)}))
+
+
+def summarize_ptq(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (net, granularity, rounding, bits): accuracy mean/std/min/max over checkpoints x trials,
+    its change against the same checkpoint's fp32 accuracy, sizes, and the provenance columns joined."""
+    fp32 = rows[rows["rounding"] == "fp32"].set_index(["net", "checkpoint"])["test_acc"]
+    if fp32.index.duplicated().any():
+        raise ValueError("more than one fp32 row per (net, checkpoint). Fix: aggregate each variant once.")
+    rows = rows.assign(fp32_acc=[fp32.get((n, c), np.nan) for n, c in zip(rows["net"], rows["checkpoint"])])
+    rows = rows.assign(delta_acc=rows["test_acc"] - rows["fp32_acc"])
+    keys = ["net", "granularity", "rounding", "bits"]
+    out = []
+    for key, group in rows.groupby(keys, sort=True):
+        acc = group["test_acc"]
+        out.append({**dict(zip(keys, key)), "batchnorm": _joined(group["batchnorm"]),
+                    "n": len(group), "checkpoints": group["checkpoint"].nunique(),
+                    "trials": group["trial"].nunique(), "acc_mean": acc.mean(), "acc_std": acc.std(),
+                    "acc_min": acc.min(), "acc_max": acc.max(), "fp32_acc_mean": group["fp32_acc"].mean(),
+                    "delta_mean": group["delta_acc"].mean(), "delta_std": group["delta_acc"].std(),
+                    "fp32_bytes": group["fp32_bytes"].mean(), "uint8_bytes": group["uint8_bytes"].mean(),
+                    "packed_bytes": group["packed_bytes"].mean(),
+                    "ratio_uint8": (group["fp32_bytes"] / group["uint8_bytes"]).mean(),
+                    "ratio_packed": (group["fp32_bytes"] / group["packed_bytes"]).mean(),
+                    "n_test": group["n_test"].max(),
+                    **{col: _joined(group[col]) for col in PROVENANCE_COLUMNS if col in group}})
+    return pd.DataFrame(out)
+
+
+def seed_test_case_sizes(n: int = 100) -> dict[str, float]:
+    """Sizes behind question 2.1.4 for the notebook's first test case (arange(n)), counted three ways."""
+    x = np.arange(n)
+    q, params = quantize(x)
+    return {"n": n, "fp32_bytes": n * 4, "uint8_bytes": q.nbytes, "param_bytes": params.nbytes,
+            "ratio_payload": memory_ratio(x, q, params),
+            "getsizeof_fp32": sys.getsizeof(x.astype(np.float32)), "getsizeof_uint8": sys.getsizeof(q),
+            "ratio_getsizeof": sys.getsizeof(x.astype(np.float32)) / sys.getsizeof(q)}
+
+
+NET_LABELS = {"mnist_mlp": "MNIST MLP", "convnet": "CIFAR-10 ConvNet"}
+NET_SHORT = {"mnist_mlp": "MNIST", "convnet": "ConvNet"}  # table cells
+
+
+def _setting_label(row) -> str:
+    if row.rounding == "fp32":
+        return "fp32"
+    return f"{row.bits}-bit" + (" stochastic" if row.rounding == "stochastic" else "")
+
+
+def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper's table: per net and setting, accuracy and change vs fp32 per granularity, and the packed size."""
+    rows = []
+    order = {"fp32": 0, "nearest": 1, "stochastic": 2}
+    settings = summary.assign(order=summary["rounding"].map(order)).sort_values(
+        ["net", "order", "bits"], ascending=[False, True, False])
+    for (net, rounding, bits), group in settings.groupby(["net", "rounding", "bits"], sort=False):
+        present = set(summary.loc[summary["net"] == net, "granularity"]) - {"none"}
+        cells = {"model": NET_SHORT.get(net, escape(net)), "setting": _setting_label(group.iloc[0])}
+        for granularity in GRANULARITIES:
+            match = group[group["granularity"].isin([granularity, "none"])]
+            acc_col, delta_col = f"{granularity} (\\%)", f"{granularity} $\\Delta$"
+            if match.empty or granularity not in present:
+                cells[acc_col] = cells[delta_col] = "--"
+                continue
+            m = match.iloc[0]
+            cells[acc_col] = mean_pm_std(m.acc_mean, m.acc_std)
+            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean)
+        size = group[group["granularity"].isin(["tensor", "none"])]
+        size = size.iloc[0] if not size.empty else group.iloc[0]
+        cells["size (kB)"] = fmt(size.packed_bytes / 1000, 1)
+        cells["fp32/size"] = fmt(size.ratio_packed, 2)
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def packed_table(packed: pd.DataFrame) -> pd.DataFrame:
+    """On-disk sizes of the fp32 state_dict file and the bit-packed files, one row per net and width."""
+    rows = []
+    for row in packed.sort_values(["net", "bits"], ascending=[False, False]).itertuples():
+        rows.append({"model": NET_SHORT.get(row.net, escape(row.net)), "bits": int(row.bits),
+                     "fp32 file (kB)": fmt(row.fp32_file_bytes / 1000, 1),
+                     "packed file (kB)": fmt(row.packed_file_bytes / 1000, 1),
+                     "ratio": fmt(row.fp32_file_bytes / row.packed_file_bytes, 2),
+                     "bit-exact": "yes" if row.bit_exact else "no",
+                     "acc from file (\\%)": fmt(row.test_acc_from_file, 2)})
+    return pd.DataFrame(rows)
+
+
+def comparison_phrase(word: str) -> str:
+    """A `compare` word as a phrase before its reference: 'lower' -> 'lower than', 'within noise' ->
+    'within the run-to-run spread of'; the one-seed note is kept."""
+    head, _, rest = word.partition(" ")
+    if word.startswith("within noise"):
+        return "within the run-to-run spread of"
+    phrase = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}[head]
+    return f"{phrase} {rest}".strip()
+
+
+NET_TAGS = {"mnist_mlp": "Mnist", "convnet": "Convnet"}
+BATCHNORM_SENTENCES = {
+    "keep": "BatchNorm weights, biases and running statistics all stay fp32 (at deployment they fold into the "
+            "preceding convolution).",
+    "params": "BatchNorm weight and bias are parameters and are quantized like every other parameter (the "
+              "seed's ``each parameter''); the running mean and variance are buffers and stay fp32.",
+    "all": "BatchNorm weight and bias and also the running mean and variance are quantized, each per tensor.",
+}
+
+
+def _accs(rows: pd.DataFrame, granularity: str, rounding: str, bits: int) -> pd.Series:
+    return rows.loc[(rows["granularity"] == granularity) & (rows["rounding"] == rounding)
+                    & (rows["bits"] == bits), "test_acc"]
+
+
+def part2_macros(summary: pd.DataFrame, rows: pd.DataFrame, packed: pd.DataFrame, *, mnist: dict,
+                 seed_batch_size: int = 1) -> dict[str, str]:
+    """Macros named \\Ptwo... for every number and comparison word the Part 2 text quotes.
+
+    Per net (tag Mnist/Convnet): fp32 accuracy; per (granularity, rounding, width) accuracy, change vs
+    fp32 and size ratios; per-tensor nearest words vs fp32 (`...BEightVsFp`); the stochastic setting under
+    width-free names (`...StochAcc`, `...StochVsNearest`, ...); per-channel vs per-tensor; packed files.
+    """
+    m: dict[str, str] = {}
+    sizes = seed_test_case_sizes()
+    m["PtwoCaseBytesFp"] = fmt(int(sizes["fp32_bytes"]))
+    m["PtwoCaseBytesCodes"] = fmt(int(sizes["uint8_bytes"]))
+    m["PtwoCaseBytesParams"] = fmt(int(sizes["param_bytes"]))
+    m["PtwoCaseRatio"] = fmt(sizes["ratio_payload"], 2)
+    m["PtwoCaseGetsizeofFp"] = fmt(int(sizes["getsizeof_fp32"]))
+    m["PtwoCaseGetsizeofCodes"] = fmt(int(sizes["getsizeof_uint8"]))
+    m["PtwoCaseGetsizeofRatio"] = fmt(sizes["ratio_getsizeof"], 2)
+    m["PtwoMnistBatchSize"] = str(int(mnist["batch_size"]))
+    m["PtwoMnistHidden"] = str(int(mnist["hidden"]))
+    m["PtwoMnistLr"] = f"{mnist['lr']:g}"
+    m["PtwoMnistGamma"] = f"{mnist['gamma']:g}"
+    m["PtwoSeedBatchSize"] = str(int(seed_batch_size))
+    m["PtwoConvnetIncluded"] = "1" if "convnet" in set(summary["net"]) else "0"
+    m["PtwoCaseN"] = str(int(sizes["n"]))
+    m["PtwoCaseHeaderBytes"] = str(int(sizes["getsizeof_uint8"] - sizes["uint8_bytes"]))
+    modes = sorted(set(summary["batchnorm"].dropna()))
+    m["PtwoBatchnormSentence"] = " ".join(BATCHNORM_SENTENCES[mode] for mode in modes)
+    for net in sorted(summary["net"].unique()):
+        tag = NET_TAGS.get(net, net)
+        rows_net, summ = rows[rows["net"] == net], summary[summary["net"] == net]
+        fp = summ[summ["rounding"] == "fp32"].iloc[0]
+        fp_accs = rows_net.loc[rows_net["rounding"] == "fp32", "test_acc"]
+        m[macro_name("Ptwo", tag, "fp acc")] = mean_pm_std(fp.acc_mean, fp.acc_std)
+        m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
+        m[macro_name("Ptwo", tag, "test images")] = fmt(int(fp.n_test))
+        m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
+        m[macro_name("Ptwo", tag, "batchnorm")] = escape(_joined(summ["batchnorm"]))
+        m[macro_name("Ptwo", tag, "epochs")] = str(int(rows_net["epochs_planned"].max()))
+        for s in summ[summ["rounding"] != "fp32"].itertuples():
+            base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
+            m[macro_name(*base, "acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name(*base, "delta")] = signed(s.delta_mean)
+            m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
+            m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
+            if s.rounding == "nearest" and s.granularity == "tensor":
+                word = compare(_accs(rows_net, "tensor", "nearest", s.bits), fp_accs)
+                m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = escape(comparison_phrase(word))
+        stochastic = summ[(summ["rounding"] == "stochastic") & (summ["granularity"] == "tensor")]
+        if not stochastic.empty:
+            s = stochastic.iloc[0]
+            trial_accs = _accs(rows_net, "tensor", "stochastic", s.bits)
+            nearest_accs = _accs(rows_net, "tensor", "nearest", s.bits)
+            m[macro_name("Ptwo", tag, "stoch bits")] = str(int(s.bits))
+            m[macro_name("Ptwo", tag, "stoch acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
+            m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
+            m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
+            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean)
+            m[macro_name("Ptwo", tag, "stoch nearest acc")] = (
+                mean_pm_std(nearest_accs.mean(), nearest_accs.std()) if len(nearest_accs) else "n/a")
+            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean())
+            m[macro_name("Ptwo", tag, "stoch vs nearest")] = escape(
+                comparison_phrase(compare(trial_accs, nearest_accs)) if len(nearest_accs) else "not compared with")
+        nearest = summ[summ["rounding"] == "nearest"]
+        low = int(nearest["bits"].min()) if not nearest.empty else 0
+        per_tensor, per_channel = _accs(rows_net, "tensor", "nearest", low), _accs(rows_net, "channel", "nearest", low)
+        if len(per_tensor) and len(per_channel):
+            sentence = (f"At {low} bits, per-channel accuracy was "
+                        f"{escape(comparison_phrase(compare(per_channel, per_tensor)))} per-tensor accuracy.")
+        else:
+            only = _joined(summ.loc[summ["granularity"] != "none", "granularity"])
+            sentence = f"This run configured only per-{only} scales, so the two granularities are not compared."
+        m[macro_name("Ptwo", tag, "granularity sentence")] = sentence
+    for net, files in packed.groupby("net"):
+        tag = NET_TAGS.get(net, net)
+        smallest = files.loc[files["bits"].idxmin()]
+        m[macro_name("Ptwo", tag, "file fp kB")] = fmt(smallest.fp32_file_bytes / 1000, 1)
+        m[macro_name("Ptwo", tag, "file bits")] = str(int(smallest.bits))
+        m[macro_name("Ptwo", tag, "file kB")] = fmt(smallest.packed_file_bytes / 1000, 1)
+        m[macro_name("Ptwo", tag, "file ratio")] = fmt(smallest.fp32_file_bytes / smallest.packed_file_bytes, 2)
+    m["PtwoPackedBitExact"] = "yes" if bool(packed["bit_exact"].all()) else "no"
+    m["PtwoDevice"] = escape(_joined(rows["device"]))
+    return m
+
+
+def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
+    """One panel per network: test accuracy vs bit width (nearest, per granularity) with the fp32 level, and
+    every stochastic trial as a dot beside the banker's-rounding point at the same width."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from effdl.plotting import set_style
+
+    set_style()
+    nets = [n for n in NET_LABELS if n in set(summary["net"])] + sorted(set(summary["net"]) - set(NET_LABELS))
+    fig, axes = plt.subplots(1, len(nets), figsize=(4.6 * len(nets), 3.4), squeeze=False)
+    colors = dict(zip(GRANULARITIES, sns.color_palette("colorblind", len(GRANULARITIES))))
+    for ax, net in zip(axes[0], nets):
+        summ, net_rows = summary[summary["net"] == net], rows[rows["net"] == net]
+        widths = sorted(int(b) for b in summ.loc[summ["rounding"] != "fp32", "bits"].unique())
+        position = {b: i for i, b in enumerate(widths)}
+        fp = summ[summ["rounding"] == "fp32"].iloc[0]
+        ax.axhline(fp.acc_mean, color="0.3", linestyle="--", linewidth=1, label="fp32 (unquantized)")
+        granularities = [g for g in GRANULARITIES if g in set(summ["granularity"])]
+        for k, granularity in enumerate(granularities):
+            offset = 0.12 * (k - (len(granularities) - 1) / 2)
+            nearest = summ[(summ["granularity"] == granularity) & (summ["rounding"] == "nearest")].sort_values("bits")
+            ax.errorbar([position[b] + offset for b in nearest["bits"]], nearest["acc_mean"],
+                        yerr=nearest["acc_std"].fillna(0), color=colors[granularity], marker="o", capsize=3,
+                        label=f"per {granularity}, nearest (banker's)")
+            trials = net_rows[(net_rows["granularity"] == granularity) & (net_rows["rounding"] == "stochastic")]
+            for bits, group in trials.groupby("bits"):
+                x = position[int(bits)] + offset + 0.25
+                jitter = np.linspace(-0.05, 0.05, len(group)) if len(group) > 1 else np.zeros(1)
+                ax.scatter(x + jitter, group["test_acc"], s=10, color=colors[granularity], alpha=0.5,
+                           marker="x", linewidths=0.8)
+                ax.errorbar([x], [group["test_acc"].mean()], yerr=[group["test_acc"].std()], color=colors[granularity],
+                            marker="D", markerfacecolor="white", capsize=3,
+                            label=f"per {granularity}, stochastic (mean $\\pm$ std; x = trials)")
+        ax.set_xticks(range(len(widths)), [f"{b}-bit" for b in widths])
+        ax.set_xlim(-0.6, len(widths) - 0.3)
+        ax.set(xlabel="bit width of every quantized tensor", ylabel="test accuracy (%)",
+               title=NET_LABELS.get(net, net))
+    legend = {}  # one shared legend: label -> handle, first occurrence wins
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.suptitle("Part 2: post-training quantization (min/max affine, quantize then dequantize)")
+    fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=3, fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    return fig

@@ -1,0 +1,118 @@
+"""Tests of the throughput benchmark: fair preprocessing, a tiny end-to-end run's CSVs, settings and data."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from effdl.bench import (BenchSettings, Pipeline, classic_loader, load_bench_data, measure_epoch_times, parse_args,
+                         run_benchmark, settings_from_args, summarise_throughput, take_per_class)
+from effdl.data import DataError, DeviceDataset, iterate_batches
+from effdl.engine import resolve_precision
+from effdl.io import save_checkpoint
+
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+
+
+def test_classic_and_engine_pipelines_preprocess_identically(tiny_packed):
+    """Without augmentation both paths must yield the same tensors, or the comparison would not be like for like."""
+    split = take_per_class(tiny_packed["test"], 2, 0, "test")
+    classic = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=False, shuffle=False, num_workers=0)))
+    engine = next(iterate_batches(DeviceDataset(split["images"], split["labels"], "cpu"), 20, mean=MEAN, std=STD))
+    assert torch.allclose(classic[0], engine[0], atol=1e-5)
+    assert torch.equal(classic[1], engine[1])
+
+
+def test_classic_augmentation_keeps_shape_and_changes_pixels(tiny_packed):
+    split = take_per_class(tiny_packed["train"], 2, 0, "train")
+    plain = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=False, shuffle=False, num_workers=0)))
+    augmented = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=True, shuffle=False,
+                                         num_workers=0)))
+    assert augmented[0].shape == plain[0].shape == (20, 3, 32, 32)
+    assert not torch.equal(augmented[0], plain[0])
+
+
+def tiny_data(packed: dict, per_class: int) -> dict:
+    return {**packed, "train": take_per_class(packed["train"], per_class, 0, "train"),
+            "test": take_per_class(packed["test"], per_class, 0, "test")}
+
+
+def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
+    # bf16 is ~10x slower than fp32 on CPUs without bf16 kernels: only the accuracy check exercises it here.
+    settings = BenchSettings(batch_size=8, steps=1, warmup=1, repeats=1, eval_images=16, eval_batch_size=16,
+                             engine=("fp32", "fp32+cl"), acc_seeds=(0,), acc_epochs=1, acc_train_per_class=1,
+                             acc_test_per_class=1)
+    run_benchmark(tiny_data(tiny_packed, 2), settings, "cpu", tmp_path, log=lambda _: None)
+
+    throughput = pd.read_csv(tmp_path / "throughput.csv")
+    assert list(throughput.columns) == [
+        "device", "phase", "pipeline", "label", "precision", "channels_last", "num_workers", "compile", "batch_size",
+        "images_per_round", "rounds", "img_per_s", "img_per_s_min", "img_per_s_max", "speedup_vs_classic",
+        "speedup_vs_seed_loader", "cifar10_epoch_s_projected"]
+    assert len(throughput) == 2 * 4 and set(throughput["phase"]) == {"train", "eval"}
+    for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
+        assert all(math.isfinite(v) and v > 0 for v in throughput[column]), column
+    for _, phase in throughput.groupby("phase"):
+        classic = phase[phase["pipeline"] == "classic"]
+        assert classic["speedup_vs_classic"].max() <= 1.0 + 1e-9  # relative to the fastest classic pipeline
+        assert classic.loc[classic["num_workers"] == 2, "speedup_vs_seed_loader"].item() == pytest.approx(1.0)
+
+    machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
+    assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))
+    if not getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        assert machine["auto_precision"] == "fp32"  # no bf16 matrix units: auto must not pick slow bf16
+
+    accuracy = pd.read_csv(tmp_path / "accuracy.csv")
+    assert sorted(accuracy["precision"]) == ["bf16", "fp32"] and accuracy["test_acc"].between(0, 100).all()
+    summary = pd.read_csv(tmp_path / "accuracy_summary.csv")
+    assert summary["bf16_vs_fp32"].iloc[0].endswith("(one seed, spread unknown)")  # texgen.compare's wording
+    assert not (tmp_path / "epochs.csv").exists()  # per-epoch timing only on CUDA or when asked
+
+
+def test_ratios_are_per_round_medians_against_the_classic_pipelines():
+    classic0, classic2, engine = Pipeline("classic", num_workers=0), Pipeline("classic", num_workers=2), \
+        Pipeline.engine("fp32+cl")
+    rates = {classic0: [10, 20, 40], classic2: [20, 10, 10], engine: [40, 60, 200]}  # img/s in rounds 0, 1, 2
+    raw = pd.DataFrame([{"round": r, "phase": "train", "pipeline": p, "images": 8, "seconds": 8 / v, "img_per_s": v}
+                        for p, values in rates.items() for r, v in enumerate(values)])
+    table = summarise_throughput(raw, BenchSettings(batch_size=8)).set_index("label")
+    row = table.loc[engine.label]
+    assert row["img_per_s"] == 60 and row["rounds"] == 3
+    assert row["speedup_vs_classic"] == pytest.approx(3.0)  # median of 40/20, 60/20, 200/40
+    assert row["speedup_vs_seed_loader"] == pytest.approx(6.0)  # median of 40/20, 60/10, 200/10
+    assert table.loc[classic2.label, "speedup_vs_classic"] == pytest.approx(0.5)  # median of 1, 0.5, 0.25
+    assert row["cifar10_epoch_s_projected"] == pytest.approx(50_000 / 60)
+
+
+def test_epoch_times_cover_the_seed_loader_and_the_engine(tiny_packed):
+    settings = BenchSettings(batch_size=8, eval_batch_size=16, engine=("fp32+cl",), workers=(2,))
+    epochs = measure_epoch_times(tiny_data(tiny_packed, 1), settings, torch.device("cpu"), epochs=1,
+                                 log=lambda _: None)
+    assert list(epochs["pipeline"]) == ["classic", "engine"] and (epochs["epoch_s"] > 0).all()
+    assert epochs["speedup_vs_seed_loader"].iloc[0] == pytest.approx(1.0)
+
+
+def test_engine_variant_names_parse_and_bad_ones_name_the_fix():
+    assert Pipeline.engine("bf16+cl+compile") == Pipeline("engine", "bf16", True, compile=True)
+    with pytest.raises(ValueError, match="unknown engine variant 'fp16'.*Fix"):
+        BenchSettings(engine=("fp16",))
+
+
+def test_cli_quick_is_small_and_explicit_options_win():
+    args = parse_args(["--quick", "--steps", "3", "--engine", "fp32", "bf16+cl", "--device", "cpu"])
+    settings = settings_from_args(args, torch.device("cpu"))
+    assert settings.steps == 3 and settings.batch_size == BenchSettings.quick().batch_size < 128
+    assert [p.label for p in settings.pipelines()][-2:] == ["engine fp32", "engine bf16 + channels_last"]
+    assert settings_from_args(parse_args([]), torch.device("cpu")).batch_size == 128
+
+
+def test_bench_data_from_a_packed_file_is_a_per_class_subset(tiny_packed, tmp_path):
+    save_checkpoint(tiny_packed, tmp_path / "tiny.pt")
+    data = load_bench_data(tmp_path / "tiny.pt", train_per_class=3, test_per_class=1)
+    assert torch.bincount(data["train"]["labels"]).tolist() == [3] * 10
+    assert torch.bincount(data["test"]["labels"]).tolist() == [1] * 10
+    with pytest.raises(DataError, match="only 20 exist"):
+        load_bench_data(tmp_path / "tiny.pt", train_per_class=21, test_per_class=1)

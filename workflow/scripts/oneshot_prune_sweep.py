@@ -1,0 +1,53 @@
+"""Snakemake adapter for rule oneshot_prune_sweep: prune the trained Part 1.2 ConvNet once per sparsity and mode."""
+
+import pandas as pd
+import torch
+
+from effdl.data import DeviceDataset, load_packed
+from effdl.engine import evaluate, resolve_device
+from effdl.io import load_checkpoint, write_csv
+from effdl.models import build_model
+from effdl.prune import count_parameters, model_sparsity, oneshot_prune
+from effdl.provenance import provenance
+from effdl.runlog import announce_device, open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def load_run_model(path):
+    """A trained run's model (built from the spec stored with its weights) and that spec."""
+    # model.pt provenance may hold torch.__version__ (a TorchVersion str subclass), which weights_only rejects
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        run = load_checkpoint(path)
+    model = build_model(**run["spec"]["model"])
+    model.load_state_dict(run["state_dict"])
+    return model, run["spec"]
+
+
+def main(model_path, data_path, device_name, sparsities, modes, out_csv, threads, config):
+    device = resolve_device(device_name)
+    announce_device(device, log, threads)
+    dense, spec = load_run_model(model_path)
+    dense = dense.to(device).eval()
+    packed = load_packed(data_path)
+    test = DeviceDataset.from_packed(packed, "test", device)
+    prov = provenance(device, spec["seed"], config, packed)
+    rows, results = [], {}
+    for mode in modes:
+        for target in sparsities:
+            pruned = oneshot_prune(dense, mode, target)
+            key = (mode, target) if target > 0 else "unpruned"  # at 0% both modes are the same network
+            if key not in results:
+                results[key] = evaluate(pruned, test, mean=spec["mean"], std=spec["std"])
+            loss, acc = results[key]
+            rows.append({"baseline_run": spec["run"], "epochs_planned": spec["train"]["epochs"], "mode": mode,
+                         "target_sparsity": target, "sparsity": model_sparsity(pruned),
+                         "params_nonzero": count_parameters(pruned, nonzero_only=True),
+                         "test_loss": loss, "test_acc": acc, **prov})
+            log(f"{mode} one-shot {target:.0%}: test accuracy {acc:.2f}%")
+    write_csv(pd.DataFrame(rows), out_csv)
+
+
+main(snakemake.input.model, snakemake.input.data, snakemake.params.device, list(snakemake.params.sparsities),
+     list(snakemake.params.modes), snakemake.output[0], snakemake.threads, snakemake.config)

@@ -1,0 +1,23 @@
+"""Snakemake adapter for rule pack_quantized_model: real bit-packed checkpoints, reloaded and checked bit-exact."""
+
+from effdl.engine import resolve_device
+from effdl.io import write_csv
+from effdl.quant_study import packed_checkpoint_rows
+from effdl.runlog import announce_device, open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(net: str, checkpoint: str, data_path: str, params, outputs, config: dict, threads: int) -> None:
+    device = resolve_device(params.device)
+    announce_device(device, log, threads)
+    packed_paths = dict(zip(params.bits, outputs.packed))
+    rows = packed_checkpoint_rows(checkpoint, params.checkpoint_key, data_path, net=net, bits_list=params.bits,
+                                  batchnorm=params.batchnorm, fp32_path=outputs.fp32, packed_paths=packed_paths,
+                                  eval_batch_size=params.eval_batch_size, device=device, config=config, log=log)
+    write_csv(rows, outputs.sizes)
+
+
+main(snakemake.wildcards.net, snakemake.input.checkpoint, snakemake.input.data, snakemake.params,
+     snakemake.output, snakemake.config, snakemake.threads)

@@ -1,0 +1,20 @@
+"""Snakemake adapter for rule plot_dwconv: DWConvNet training error and test accuracy vs epoch, from CSVs only."""
+
+import pandas as pd
+
+from effdl.dwconv_report import dwconv_figure
+from effdl.plotting import provenance_caption, save_figure
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(iters_csv: str, epochs_csv: str, out_pdf: str, window: int) -> None:
+    iters, epochs = pd.read_csv(iters_csv), pd.read_csv(epochs_csv)
+    fig = dwconv_figure(iters, epochs, window, "Part 6.2: DWConvNet (depthwise layers 2, 4, 7, 9), Adam + MultiStep")
+    save_figure(fig, out_pdf, provenance_caption(epochs))
+    log(f"wrote {out_pdf} from {epochs['run'].nunique()} runs")
+
+
+main(snakemake.input.iters, snakemake.input.epochs, snakemake.output[0], snakemake.params.window)

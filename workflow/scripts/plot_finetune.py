@@ -1,0 +1,19 @@
+"""Snakemake adapter for rule plot_finetune: test accuracy vs epoch of the three Part 4 models, from CSVs only."""
+
+import pandas as pd
+
+from effdl.finetune_report import finetune_figure
+from effdl.plotting import provenance_caption, save_figure
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(epochs_csv: str, out_pdf: str) -> None:
+    epochs = pd.read_csv(epochs_csv)
+    save_figure(finetune_figure(epochs), out_pdf, provenance_caption(epochs))
+    log(f"wrote {out_pdf} from {epochs['run'].nunique()} runs")
+
+
+main(snakemake.input.epochs, snakemake.output[0])

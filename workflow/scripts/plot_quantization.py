@@ -1,0 +1,19 @@
+"""Snakemake adapter for rule plot_quantization: accuracy vs bit width per network, from the PTQ CSVs only."""
+
+import pandas as pd
+
+from effdl.plotting import provenance_caption, save_figure
+from effdl.quant_study import quantization_figure
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(summary_csv: str, rows_csv: str, out_pdf: str) -> None:
+    summary, rows = pd.read_csv(summary_csv), pd.read_csv(rows_csv)
+    save_figure(quantization_figure(summary, rows), out_pdf, provenance_caption(rows))
+    log(f"wrote {out_pdf} from {len(rows)} PTQ rows")
+
+
+main(snakemake.input.summary, snakemake.input.rows, snakemake.output[0])
