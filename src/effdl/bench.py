@@ -85,10 +85,13 @@ class BenchSettings:
     engine: tuple[str, ...] = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # see Pipeline.engine
     workers: tuple[int, ...] = (0, SEED_NUM_WORKERS)
     epoch_timing: bool = False
+    # The accuracy check: a small batch so a few epochs on a few hundred images take enough SGD steps to
+    # leave chance level (at batch 128, 3 epochs of 300 images stay at 10%: BatchNorm statistics lag).
     acc_seeds: tuple[int, ...] = (0, 1, 2)
-    acc_epochs: int = 3
-    acc_train_per_class: int = 100
-    acc_test_per_class: int = 100
+    acc_epochs: int = 4
+    acc_train_per_class: int = 30
+    acc_test_per_class: int = 30
+    acc_batch_size: int = 32
     acc_lr: float = 0.05
     mean: tuple[float, ...] = CIFAR10_MEAN
     std: tuple[float, ...] = CIFAR10_STD
@@ -96,8 +99,9 @@ class BenchSettings:
     def __post_init__(self):
         for variant in self.engine:
             Pipeline.engine(variant)  # raises on an unknown name
-        if min(self.batch_size, self.steps, self.repeats, self.eval_images, self.eval_batch_size) < 1:
-            raise ValueError("batch_size, steps, repeats, eval_images and eval_batch_size must be >= 1")
+        if min(self.batch_size, self.steps, self.repeats, self.eval_images, self.eval_batch_size,
+               self.acc_batch_size) < 1:
+            raise ValueError("batch_size, steps, repeats, eval_images, eval_batch_size and acc_batch_size must be >= 1")
         if self.warmup < 0 or self.acc_epochs < 0 or any(w < 0 for w in self.workers):
             raise ValueError("warmup, acc_epochs and workers must be >= 0")
 
@@ -465,7 +469,7 @@ def accuracy_check(data: dict, settings: BenchSettings, device: torch.device,
     rows = []
     for precision, seed in itertools.product(BENCH_PRECISIONS, settings.acc_seeds):
         cfg = TrainConfig(epochs=settings.acc_epochs, lr=settings.acc_lr, seed=seed, scheduler="cosine_annealing",
-                          batch_size=settings.batch_size, eval_batch_size=settings.eval_batch_size,
+                          batch_size=settings.acc_batch_size, eval_batch_size=settings.eval_batch_size,
                           precision=precision, channels_last=True)
         torch.manual_seed(seed)
         model = build_model("convnet")
@@ -473,6 +477,7 @@ def accuracy_check(data: dict, settings: BenchSettings, device: torch.device,
                        log=lambda _: None)
         last = result.epochs[-1]
         rows.append({"precision": precision, "seed": seed, "epochs": settings.acc_epochs, "lr": settings.acc_lr,
+                     "batch_size": settings.acc_batch_size,
                      "n_train": len(train_set), "n_test": len(test_set), "test_acc": last["test_acc"],
                      "train_loss": last["train_loss"], "diverged": result.diverged, "time_s": result.total_time_s})
         log(f"accuracy check {precision} seed {seed}: test acc {last['test_acc']:.2f}% ({result.total_time_s:.1f} s)")
@@ -531,8 +536,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epoch-timing", action="store_true", help="time whole epochs (always on for CUDA)")
     parser.add_argument("--acc-epochs", type=int, help="epochs of the bf16-vs-fp32 accuracy check (0 skips it)")
     parser.add_argument("--acc-seeds", type=int, nargs="+", help="seeds of the accuracy check")
-    parser.add_argument("--acc-train-per-class", type=int)
-    parser.add_argument("--acc-test-per-class", type=int)
+    parser.add_argument("--acc-train-per-class", type=int, help="training images per class of the accuracy check")
+    parser.add_argument("--acc-test-per-class", type=int, help="test images per class of the accuracy check")
+    parser.add_argument("--acc-batch-size", type=int, help="batch size of the accuracy check")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     return parser.parse_args(argv)
 
@@ -542,7 +548,7 @@ def settings_from_args(args: argparse.Namespace, device: torch.device) -> BenchS
     given = {"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "batch_size": args.batch_size,
              "eval_images": args.eval_images,
              "acc_epochs": args.acc_epochs, "acc_train_per_class": args.acc_train_per_class,
-             "acc_test_per_class": args.acc_test_per_class,
+             "acc_test_per_class": args.acc_test_per_class, "acc_batch_size": args.acc_batch_size,
              "engine": tuple(args.engine) if args.engine else None,
              "workers": tuple(args.workers) if args.workers else None,
              "acc_seeds": tuple(args.acc_seeds) if args.acc_seeds else None}

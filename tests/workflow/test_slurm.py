@@ -198,18 +198,6 @@ def test_slurm_profile_structure():
     assert profile["set-resources"]["train_model"]["gpu"] == 1
 
 
-def test_slurm_profile_keeps_the_local_defaults():
-    """The SLURM profile replaces workflow/profiles/default, so it must repeat its non-local settings."""
-    default = ROOT / "workflow" / "profiles" / "default" / "config.yaml"
-    if not default.exists():
-        pytest.skip("no workflow/profiles/default/config.yaml")
-    local_only = {"cores", "resources", "jobs", "local-cores", "executor", "default-resources", "set-resources"}
-    defaults = yaml.safe_load(default.read_text()) or {}
-    slurm = yaml.safe_load(SLURM_PROFILE.read_text())
-    missing = {key: value for key, value in defaults.items() if key not in local_only and slurm.get(key) != value}
-    assert not missing, f"set these in workflow/profiles/slurm/config.yaml as well: {missing}"
-
-
 @pytest.mark.slurm
 def test_every_job_went_through_sbatch(probe_run, slurm_env):
     assert set(probe_run.jobs) == {"gpu_probe", "cpu_probe", "failing_probe"}, probe_run.result.stdout[-4000:]

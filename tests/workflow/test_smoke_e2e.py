@@ -99,15 +99,15 @@ def test_changed_csv_changes_only_the_paper(smoke_run):
     frame.loc[frame["scheduler"] == "multistep", "final_test_acc"] = 12.34
     frame.to_csv(summary_csv, index=False)
     try:
-        plan = snakemake(*SMOKE, "-n", "results/paper.pdf")
+        plan = snakemake("results/paper.pdf", "-n", *SMOKE)
         assert plan.returncode == 0, plan.stderr
         planned = set(re.findall(r"^(?:local)?rule (\w+):", plan.stdout, re.MULTILINE))
         assert planned <= {"tex_part1", "tex_provenance", "build_paper"}, planned
         assert "tex_part1" in planned and "build_paper" in planned
-        result = snakemake(*SMOKE, "results/paper.pdf", timeout=600)
+        result = snakemake("results/paper.pdf", *SMOKE, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "12.34" in pdf_text(REPO / "results" / "paper.pdf")
     finally:
         summary_csv.write_text(original)
-        restore = snakemake(*SMOKE, "results/paper.pdf", timeout=600)
+        restore = snakemake("results/paper.pdf", *SMOKE, timeout=600)
         assert restore.returncode == 0, restore.stderr[-3000:]
