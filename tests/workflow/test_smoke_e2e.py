@@ -20,7 +20,7 @@ PROVENANCE = ["seed", "device", "torch_version", "git_commit", "config_hash", "d
 def smoke_run():
     """Run the whole smoke DAG once (reusing up-to-date outputs); fail with its log on error."""
     start = time.monotonic()
-    result = snakemake(*SMOKE, "--rerun-incomplete", timeout=1800)
+    result = snakemake(*SMOKE, "--rerun-incomplete", timeout=3000)
     elapsed = time.monotonic() - start
     print(f"\nsmoke run wall time: {elapsed:.0f} s")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
