@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -38,7 +38,7 @@ from effdl.texgen import compare, spread
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # the seed's Normalize
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
-SEED_NUM_WORKERS = 2  # the seed's DataLoader setting (spec §1.1)
+SEED_NUM_WORKERS = 2  # the seed's train and test DataLoaders use num_workers=2
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 BENCH_PRECISIONS = ("fp32", "bf16")
 ENGINE_OPTIONS = ("cl", "compile")  # suffixes of an engine variant name: "bf16+cl+compile"
@@ -354,7 +354,7 @@ def measure_throughput(data: dict, settings: BenchSettings, device: torch.device
 
 
 def take_eval_images(test_split: dict, n: int) -> dict:
-    """The first `n` test images (the packed order is already a seeded per-class subset)."""
+    """The first `n` test images (for timing only, so class balance does not matter)."""
     return {"images": test_split["images"][:n], "labels": test_split["labels"][:n]}
 
 
