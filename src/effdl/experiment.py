@@ -100,3 +100,13 @@ def write_run_outputs(spec: dict, model: torch.nn.Module, result: TrainResult, m
     plain_prov = {k: v if v is None or isinstance(v, (bool, int, float)) else str(v) for k, v in prov.items()}
     save_checkpoint({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                      "spec": spec, "provenance": plain_prov}, model_path)
+
+
+def load_run_model(path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a train_model run's model from its model.pt ({'state_dict', 'spec', 'provenance'}); returns (model, spec)."""
+    from effdl.io import load_checkpoint
+
+    run = load_checkpoint(path)
+    model = build_model(**run["spec"]["model"])
+    model.load_state_dict(run["state_dict"])
+    return model, run["spec"]

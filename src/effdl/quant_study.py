@@ -20,7 +20,7 @@ import torch
 from effdl.data import DeviceDataset, load_packed
 from effdl.engine import evaluate
 from effdl.io import load_checkpoint, save_checkpoint
-from effdl.models import build_model
+from effdl.experiment import load_run_model
 from effdl.provenance import provenance
 from effdl.quant import (
     dequantize_state_dict,
@@ -85,13 +85,7 @@ def variant_names(granularities, bits, stochastic_bits: int, trials: int) -> lis
 
 def load_trained_model(checkpoint_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
     """Rebuild the model of a train_model checkpoint ({'state_dict', 'spec', ...}); returns (model, spec)."""
-    # model.pt files written before provenance stored plain strings hold a torch TorchVersion (a str subclass).
-    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-        checkpoint = load_checkpoint(checkpoint_path)
-    spec = checkpoint["spec"]
-    kwargs = {k: v for k, v in spec["model"].items() if k != "name"}
-    model = build_model(spec["model"]["name"], **kwargs)
-    model.load_state_dict(checkpoint["state_dict"])
+    model, spec = load_run_model(checkpoint_path)
     return model.to(device).eval(), spec
 
 

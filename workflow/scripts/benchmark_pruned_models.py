@@ -1,28 +1,17 @@
 """Snakemake adapter for rule benchmark_pruned_models: size, MACs, accuracy, latency of dense, masked, slim models."""
 
 import pandas as pd
-import torch
 
 from effdl.data import DeviceDataset, load_packed
 from effdl.engine import evaluate, resolve_device
 from effdl.io import load_checkpoint, write_csv
-from effdl.models import build_model
 from effdl.prune import measure_latency, model_costs, slim_from_checkpoint
+from effdl.experiment import load_run_model
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
-
-
-def load_run_model(path):
-    """A trained run's model (built from the spec stored with its weights) and that spec."""
-    # model.pt provenance may hold torch.__version__ (a TorchVersion str subclass), which weights_only rejects
-    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-        run = load_checkpoint(path)
-    model = build_model(**run["spec"]["model"])
-    model.load_state_dict(run["state_dict"])
-    return model, run["spec"]
 
 
 def main(inputs, device_name, batch_sizes, warmup, repeats, out_csv, threads, config):

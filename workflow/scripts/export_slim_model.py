@@ -7,24 +7,14 @@ import torch
 
 from effdl.data import DeviceDataset, iterate_batches, load_packed
 from effdl.engine import evaluate, resolve_device
-from effdl.io import load_checkpoint, save_checkpoint, write_csv
-from effdl.models import build_model
+from effdl.io import save_checkpoint, write_csv
 from effdl.prune import count_parameters, export_slim, model_sparsity, slim_checkpoint
+from effdl.experiment import load_run_model
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
-
-
-def load_run_model(path):
-    """A trained run's model (built from the spec stored with its weights) and that spec."""
-    # model.pt provenance may hold torch.__version__ (a TorchVersion str subclass), which weights_only rejects
-    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-        run = load_checkpoint(path)
-    model = build_model(**run["spec"]["model"])
-    model.load_state_dict(run["state_dict"])
-    return model, run["spec"]
 
 
 def max_logit_difference(slim, net, x, dtype, device):
