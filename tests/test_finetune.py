@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -20,16 +21,16 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
-from effdl import finetune, finetune_report
+from effdl import finetune, finetune_plan, finetune_report
 from effdl.finetune import (
     DEFAULT_FREEZE,
-    RANDOM_INIT_LABEL,
     WeightsError,
     build_resnet18,
     is_pretrained,
     weights_source,
 )
 from effdl.data import DataError
+from effdl.finetune_plan import RANDOM_INIT_LABEL
 from effdl.io import sha256_file
 from effdl.lora import LoRALinear, count_parameters
 from effdl.models import build_model
@@ -66,7 +67,7 @@ def accept_fake_hash(monkeypatch, fake_weights):
     monkeypatch.setattr(finetune, "expected_hash_prefix", lambda: digest[:8])
 
 
-@pytest.mark.parametrize("variant", finetune.VARIANTS)
+@pytest.mark.parametrize("variant", finetune_plan.VARIANTS)
 def test_forward_on_32x32_gives_10_logits(variant):
     model = build(variant).eval()
     with torch.no_grad():
@@ -100,11 +101,11 @@ def test_trainable_counts_follow_the_freeze_list():
 def test_variants_start_from_the_same_function():
     # B = 0, so net_freeze_lora computes exactly what net_freeze (and pt_net) compute at the start
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    outputs = [build(v).eval()(x) for v in finetune.VARIANTS]
+    outputs = [build(v).eval()(x) for v in finetune_plan.VARIANTS]
     assert torch.equal(outputs[0], outputs[1]) and torch.equal(outputs[1], outputs[2])
 
 
-@pytest.mark.parametrize("variant", finetune.VARIANTS)
+@pytest.mark.parametrize("variant", finetune_plan.VARIANTS)
 def test_training_step_changes_only_intended_parameters(variant):
     model = build(variant)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -167,7 +168,7 @@ def test_wrong_hash_weights_file_is_rejected(fake_weights):
 
 def test_wrong_hash_in_hub_cache_is_rejected(tmp_path, fake_weights):
     # simulated torch hub cache: the real file name, fake contents
-    cached = finetune.hub_weights_file(str(tmp_path))
+    cached = finetune_plan.hub_weights_file(str(tmp_path))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(fake_weights[0].read_bytes())
     with pytest.raises(WeightsError, match="sha256"):
@@ -188,7 +189,7 @@ def test_matching_weights_file_is_loaded(fake_weights, accept_fake_hash):
 
 def test_matching_hub_cache_is_loaded_through_torchvision(tmp_path, fake_weights, accept_fake_hash):
     path, state_dict = fake_weights
-    cached = finetune.hub_weights_file(str(tmp_path))
+    cached = finetune_plan.hub_weights_file(str(tmp_path))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(path.read_bytes())
     model = build_resnet18("pt_net", hub_dir=str(tmp_path), num_classes=1000)
@@ -213,19 +214,19 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
 
 def test_plan_init_prefers_weights_and_only_falls_back_when_allowed(tmp_path, fake_weights):
     empty_hub = str(tmp_path)
-    assert finetune.plan_init("random") == "random"
-    assert finetune.plan_init("pretrained", hub_dir=empty_hub, allow_random_init=True) == "random"
+    assert finetune_plan.plan_init("random") == "random"
+    assert finetune_plan.plan_init("pretrained", hub_dir=empty_hub, allow_random_init=True) == "random"
     # not allowed: stay "pretrained" so the job fails loudly instead of silently degrading
-    assert finetune.plan_init("pretrained", hub_dir=empty_hub) == "pretrained"
-    assert finetune.plan_init("pretrained", str(fake_weights[0]), True, hub_dir=empty_hub) == "pretrained"
+    assert finetune_plan.plan_init("pretrained", hub_dir=empty_hub) == "pretrained"
+    assert finetune_plan.plan_init("pretrained", str(fake_weights[0]), True, hub_dir=empty_hub) == "pretrained"
     assert (
-        finetune.plan_init("pretrained", None, True, download_weights=True, hub_dir=empty_hub) == "pretrained"
+        finetune_plan.plan_init("pretrained", None, True, download_weights=True, hub_dir=empty_hub) == "pretrained"
     )
-    cached = finetune.hub_weights_file(empty_hub)
+    cached = finetune_plan.hub_weights_file(empty_hub)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")  # the plan only looks for the file; the job checks its hash
-    assert finetune.plan_init("pretrained", hub_dir=empty_hub, allow_random_init=True) == "pretrained"
-    assert finetune.init_label("random") == RANDOM_INIT_LABEL
+    assert finetune_plan.plan_init("pretrained", hub_dir=empty_hub, allow_random_init=True) == "pretrained"
+    assert finetune_plan.init_label("random") == RANDOM_INIT_LABEL
 
 
 def make_imagefolder_tar(path, classes, splits=("train", "test")):
@@ -267,7 +268,7 @@ def test_archive_check_rejects_missing_classes_and_non_archives(tmp_path):
 def fake_results(weights=RANDOM_INIT_LABEL, source="imagefolder:../shared/data/cifar10-jpeg.tar.gz"):
     """Synthetic run CSVs (two seeds, epochs 0..2) shaped like aggregate_runs' output."""
     summary, epochs = [], []
-    for i, variant in enumerate(finetune.VARIANTS):
+    for i, variant in enumerate(finetune_plan.VARIANTS):
         for seed in (43, 44):
             common = {
                 "variant": variant,
@@ -314,7 +315,7 @@ def test_report_labels_random_init_and_stand_in_data():
     assert macros["PfourEpochTimePtNet"] == "4.0"  # epoch 0 (evaluation only) excluded
     assert macros["PfourBest"] == "\\texttt{net\\_freeze\\_lora}"
     pretrained, _ = fake_results(
-        weights=finetune.PRETRAINED_LABEL, source="imagefolder:data/cinic10/CINIC-10.tar.gz"
+        weights=finetune_plan.PRETRAINED_LABEL, source="imagefolder:data/cinic10/CINIC-10.tar.gz"
     )
     macros = finetune_report.finetune_macros(pretrained, epochs, num_classes=10, lora_r=10, lora_alpha=10)
     assert macros["PfourRandomInitNote"] == "" and macros["PfourData"] == "CINIC-10"
@@ -354,3 +355,15 @@ def test_built_through_the_model_registry_from_plain_config():
     model = build_model("resnet18", **kwargs)
     assert isinstance(model.fc, LoRALinear) and not model.conv1.weight.requires_grad
     assert model.layer1[0].conv1.weight.requires_grad
+
+
+@pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/opt/th"}, {"XDG_CACHE_HOME": "/var/cache/x"},
+                                 {"TORCH_HOME": "~/th", "XDG_CACHE_HOME": "/var/cache/x"}])
+def test_torch_free_plan_agrees_with_torch_and_torchvision(monkeypatch, env):
+    """finetune_plan spells out torch's hub directory and torchvision's file name (to stay torch-free at DAG build)."""
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert finetune_plan.torch_hub_dir() == Path(torch.hub.get_dir())
+    assert finetune_plan.IMAGENET_WEIGHTS_FILE == ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]

@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -290,3 +291,32 @@ def test_measure_latency_reports_ordered_quantiles():
     assert 0 < result["latency_ms_p25"] <= result["latency_ms_median"] <= result["latency_ms_p75"]
     with pytest.raises(ValueError, match="repeats"):
         measure_latency(nn.Conv2d(3, 4, 3), (1, 3, 16, 16), "cpu", repeats=0)
+
+
+# --- Part 3 report (effdl.prune_report) ----------------------------------------------------------------
+
+
+def test_event_changes_measure_the_dip_into_and_recovery_after_each_pruning_event():
+    from effdl.prune_report import event_changes
+
+    epochs = pd.DataFrame({"mode": "structured", "run": "r", "epoch": [0, 1, 2, 3, 4],
+                           "test_acc": [10.0, 50.0, 40.0, 45.0, 47.0],
+                           "prune_event": [False, False, True, False, True]})
+    changes = event_changes(epochs)
+    assert changes["epoch"].tolist() == [2, 4]
+    assert changes["dip"].tolist() == [-10.0, 2.0]  # 50 -> 40, then 45 -> 47
+    assert changes.loc[0, "recovery"] == 5.0 and pd.isna(changes.loc[1, "recovery"])  # no epoch after the last
+
+
+def test_naive_per_event_rounding_uses_each_layers_own_channel_count():
+    """The notebook prunes round(p * N) filters per event: with p = 0.25, two events and layers of 3 and 5 channels
+    that is 2/3 and 2/5 of the filters, whatever the measured (exact) sparsity says."""
+    from effdl.prune_report import schedule_macros
+
+    sparsity = pd.DataFrame({"layer": ["conv1", "conv2", "conv1", "conv2"], "event": [1, 1, 2, 2],
+                             "out_channels": [3, 5, 3, 5], "sparsity": [0.25, 0.2, 0.5, 0.4]})
+    pruned = pd.DataFrame({"epochs_planned": [4]})
+    macros = {}
+    schedule_macros(macros, pruned, sparsity, 0.25, [1, 2])
+    assert macros["PthreeNaiveSparsityMin"] == "40.0" and macros["PthreeNaiveSparsityMax"] == "66.7"
+    assert macros["PthreeFinalSparsityMin"] == "40.0" and macros["PthreeFinalSparsityMax"] == "50.0"

@@ -1,4 +1,4 @@
-"""Tests for effdl.quant (seed cases, rounding properties, torch agreement, state dicts, packing) and quant_study."""
+"""Tests for effdl.quant (seed cases, rounding, torch agreement, state dicts, packing) and the Part 2 study glue."""
 
 import math
 import re
@@ -25,18 +25,9 @@ from effdl.quant import (
     unpack_codes,
     unpack_state_dict,
 )
-from effdl.quant_study import (
-    VARIANT_PATTERN,
-    Variant,
-    packed_checkpoint_rows,
-    parse_variant,
-    part2_macros,
-    part2_table,
-    ptq_variant_rows,
-    seed_test_case_sizes,
-    summarize_ptq,
-    variant_names,
-)
+from effdl.quant_report import part2_macros, part2_table, seed_test_case_sizes, summarize_ptq
+from effdl.quant_study import packed_checkpoint_rows, ptq_variant_rows
+from effdl.quant_variants import VARIANT_PATTERN, Variant, parse_variant, variant_names
 
 
 def step_of(params):
@@ -471,7 +462,7 @@ def test_unpack_rejects_other_files():
         unpack_state_dict({"weight": torch.zeros(3)})
 
 
-# --- Part 2 study glue (effdl.quant_study) -------------------------------------------------------
+# --- Part 2 study glue (effdl.quant_study, effdl.quant_report) ---------------------------------------
 
 
 def test_variant_names_round_trip_and_match_the_wildcard_pattern():

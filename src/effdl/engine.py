@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,89 +22,7 @@ from torch import nn
 
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
-
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULERS = ("none", "multistep", "cosine_annealing", "step")
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every hyper-parameter of one training run; unknown keys raise TypeError (dataclass init)."""
-
-    epochs: int
-    lr: float
-    seed: int = 43
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    scheduler: str = "none"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    step_size: int = 1
-    batch_size: int = 128
-    eval_batch_size: int = 1000
-    augment: bool = True
-    precision: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
-    eval_before_training: bool = False
-
-    def __post_init__(self):
-        wrong = _wrong_types(self)
-        if wrong:
-            raise TypeError("invalid training settings: " + "; ".join(wrong) + ". Fix: change them in the config.")
-        object.__setattr__(self, "milestones", tuple(self.milestones))
-        problems = []
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer '{self.optimizer}' is unknown (use one of {OPTIMIZERS})")
-        if self.scheduler not in SCHEDULERS:
-            problems.append(f"scheduler '{self.scheduler}' is unknown (use one of {SCHEDULERS})")
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision '{self.precision}' is unknown (use one of {PRECISIONS})")
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr}")
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            problems.append("epochs, batch_size and eval_batch_size must be >= 1")
-        late = [m for m in self.milestones if m > self.epochs]
-        if self.scheduler == "multistep" and late:
-            problems.append(f"milestones {late} lie past epochs={self.epochs} and would never fire")
-        if problems:
-            raise ValueError("invalid training settings: " + "; ".join(problems) + ". Fix: change them in the config.")
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> "TrainConfig":
-        """Build from a plain dict (e.g. a rule's params); unknown keys raise TypeError naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise TypeError(f"unknown training setting(s) {unknown}; known: {sorted(known)}. "
-                            "Fix: correct or remove them.")
-        return cls(**settings)
-
-
-# Field annotation -> accepted types (bool is an int in Python, so it is excluded from numbers explicitly).
-_FIELD_TYPES = {"int": numbers.Integral, "float": numbers.Real, "str": str, "bool": bool}
-
-
-def _wrong_types(cfg: TrainConfig) -> list[str]:
-    """'name must be int, got '5' (str)' for every field whose value has the wrong type."""
-    wrong = []
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.name == "milestones":
-            ok = isinstance(value, (list, tuple)) and all(
-                isinstance(m, numbers.Integral) and not isinstance(m, bool) for m in value)
-            expected = "a list of integers"
-        else:
-            kind = _FIELD_TYPES.get(f.type)
-            if kind is None:  # a field type without a check here
-                continue
-            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            expected = f.type
-        if not ok:
-            wrong.append(f"{f.name} must be {expected}, got {value!r} ({type(value).__name__})")
-    return wrong
+from effdl.spec import TrainConfig
 
 
 @dataclass

@@ -9,32 +9,12 @@ import pandas as pd
 import torch
 
 from effdl.data import DeviceDataset, load_packed
-from effdl.engine import TrainConfig, TrainResult, train
+from effdl.engine import TrainResult, train
 from effdl.io import save_checkpoint, write_csv
-from effdl.models import build_model, count_parameters, resolve
+from effdl.models import build_model, count_parameters
 from effdl.provenance import provenance
-
-# Engine hooks a spec can ask for by name: {"name": "prune", **kwargs} -> PruningHook(**kwargs).
-HOOKS = {"prune": "effdl.prune:PruningHook"}
-
-SPEC_KEYS = {"part", "run", "dataset", "seed", "model", "train", "hooks", "labels", "mean", "std"}
-
-
-def check_spec(spec: dict) -> None:
-    """Fail fast (before any data is loaded) on a malformed spec: unknown keys, models, hooks or settings."""
-    unknown = sorted(set(spec) - SPEC_KEYS)
-    if unknown:
-        raise ValueError(f"run spec has unknown key(s) {unknown}; known: {sorted(SPEC_KEYS)}")
-    model_name = spec["model"]["name"]
-    from effdl.models import MODELS
-
-    if model_name not in MODELS:
-        raise ValueError(f"unknown model '{model_name}'. Known models: {', '.join(sorted(MODELS))}. "
-                         "Fix: use one of them in the config.")
-    for hook in spec.get("hooks", []):
-        if hook["name"] not in HOOKS:
-            raise ValueError(f"unknown hook '{hook['name']}'. Known hooks: {', '.join(sorted(HOOKS))}.")
-    TrainConfig.from_dict({**spec["train"], "seed": spec["seed"]})
+from effdl.registry import HOOKS, resolve
+from effdl.spec import TrainConfig, check_spec
 
 
 def build_hooks(spec: dict) -> list:

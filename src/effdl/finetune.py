@@ -25,14 +25,11 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from effdl.data import DataError
+from effdl.finetune_plan import INITS, RANDOM_INIT_LABEL, VARIANTS, check_choice, hub_weights_file
 from effdl.io import atomic_write, sha256_file
 from effdl.lora import LoRALinear
 
-VARIANTS = ("pt_net", "net_freeze", "net_freeze_lora")
-INITS = ("pretrained", "random")
 DEFAULT_FREEZE = ("conv1", "bn1", "layer1", "layer2", "layer3")
-RANDOM_INIT_LABEL = "random init, not pretrained"
-PRETRAINED_LABEL = "pretrained IMAGENET1K_V1"
 IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 # config keys named in error messages (the `finetune:` section of config/config.yaml)
 _CONFIG = "finetune"
@@ -40,11 +37,6 @@ _CONFIG = "finetune"
 
 class WeightsError(RuntimeError):
     """Pretrained weights are missing or do not match torchvision's published hash."""
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
 def expected_hash_prefix() -> str:
@@ -67,12 +59,6 @@ def check_weights_hash(path: Path, config_key: str) -> str:
             f"with the official download or change {config_key}."
         )
     return actual
-
-
-def hub_weights_file(hub_dir: str | None = None) -> Path:
-    """Where torchvision's API caches the weights: <hub_dir>/checkpoints/resnet18-<hash>.pth."""
-    root = Path(hub_dir) if hub_dir is not None else Path(torch.hub.get_dir())
-    return root / "checkpoints" / IMAGENET_WEIGHTS.url.rsplit("/", 1)[-1]
 
 
 def load_pretrained_state_dict(
@@ -105,32 +91,6 @@ def load_pretrained_state_dict(
         model_dir=str(cached.parent), progress=False, weights_only=True
     )
     return state_dict, f"ImageNet IMAGENET1K_V1 via torchvision (sha256 {digest[:12]})"
-
-
-def plan_init(
-    init: str = "pretrained",
-    weights_path: str | None = None,
-    allow_random_init: bool = False,
-    download_weights: bool = False,
-    hub_dir: str | None = None,
-) -> str:
-    """Decide before any job runs which `init` the runs get: "pretrained" or "random".
-
-    "random" only when it was asked for, or when no weights can be had (none configured, none cached,
-    no download allowed) and `allow_random_init` is set. A missing configured file stays
-    "pretrained", so the job fails with a WeightsError naming the key instead of silently degrading.
-    """
-    _check_choice("init", init, INITS)
-    if init == "random":
-        return "random"
-    available = weights_path is not None or download_weights or hub_weights_file(hub_dir).is_file()
-    return "pretrained" if available or not allow_random_init else "random"
-
-
-def init_label(init: str) -> str:
-    """The label results carry for an init: PRETRAINED_LABEL or RANDOM_INIT_LABEL."""
-    _check_choice("init", init, INITS)
-    return PRETRAINED_LABEL if init == "pretrained" else RANDOM_INIT_LABEL
 
 
 def _missing_weights_message(hub_dir: str | None) -> str:
@@ -180,8 +140,8 @@ def build_resnet18(
     without the 990 logits that CINIC-10 labels never select. The returned model carries
     `weights_source` (a description, or RANDOM_INIT_LABEL) and `variant` attributes.
     """
-    _check_choice("variant", variant, VARIANTS)
-    _check_choice("init", init, INITS)
+    check_choice("variant", variant, VARIANTS)
+    check_choice("init", init, INITS)
     if not 1 <= num_classes <= 1000:
         raise ValueError(f"num_classes must be in 1..1000 (rows of the ImageNet head), got {num_classes}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from effdl.finetune import RANDOM_INIT_LABEL, VARIANTS
+from effdl.finetune_plan import RANDOM_INIT_LABEL, VARIANTS
 from effdl.plotting import ci_lineplot, set_style
 from effdl.summaries import compare_settings, mean_pm_std, over_seeds
 from effdl.texgen import escape, fmt, macro_name

@@ -9,10 +9,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CheckpointError(RuntimeError):
@@ -77,6 +79,8 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 
 def save_checkpoint(obj: Any, path: str | os.PathLike) -> None:
     """torch.save `obj` atomically (temp file + rename)."""
+    import torch  # lazily, as in load_checkpoint: CSV/TeX-only jobs use this module and must start fast
+
     with atomic_write(path, "wb") as handle:
         torch.save(obj, handle)
 
@@ -92,6 +96,8 @@ def _reason(err: Exception) -> str:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint with weights_only=True; raise CheckpointError naming the file and the fix."""
+    import torch  # lazily: importing torch costs ~3 s, and most jobs using this module write only CSV/TeX
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(

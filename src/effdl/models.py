@@ -1,11 +1,11 @@
-"""The seed's models (ConvNet, MNISTNet) and `build_model`, a name -> constructor registry for every part."""
+"""The seed's models (ConvNet, MNISTNet) and `build_model`, which builds any model named in `effdl.registry.MODELS`."""
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 from torch import nn
+
+from effdl.registry import MODELS, resolve
 
 # ConvNet's layer table (spec §1.2): (in_channels, out_channels, stride) for the 9 conv blocks.
 CONVNET_LAYERS = (
@@ -51,22 +51,6 @@ class MNISTNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.fc1(x.flatten(1)))
         return torch.log_softmax(self.fc2(h), dim=1)
-
-
-# Plain dict registry, resolved lazily so that importing effdl.models stays cheap.
-MODELS = {
-    "convnet": "effdl.models:ConvNet",
-    "mnist_mlp": "effdl.models:MNISTNet",
-    "sparse_convnet": "effdl.prune:SparseConvNet",
-    "dwconvnet": "effdl.dwconv:DWConvNet",
-    "resnet18": "effdl.finetune:build_resnet18",
-}
-
-
-def resolve(target: str):
-    """'package.module:attribute' -> the attribute."""
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

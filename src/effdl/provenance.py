@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 
 from importlib.metadata import PackageNotFoundError, version
-
-import torch
+from typing import TYPE_CHECKING
 
 from effdl.config import config_hash
+
+if TYPE_CHECKING:
+    import torch
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,6 +41,8 @@ def _version(package: str) -> str:
 
 def device_name(device: torch.device | str) -> str:
     """A human-readable device name: the GPU model on CUDA, 'cpu' otherwise."""
+    import torch  # lazily: report jobs import this module for git_commit and must start fast
+
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
@@ -48,6 +52,8 @@ def device_name(device: torch.device | str) -> str:
 def provenance(device: torch.device | str, seed: int | None, config: dict, data_meta: dict | None = None,
                repo_dir: str | Path = ".") -> dict:
     """The provenance columns for one job's rows."""
+    import torch
+
     data_meta = data_meta or {}
     return {
         "seed": seed,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def open_log(path: str | Path) -> Callable[[str], None]:
@@ -25,9 +26,12 @@ def open_log(path: str | Path) -> Callable[[str], None]:
 
 def announce_device(device: torch.device, log: Callable[[str], None], threads: int | None = None) -> None:
     """Say where a GPU rule runs, loudly when it falls back to the CPU."""
+    import torch  # here, not at module level: plot and TeX jobs log too, and importing torch costs ~3 s a job
+
     if threads:
         torch.set_num_threads(threads)
     if device.type == "cpu":
-        log(f"GPU rule running on CPU (no CUDA device available); torch threads = {torch.get_num_threads()}")
+        log("GPU rule running on CPU (device: cpu, or no CUDA device available); "
+            f"torch threads = {torch.get_num_threads()}")
     else:
         log(f"running on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device})")

@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effdl.spec import dataclass_from_dict
 from effdl.transformer import Transformer
 
 NUM_DIGITS = 10  # source vocabulary: the digits 0-9
@@ -69,11 +69,7 @@ class ToyTaskConfig:
     @classmethod
     def from_dict(cls, settings: dict) -> "ToyTaskConfig":
         """Build from a plain dict (e.g. a rule's params); unknown keys raise TypeError naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise TypeError(f"unknown toy-task setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**settings)
+        return dataclass_from_dict(cls, settings, "toy-task")
 
 
 @dataclass

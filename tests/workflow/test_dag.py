@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import time
 
 import pytest
@@ -59,3 +62,27 @@ def test_snakefmt_is_clean():
     result = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_building_the_dag_never_imports_torch(tmp_path):
+    """`snakemake -n` and every cluster job's DAG build would pay torch's ~3 s import: a torch that cannot be
+    imported (first on sys.path) must not stop a dry run of the full study."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('the DAG build imported torch')\n")
+    (tmp_path / "torchvision").mkdir()
+    (tmp_path / "torchvision" / "__init__.py").write_text("raise ImportError('the DAG build imported torchvision')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([str(BIN / "snakemake"), *DRY, "--forceall"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert job_counts(result.stdout)["train_model"] > 0
+
+
+@pytest.mark.parametrize("device, tokens", [("auto", "gpu=1"), ("cuda", "gpu=1"), ("cpu", "gpu=0")])
+def test_torch_rules_hold_a_gpu_token_unless_the_device_is_cpu(device, tokens):
+    """`--resources gpu=1` serialises GPU jobs; on `device: cpu` that would leave cores idle for nothing."""
+    target = "results/runs/part2/mnist_mlp_seed43/summary.csv"
+    result = snakemake(*DRY, "--forceall", target, "--config", f"device={device}")
+    assert result.returncode == 0, result.stderr + result.stdout
+    train_job = result.stdout.split("rule train_model:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"resources: .*\b" + tokens + r"\b", train_job), train_job

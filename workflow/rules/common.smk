@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from effdl.config import ConfigError, validate_config
-from effdl.experiment import check_spec
+from effdl.spec import check_spec
 
 try:
     validate_config(
@@ -22,6 +22,9 @@ wildcard_constraints:
     collection="[A-Za-z0-9_]+",
 
 
+# `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With
+# `device: cpu` they need none, so CPU-only runs are limited by --cores alone, not one job at a time.
+GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
 # "{part}/{run}" -> run spec (plain dict, see docs/architecture.md); filled by each part's rules.
 RUNS = {}
 # part -> files the paper needs from it (figures, generated TeX); read by paper.smk.

@@ -63,7 +63,7 @@ rule benchmark_dwconv:
     # One host thread: enough to drive a GPU, and on a shared CPU it keeps OpenMP from stalling.
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=8000,
         runtime=30,
     params:

@@ -132,7 +132,7 @@ rule export_slim_model:
         "../envs/effdl.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=4000,
         runtime=10,
     params:
@@ -159,7 +159,7 @@ rule oneshot_prune_sweep:
         "../envs/effdl.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=4000,
         runtime=20,
     params:
@@ -187,7 +187,7 @@ rule benchmark_pruned_models:
         "../envs/effdl.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=4000,
         runtime=20,
     params:

@@ -1,6 +1,6 @@
 """Part 2: post-training quantization (8/4/2-bit nearest, 2-bit stochastic trials) of the MNIST MLP and the ConvNet."""
 
-from effdl.quant_study import VARIANT_PATTERN, variant_names
+from effdl.quant_variants import VARIANT_PATTERN, variant_names
 
 Q = config["quant"]
 
@@ -45,7 +45,7 @@ QUANT_GRANULARITIES = {
     "mnist_mlp": Q["mnist"]["granularities"],
     "convnet": Q["convnet"]["granularities"],
 }
-# Variant names, one quantize_model job each: fp32, nearest per width, stochastic trials (grammar in effdl.quant_study).
+# One quantize_model job per variant: fp32, nearest per width, stochastic trials (grammar: effdl.quant_variants).
 QUANT_VARIANTS = {
     net: variant_names(
         QUANT_GRANULARITIES[net],
@@ -81,7 +81,7 @@ rule quantize_model:
         "../envs/effdl.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=4000,
         runtime=10,
     params:
@@ -114,7 +114,7 @@ rule pack_quantized_model:
         "../envs/effdl.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=4000,
         runtime=10,
     params:

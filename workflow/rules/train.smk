@@ -17,7 +17,7 @@ rule train_model:
         "../envs/effdl.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=8000,
         runtime=runtime_minutes,
     params:

@@ -68,7 +68,7 @@ rule train_toy_transformer:
         "../envs/effdl.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPU_PER_JOB,
         mem_mb=2000,
         runtime=30,
     params:

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from effdl.quant_study import packed_table, part2_macros, part2_table
+from effdl.quant_report import packed_table, part2_macros, part2_table
 from effdl.runlog import open_log
 from effdl.texgen import df_to_latex, write_macros
 
