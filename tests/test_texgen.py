@@ -1,4 +1,4 @@
-"""Tests of generated-TeX helpers: macro names, comparison words, word counting, strict LaTeX log checks."""
+"""Tests of generated-TeX helpers: macro names, comparison words, word counting, LaTeX log checks, runtime table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from effdl.latex import check_log
 from effdl.paper_checks import count_words, expand, undefined_macros
-from effdl.texgen import compare, macro, macro_name
+from effdl.texgen import compare, df_to_latex, macro, macro_name
 
 
 def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
@@ -43,3 +43,24 @@ def test_latex_log_checks_are_strict():
     assert any("45.3pt" in p for p in problems) and not any("2.0pt" in p for p in problems)
     assert any("fig:x" in p for p in problems) and any(p.startswith("! Undefined") for p in problems)
     assert check_log("Output written on main.pdf (3 pages).", 30) == []
+
+
+def test_rule_runtimes_sum_jobs_per_rule_and_escape_once(tmp_path):
+    from effdl.provenance_report import rule_runtimes
+
+    def bench(path: str, seconds: float) -> None:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{int(seconds)}\t1.0\n")
+
+    bench("train_model/part1/a.tsv", 2.0)
+    bench("train_model/part1/b.tsv", 3.5)
+    bench("benchmark_dwconv.tsv", 1.0)  # a rule's file directly under the folder is named by its stem
+    table = rule_runtimes(tmp_path)
+    rows = table.set_index("rule")
+    assert rows.loc["train_model", "jobs"] == 2 and rows.loc["train_model", "total (s)"] == 5.5
+    assert rows.loc["train_model", "max (s)"] == 3.5 and rows.loc["benchmark_dwconv", "jobs"] == 1
+    assert table.iloc[-1]["jobs"] == 3 and table.iloc[-1]["total (s)"] == 6.5
+    df_to_latex(table, tmp_path / "runtimes.tex", float_format="%.1f")
+    tex = (tmp_path / "runtimes.tex").read_text()
+    assert "train\\_model" in tex and "textbackslash" not in tex and "\\\\_" not in tex
+

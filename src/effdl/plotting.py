@@ -84,18 +84,28 @@ def _iters_per_epoch(run: pd.DataFrame) -> int:
     return int(round(row["iteration"] / row["epoch_float"]))
 
 
+def hue_order(values: pd.Series) -> list:
+    """Distinct values in numeric order when they all read as numbers ('1e-4' < '0.1' < '10'), else sorted."""
+    distinct = list(pd.unique(values.dropna()))
+    numbers = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
+    if numbers.notna().all():
+        return [v for _, v in sorted(zip(numbers, distinct), key=lambda pair: pair[0])]
+    return sorted(distinct, key=str)
+
+
 def training_curves_figure(iters: pd.DataFrame, epochs: pd.DataFrame, hue: str, window: int, title: str):
     """Two panels side by side: smoothed training loss and test accuracy vs epoch, CI bands over seeds."""
     set_style()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    order = hue_order(epochs[hue])  # the same colour per setting in both panels, numbers in numeric order
     smooth = smoothed_losses(iters, window, by=[hue, "seed"])
-    ci_lineplot(ax_loss, smooth, "epoch", "smoothed_loss", hue)
+    ci_lineplot(ax_loss, smooth, "epoch", "smoothed_loss", hue, hue_order=order)
     ax_loss.set(xlabel="epoch", ylabel=f"training loss (moving average, n={window})")
     losses = smooth["smoothed_loss"].replace([float("inf")], float("nan")).dropna()
     if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 10:
         ax_loss.set_yscale("log")  # a diverging rate would flatten every other curve
     trained = epochs[epochs["epoch"] >= 1]
-    ci_lineplot(ax_acc, trained, "epoch", "test_acc", hue, marker="o")
+    ci_lineplot(ax_acc, trained, "epoch", "test_acc", hue, marker="o", hue_order=order)
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)")
     fig.suptitle(title)
     return fig

@@ -86,3 +86,21 @@ def test_torch_rules_hold_a_gpu_token_unless_the_device_is_cpu(device, tokens):
     assert result.returncode == 0, result.stderr + result.stdout
     train_job = result.stdout.split("rule train_model:", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"resources: .*\b" + tokens + r"\b", train_job), train_job
+
+
+def test_every_rule_before_the_appendix_writes_a_benchmark_file():
+    """The paper's runtime table (effdl.provenance_report.rule_runtimes) lists exactly the rules that benchmark."""
+    from effdl.provenance_report import UNTIMED_RULES
+
+    missing, misplaced = [], []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+            if name in ("all", *UNTIMED_RULES):
+                continue
+            bench = re.search(r"    benchmark:\n\s+\"([^\"]+)\"", body)
+            if bench is None:
+                missing.append(name)
+            elif not bench.group(1).startswith(f"results/benchmarks/{name}/"):
+                misplaced.append((name, bench.group(1)))
+    assert not missing, f"rules without a benchmark: file: {missing}"
+    assert not misplaced, f"benchmark files outside results/benchmarks/<rule>/: {misplaced}"

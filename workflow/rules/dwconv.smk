@@ -39,6 +39,8 @@ rule count_dwconv_params:
         "results/metrics/dwconv_params.csv",
     log:
         "results/logs/count_dwconv_params.log",
+    benchmark:
+        "results/benchmarks/count_dwconv_params/count_dwconv_params.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -57,7 +59,7 @@ rule benchmark_dwconv:
     log:
         "results/logs/benchmark_dwconv.log",
     benchmark:
-        "results/benchmarks/benchmark_dwconv.tsv"
+        "results/benchmarks/benchmark_dwconv/benchmark_dwconv.tsv"
     conda:
         "../envs/effdl.yaml"
     # One host thread: enough to drive a GPU, and on a shared CPU it keeps OpenMP from stalling.
@@ -85,6 +87,8 @@ rule plot_dwconv:
         ),
     log:
         "results/logs/plot_dwconv.log",
+    benchmark:
+        "results/benchmarks/plot_dwconv/plot_dwconv.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -108,6 +112,8 @@ rule tex_part6:
         table="results/tex/part6_params_table.tex",
     log:
         "results/logs/tex_part6.log",
+    benchmark:
+        "results/benchmarks/tex_part6/tex_part6.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

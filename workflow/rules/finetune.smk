@@ -65,7 +65,7 @@ rule download_cinic10:
     log:
         "results/logs/download_cinic10.log",
     benchmark:
-        "results/benchmarks/download_cinic10.tsv"
+        "results/benchmarks/download_cinic10/download_cinic10.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -90,6 +90,8 @@ rule plot_finetune:
         ),
     log:
         "results/logs/plot_finetune.log",
+    benchmark:
+        "results/benchmarks/plot_finetune/plot_finetune.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -109,6 +111,8 @@ rule tex_part4:
         table="results/tex/part4_table.tex",
     log:
         "results/logs/tex_part4.log",
+    benchmark:
+        "results/benchmarks/tex_part4/tex_part4.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

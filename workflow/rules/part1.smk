@@ -68,6 +68,8 @@ rule plot_training_curves:
         ),
     log:
         "results/logs/plot_training_curves/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_training_curves/{experiment}.tsv"
     wildcard_constraints:
         experiment="lr_sweep|schedulers",
     conda:
@@ -94,6 +96,8 @@ rule tex_part1:
         table="results/tex/part1_table.tex",
     log:
         "results/logs/tex_part1.log",
+    benchmark:
+        "results/benchmarks/tex_part1/tex_part1.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

@@ -105,6 +105,8 @@ rule tabulate_pruning_sparsity:
         "results/metrics/pruning_sparsity.csv",
     log:
         "results/logs/tabulate_pruning_sparsity.log",
+    benchmark:
+        "results/benchmarks/tabulate_pruning_sparsity/tabulate_pruning_sparsity.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -213,6 +215,8 @@ rule plot_sparse_sanity:
         ),
     log:
         "results/logs/plot_sparse_sanity.log",
+    benchmark:
+        "results/benchmarks/plot_sparse_sanity/plot_sparse_sanity.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -237,6 +241,8 @@ rule plot_pruning:
         ),
     log:
         "results/logs/plot_pruning.log",
+    benchmark:
+        "results/benchmarks/plot_pruning/plot_pruning.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -263,6 +269,8 @@ rule plot_oneshot_pruning:
         ),
     log:
         "results/logs/plot_oneshot_pruning.log",
+    benchmark:
+        "results/benchmarks/plot_oneshot_pruning/plot_oneshot_pruning.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -294,6 +302,8 @@ rule tex_part3:
         table="results/tex/part3_benchmark.tex",
     log:
         "results/logs/tex_part3.log",
+    benchmark:
+        "results/benchmarks/tex_part3/tex_part3.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

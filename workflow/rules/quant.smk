@@ -141,6 +141,8 @@ rule aggregate_quant:
         packed="results/metrics/quantization_packed.csv",
     log:
         "results/logs/aggregate_quant.log",
+    benchmark:
+        "results/benchmarks/aggregate_quant/aggregate_quant.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -163,6 +165,8 @@ rule plot_quantization:
         ),
     log:
         "results/logs/plot_quantization.log",
+    benchmark:
+        "results/benchmarks/plot_quantization/plot_quantization.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -184,6 +188,8 @@ rule tex_part2:
         packed_table="results/tex/part2_packed_table.tex",
     log:
         "results/logs/tex_part2.log",
+    benchmark:
+        "results/benchmarks/tex_part2/tex_part2.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

@@ -39,6 +39,8 @@ rule aggregate_runs:
         summary="results/metrics/{collection}/summary.csv",
     log:
         "results/logs/aggregate_runs/{collection}.log",
+    benchmark:
+        "results/benchmarks/aggregate_runs/{collection}.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1

@@ -19,6 +19,8 @@ rule plot_positional_encoding:
         ),
     log:
         "results/logs/plot_positional_encoding.log",
+    benchmark:
+        "results/benchmarks/plot_positional_encoding/plot_positional_encoding.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -94,6 +96,8 @@ rule tex_part5:
         hparams="results/tex/part5_hparams.tex",
     log:
         "results/logs/tex_part5.log",
+    benchmark:
+        "results/benchmarks/tex_part5/tex_part5.tsv"
     conda:
         "../envs/effdl.yaml"
     threads: 1
