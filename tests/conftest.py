@@ -29,5 +29,14 @@ def tiny_packed() -> dict:
             "source": "synthetic", "sha256": "0" * 64}
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and on a shared, loaded CPU extra threads spin and stall."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_configure(config):
     torch.set_num_threads(2)

@@ -16,13 +16,7 @@ from effdl.dwconv import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation (and stall badly on a shared, loaded CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest.py
 
 
 def copy_to_solution(mine: DepthwiseSeparableConvolution, solution: DepthwiseSeparableConvolutionSolution) -> None:

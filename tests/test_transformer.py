@@ -17,13 +17,7 @@ from effdl.transformer import (
     positional_encoding,
 )
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and a shared CPU makes extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest.py
 
 
 SMALL = dict(num_layers=2, d_model=16, num_heads=4, dff=32, input_vocab_size=11, target_vocab_size=13)
