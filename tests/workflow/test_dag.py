@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 
 import pytest
@@ -72,8 +71,7 @@ def test_building_the_dag_never_imports_torch(tmp_path):
     (tmp_path / "torchvision").mkdir()
     (tmp_path / "torchvision" / "__init__.py").write_text("raise ImportError('the DAG build imported torchvision')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    result = subprocess.run([str(BIN / "snakemake"), *DRY, "--forceall"], cwd=REPO, capture_output=True,
-                            text=True, timeout=120, env=env)
+    result = snakemake(*DRY, "--forceall", env=env)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert job_counts(result.stdout)["train_model"] > 0
 
