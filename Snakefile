@@ -21,6 +21,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/dwconv.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/paper.smk"
 
 

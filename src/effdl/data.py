@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from effdl.io import load_checkpoint, sha256_file
 
 SPLITS = ("train", "test")
+ALL = "all"  # a subset's `<split>_per_class: all` keeps that split whole (MNIST's test classes are unbalanced)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST"}
 
@@ -121,9 +122,24 @@ def read_imagefolder(path: str | Path, subset: dict | None = None) -> dict:
     return packed
 
 
+def per_class_limit(subset: dict | None, split: str) -> int | None:
+    """Images per class a subset keeps of `split`; None = the whole split (no subset, the key omitted, or 'all')."""
+    value = (subset or {}).get(f"{split}_per_class", ALL)
+    if value in (None, ALL):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(
+            f"subset.{split}_per_class = {value!r} is not a positive integer or 'all'. "
+            f"Fix: set datasets.<name>.subset.{split}_per_class to a count, or 'all' for the whole {split} split."
+        )
+    return value
+
+
 def _subset_indices(labels: torch.Tensor, subset: dict, split: str) -> torch.Tensor:
-    """A seeded per-class subset, kept in the original order."""
-    per_class = subset[f"{split}_per_class"]
+    """A seeded per-class subset, kept in the original order (every index when the split is kept whole)."""
+    per_class = per_class_limit(subset, split)
+    if per_class is None:
+        return torch.arange(len(labels))
     generator = torch.Generator().manual_seed(int(subset.get("seed", 0)))
     chosen = []
     for cls in labels.unique().tolist():

@@ -236,7 +236,7 @@ def train(
             mean=mean,
             std=std,
             augment=cfg.augment,
-            shuffle=True,
+            shuffle=cfg.shuffle,
             generator=generator,
             channels_last=cfg.channels_last,
         )

@@ -20,6 +20,7 @@ register_runs(
                 "gamma": Q["mnist"]["gamma"],
                 "epochs": Q["mnist"]["epochs"],
                 "batch_size": Q["mnist"]["batch_size"],
+                "shuffle": Q["mnist"]["shuffle"],
                 "augment": False,
                 "precision": "fp32",
                 "channels_last": False,

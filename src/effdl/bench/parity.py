@@ -12,14 +12,15 @@ Run:  python -m effdl.bench --parity [--parity-train-per-class 1000] [--parity-e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from effdl.bench.classic import classic_loader
 from effdl.data import DeviceDataset
 from effdl.engine import TrainConfig, resolve_precision, train
 from effdl.models import build_model
@@ -45,25 +46,41 @@ class ParitySettings:
 
     def __post_init__(self):
         if len(self.seeds) < 2:
-            raise ValueError(f"parity needs at least 2 seeds per pipeline for a t-test, got {self.seeds}. "
-                             "Fix: pass --parity-seeds with two or more seeds.")
+            raise ValueError(
+                f"parity needs at least 2 seeds per pipeline for a t-test, got {self.seeds}. "
+                "Fix: pass --parity-seeds with two or more seeds."
+            )
         if min(self.epochs, self.batch_size, self.train_per_class) < 1 or not self.lr > 0:
             raise ValueError("parity epochs, batch size and train_per_class must be >= 1 and lr > 0")
 
 
 def classic_run(data: dict, settings: ParitySettings, seed: int, device: torch.device) -> dict:
     """Code Cells 1.1-1.4 on `data`: returns the final test accuracy (percent) and the wall time."""
-    from effdl.bench import classic_loader  # the package's seed pipeline (lazily: effdl.bench imports this module)
-
     mean, std = list(settings.mean), list(settings.std)
     torch.manual_seed(seed)  # Code Cell 1.4 seeds before building the net
     net = build_model("convnet").to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=0.9, weight_decay=5e-4)
-    train_loader = classic_loader(data["train"], settings.batch_size, mean=mean, std=std, augment=True,
-                                  shuffle=True, num_workers=settings.num_workers, seed=seed)
-    test_loader = classic_loader(data["test"], settings.batch_size, mean=mean, std=std, augment=False,
-                                 shuffle=False, num_workers=settings.num_workers, seed=seed)
+    train_loader = classic_loader(
+        data["train"],
+        settings.batch_size,
+        mean=mean,
+        std=std,
+        augment=True,
+        shuffle=True,
+        num_workers=settings.num_workers,
+        seed=seed,
+    )
+    test_loader = classic_loader(
+        data["test"],
+        settings.batch_size,
+        mean=mean,
+        std=std,
+        augment=False,
+        shuffle=False,
+        num_workers=settings.num_workers,
+        seed=seed,
+    )
     tick = time.perf_counter()
     acc = float("nan")
     for _ in range(settings.epochs):
@@ -87,17 +104,27 @@ def classic_run(data: dict, settings: ParitySettings, seed: int, device: torch.d
 
 def engine_run(data: dict, settings: ParitySettings, seed: int, device: torch.device) -> dict:
     """effdl.engine.train with the same data, seed and hyper-parameters."""
-    cfg = TrainConfig(epochs=settings.epochs, lr=settings.lr, seed=seed, scheduler="none",
-                      batch_size=settings.batch_size, precision=settings.precision,
-                      channels_last=settings.channels_last)
+    cfg = TrainConfig(
+        epochs=settings.epochs,
+        lr=settings.lr,
+        seed=seed,
+        scheduler="none",
+        batch_size=settings.batch_size,
+        precision=settings.precision,
+        channels_last=settings.channels_last,
+    )
     torch.manual_seed(seed)
     model = build_model("convnet")
     train_set = DeviceDataset(data["train"]["images"], data["train"]["labels"], device)
     test_set = DeviceDataset(data["test"]["images"], data["test"]["labels"], device)
-    result = train(model, train_set, test_set, cfg, device, mean=list(settings.mean), std=list(settings.std),
-                   log=lambda _: None)
-    return {"final_test_acc": result.epochs[-1]["test_acc"], "time_s": result.total_time_s,
-            "precision": resolve_precision(settings.precision, torch.device(device))}
+    result = train(
+        model, train_set, test_set, cfg, device, mean=list(settings.mean), std=list(settings.std), log=lambda _: None
+    )
+    return {
+        "final_test_acc": result.epochs[-1]["test_acc"],
+        "time_s": result.total_time_s,
+        "precision": resolve_precision(settings.precision, torch.device(device)),
+    }
 
 
 def welch(a, b) -> float:
@@ -110,8 +137,9 @@ def welch(a, b) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def run_parity(data: dict, settings: ParitySettings, device: torch.device | str,
-               log: Callable[[str], None] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_parity(
+    data: dict, settings: ParitySettings, device: torch.device | str, log: Callable[[str], None] = print
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train both pipelines for every seed (interleaved, so load from other processes hits both alike).
 
     Returns (runs, summary): one row per (pipeline, seed), and per pipeline the mean, sd and count with the
@@ -121,20 +149,38 @@ def run_parity(data: dict, settings: ParitySettings, device: torch.device | str,
     rows = []
     for seed in settings.seeds:
         for pipeline, fn in (("classic", classic_run), ("engine", engine_run)):
-            row = {"pipeline": pipeline, "seed": seed, **fn(data, settings, seed, device),
-                   "n_train": len(data["train"]["labels"]), "n_test": len(data["test"]["labels"]),
-                   "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size,
-                   "device": str(device)}
-            log(f"parity {pipeline} seed {seed}: final test acc {row['final_test_acc']:.2f}% "
-                f"({row['precision']}, {row['time_s']:.0f} s)")
+            row = {
+                "pipeline": pipeline,
+                "seed": seed,
+                **fn(data, settings, seed, device),
+                "n_train": len(data["train"]["labels"]),
+                "n_test": len(data["test"]["labels"]),
+                "epochs": settings.epochs,
+                "lr": settings.lr,
+                "batch_size": settings.batch_size,
+                "device": str(device),
+            }
+            log(
+                f"parity {pipeline} seed {seed}: final test acc {row['final_test_acc']:.2f}% "
+                f"({row['precision']}, {row['time_s']:.0f} s)"
+            )
             rows.append(row)
     runs = pd.DataFrame(rows)
     accs = {p: runs.loc[runs["pipeline"] == p, "final_test_acc"].tolist() for p in ("classic", "engine")}
     p_value = welch(accs["classic"], accs["engine"])
-    summary = pd.DataFrame([{"pipeline": p, "seeds": len(a), "acc_mean": float(np.mean(a)),
-                             "acc_sd": float(np.std(a, ddof=1)), "time_s_mean": float(
-                                 runs.loc[runs["pipeline"] == p, "time_s"].mean()),
-                             "welch_p": p_value, "verdict": "within noise" if p_value >= ALPHA else "different",
-                             **{f"setting_{k}": str(v) for k, v in asdict(settings).items()}}
-                            for p, a in accs.items()])
+    summary = pd.DataFrame(
+        [
+            {
+                "pipeline": p,
+                "seeds": len(a),
+                "acc_mean": float(np.mean(a)),
+                "acc_sd": float(np.std(a, ddof=1)),
+                "time_s_mean": float(runs.loc[runs["pipeline"] == p, "time_s"].mean()),
+                "welch_p": p_value,
+                "verdict": "within noise" if p_value >= ALPHA else "different",
+                **{f"setting_{k}": str(v) for k, v in asdict(settings).items()},
+            }
+            for p, a in accs.items()
+        ]
+    )
     return runs, summary

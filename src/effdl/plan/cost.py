@@ -37,8 +37,10 @@ def split_sizes(config: dict, name: str) -> tuple[int, int]:
     subset = config["datasets"][name].get("subset") or {}
     train = subset.get("train_per_class")
     test = subset.get("test_per_class")
-    return (CLASSES * train if isinstance(train, int) else full_train,
-            CLASSES * test if isinstance(test, int) else full_test)
+    return (
+        CLASSES * train if isinstance(train, int) else full_train,
+        CLASSES * test if isinstance(test, int) else full_test,
+    )
 
 
 def count_cost(config: dict) -> Cost:
@@ -56,7 +58,7 @@ def count_cost(config: dict) -> Cost:
         train[family] += n_runs * epochs * n_train
         evals[family] += n_runs * (epochs + extra_evals) * n_test
 
-    p1 = config["part1"]
+    p1 = config["schedules"]
     add("convnet", len(p1["lr_sweep"]["lrs"]) * seeds, p1["lr_sweep"]["epochs"], c_train, c_test)
     add("convnet", len(p1["schedulers"]["names"]) * seeds, p1["schedulers"]["epochs"], c_train, c_test)
     p3 = config["prune"]
@@ -91,8 +93,9 @@ def count_cost(config: dict) -> Cost:
     return Cost(train=train, eval=evals, runs=runs)
 
 
-def project_seconds(cost: Cost, train_rate: float, eval_rate: float, *, relative: dict | None = None,
-                    fixed_s: float = 0.0) -> dict[str, float]:
+def project_seconds(
+    cost: Cost, train_rate: float, eval_rate: float, *, relative: dict | None = None, fixed_s: float = 0.0
+) -> dict[str, float]:
     """Projected seconds per family at the ConvNet's measured train/eval img/s.
 
     `relative` gives other families' speed as a multiple of the ConvNet's (default 1.0 for every CNN; the MNIST
@@ -100,8 +103,10 @@ def project_seconds(cost: Cost, train_rate: float, eval_rate: float, *, relative
     """
     speed = {"convnet": 1.0, "dwconvnet": 1.0, "resnet18": 1.0, "mnist_mlp": 20.0, "transformer": 20.0}
     speed.update(relative or {})
-    out = {family: cost.train[family] / (train_rate * speed[family]) + cost.eval[family] / (eval_rate * speed[family])
-           for family in FAMILIES}
+    out = {
+        family: cost.train[family] / (train_rate * speed[family]) + cost.eval[family] / (eval_rate * speed[family])
+        for family in FAMILIES
+    }
     out["fixed"] = fixed_s
     out["total"] = sum(out.values())
     return out
@@ -137,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{family:<12}{cost.runs[family]:>6}{cost.train[family]:>16,}{cost.eval[family]:>16,}")
     if args.train_rate and args.eval_rate:
         seconds = project_seconds(cost, args.train_rate, args.eval_rate, fixed_s=args.fixed_s)
-        print(f"projected at {args.train_rate:g} / {args.eval_rate:g} img/s (train / eval): "
-              + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
+        print(
+            f"projected at {args.train_rate:g} / {args.eval_rate:g} img/s (train / eval): "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items())
+        )
     return 0
 
 

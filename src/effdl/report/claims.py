@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from effdl.report.texgen import escape
+
 ALPHA = 0.05
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
 VERDICTS = (HOLDS, FAILS, UNTESTABLE)
@@ -117,8 +119,10 @@ def _untestable(part, expectation, source, measured, test, reason) -> Claim:
 
 
 def _acc_by(frame: pd.DataFrame, column: str, value) -> pd.Series:
-    return frame.loc[np.isclose(frame[column], value) if frame[column].dtype.kind in "fi" else frame[column] == value,
-                     "final_test_acc"]
+    return frame.loc[
+        np.isclose(frame[column], value) if frame[column].dtype.kind in "fi" else frame[column] == value,
+        "final_test_acc",
+    ]
 
 
 def lr_sweep_best(t) -> Claim:
@@ -159,7 +163,8 @@ def schedulers_equal(t) -> Claim:
 
 
 def convnet_90(t) -> Claim:
-    part, exp, src = "1.3", "The ConvNet passes 90 % test accuracy at the seed's full settings", "notebook (ConvNet docstring)"
+    part, src = "1.3", "notebook (ConvNet docstring)"
+    exp = "The ConvNet passes 90 % test accuracy at the seed's full settings"
     test = "one-sample t-test, one-sided, vs 90 %"
     sched = t.get("sched")
     if sched is None or sched.empty or "multistep" not in set(sched["scheduler"]):
@@ -169,8 +174,14 @@ def convnet_90(t) -> Claim:
     epochs, n_train = int(multi["epochs_planned"].max()), int(multi["n_train"].max())
     measured = f"MultiStep {pm(acc)} % after {epochs} epochs on {n_train:,} images"
     if epochs < SEED_FULL_EPOCHS or n_train < SEED_FULL_TRAIN_IMAGES:
-        return _untestable(part, exp, src, measured, test,
-                           f"the seed's settings are {SEED_FULL_EPOCHS} epochs on {SEED_FULL_TRAIN_IMAGES:,} images")
+        return _untestable(
+            part,
+            exp,
+            src,
+            measured,
+            test,
+            f"the seed's settings are {SEED_FULL_EPOCHS} epochs on {SEED_FULL_TRAIN_IMAGES:,} images",
+        )
     reason = _too_few(acc)
     if reason:
         return _untestable(part, exp, src, measured, test, reason)
@@ -189,8 +200,10 @@ def epoch_time(t) -> Claim:
     median = float(trained["epoch_time_s"].median())
     projected = median * SEED_FULL_TRAIN_IMAGES / n_train
     devices = sorted(set(sched["device"].astype(str)))
-    measured = (f"median epoch {median:.1f} s on {n_train:,} images ({', '.join(devices)}), "
-                f"{projected:.0f} s projected to 50,000")
+    measured = (
+        f"median epoch {median:.1f} s on {n_train:,} images ({', '.join(devices)}), "
+        f"{projected:.0f} s projected to 50,000"
+    )
     if not any(d.startswith("cuda") for d in devices):
         return _untestable(part, exp, src, measured, test, "no GPU in this run; the figure is for a Colab GPU")
     return Claim(part, exp, src, measured, test, HOLDS if projected <= 2 * NOTEBOOK_EPOCH_S else FAILS)
@@ -221,8 +234,10 @@ def memory_4x(t) -> Claim:
     if q8.empty:
         return _untestable(part, exp, src, "", test, "Part 2 did not run")
     ratio = float((q8["fp32_bytes"] / q8["uint8_bytes"]).mean())
-    measured = (f"MNIST MLP: {int(q8['fp32_bytes'].iloc[0]):,} B fp32 vs {int(q8['uint8_bytes'].iloc[0]):,} B "
-                f"uint8 codes + shifts/scales = {ratio:.3f}×")
+    measured = (
+        f"MNIST MLP: {int(q8['fp32_bytes'].iloc[0]):,} B fp32 vs {int(q8['uint8_bytes'].iloc[0]):,} B "
+        f"uint8 codes + shifts/scales = {ratio:.3f}×"
+    )
     return Claim(part, exp, src, measured, test, HOLDS if abs(ratio - 4) <= 4 * FACTOR_TOLERANCE else FAILS)
 
 
@@ -264,8 +279,10 @@ def stochastic_2bit(t) -> Claim:
     base = near.set_index("checkpoint")["test_acc"]
     diff = (sto["test_acc"] - sto["checkpoint"].map(base)).dropna()
     spread = sto.groupby("checkpoint")["test_acc"].std().mean() if len(sto) else float("nan")
-    measured = (f"stochastic {pm(sto['test_acc'])} % (trial sd {spread:.2f}), nearest {pm(near['test_acc'])} %, "
-                f"difference {pm(diff)} points")
+    measured = (
+        f"stochastic {pm(sto['test_acc'])} % (trial sd {spread:.2f}), nearest {pm(near['test_acc'])} %, "
+        f"difference {pm(diff)} points"
+    )
     reason = _too_few(diff) or _not_learned(_ptq(t, "fp32", None)["test_acc"], "the fp32 MLP")
     if reason:
         return _untestable(part, exp, src, measured, test, reason)
@@ -327,8 +344,10 @@ def dw_factor_cout(t, example: dict) -> Claim:
     if row is None:
         return _untestable(part, exp, src, "", test, "Part 6 did not run")
     c_out, ratio = int(example["C_out"]), float(row["measured_ratio"])
-    measured = (f"({example['C_in']}, {c_out}, {example['kernel_size']}): {int(row['standard_params']):,} vs "
-                f"{int(row['separable_params']):,} = {ratio:.2f}×, C_out = {c_out}")
+    measured = (
+        f"({example['C_in']}, {c_out}, {example['kernel_size']}): {int(row['standard_params']):,} vs "
+        f"{int(row['separable_params']):,} = {ratio:.2f}×, C_out = {c_out}"
+    )
     return Claim(part, exp, src, measured, test, HOLDS if abs(ratio - c_out) <= FACTOR_TOLERANCE * c_out else FAILS)
 
 
@@ -362,10 +381,22 @@ def toy_learns(t) -> Claim:
 
 def check_claims(tables: dict, dw_example: dict) -> pd.DataFrame:
     """Every claim's row, in the problem set's order (columns: the Claim fields)."""
-    claims = [lr_sweep_best(tables), schedulers_equal(tables), epoch_time(tables), convnet_90(tables),
-              memory_4x(tables), ptq_8bit(tables), ptq_4bit(tables), ptq_2bit(tables), stochastic_2bit(tables),
-              sparse_sanity(tables), structured_vs_unstructured(tables), toy_learns(tables),
-              dw_factor_cout(tables, dw_example), dw_factor_theory(tables, dw_example)]
+    claims = [
+        lr_sweep_best(tables),
+        schedulers_equal(tables),
+        epoch_time(tables),
+        convnet_90(tables),
+        memory_4x(tables),
+        ptq_8bit(tables),
+        ptq_4bit(tables),
+        ptq_2bit(tables),
+        stochastic_2bit(tables),
+        sparse_sanity(tables),
+        structured_vs_unstructured(tables),
+        toy_learns(tables),
+        dw_factor_cout(tables, dw_example),
+        dw_factor_theory(tables, dw_example),
+    ]
     return pd.DataFrame([asdict(c) for c in claims])
 
 
@@ -377,8 +408,6 @@ _TEX_SYMBOLS = {"±": r"$\pm$", "≤": r"$\le$", "×": r"$\times$", "²": r"$^2$
 
 
 def _tex(text: str) -> str:
-    from effdl.report.texgen import escape  # lazy: keeps this module importable without the report helpers
-
     out = escape(text)
     for plain, tex in _TEX_SYMBOLS.items():
         out = out.replace(plain, tex)
@@ -390,14 +419,25 @@ def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for c in claims.itertuples():
         verdict = {HOLDS: "holds", FAILS: r"\textbf{does not hold}", UNTESTABLE: "not testable at this scale"}
-        rows.append({"expectation": f"{_tex(c.part)}: {_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
-                     "measured": _tex(c.measured), "test": _tex(c.test), "verdict": verdict[c.verdict]})
+        rows.append(
+            {
+                "expectation": f"{_tex(c.part)}: {_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
+                "measured": _tex(c.measured),
+                "test": _tex(c.test),
+                "verdict": verdict[c.verdict],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def claims_macros(claims: pd.DataFrame) -> dict[str, str]:
     """Counts per verdict for the section's text: \\ClaimsTotal, \\ClaimsHold, \\ClaimsFail, \\ClaimsUntestable."""
     counts = claims["verdict"].value_counts()
-    return {"ClaimsTotal": str(len(claims)), "ClaimsHold": str(int(counts.get(HOLDS, 0))),
-            "ClaimsFail": str(int(counts.get(FAILS, 0))), "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
-            "ClaimsAlpha": f"{ALPHA:g}", "ClaimsMinLearned": f"{MIN_LEARNED_ACC:.0f}"}
+    return {
+        "ClaimsTotal": str(len(claims)),
+        "ClaimsHold": str(int(counts.get(HOLDS, 0))),
+        "ClaimsFail": str(int(counts.get(FAILS, 0))),
+        "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
+        "ClaimsAlpha": f"{ALPHA:g}",
+        "ClaimsMinLearned": f"{MIN_LEARNED_ACC:.0f}",
+    }
