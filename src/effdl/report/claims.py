@@ -330,11 +330,15 @@ def structured_vs_unstructured(t) -> Claim:
 
 
 def _dw_row(t):
+    """The 6.1 layer's counts (the student's layer, `mine`, when present; both layers' counts agree)."""
     params = t.get("dw_params")
     if params is None or params.empty:
         return None
-    rows = params[params["impl"] == "solution"] if "solution" in set(params["impl"]) else params
-    return rows.iloc[0]
+    if "comparison" in params:
+        params = params[params["comparison"].astype(str).str.startswith("layer")]
+    preferred = params[params["impl"] == "mine"]
+    rows = preferred if not preferred.empty else params
+    return rows.iloc[0] if not rows.empty else None
 
 
 def dw_factor_cout(t, example: dict) -> Claim:

@@ -197,6 +197,11 @@ def part2_macros(
     m["PtwoCaseGetsizeofCodes"] = fmt(int(sizes["getsizeof_uint8"]))
     m["PtwoCaseGetsizeofRatio"] = fmt(sizes["ratio_getsizeof"], 2)
     m["PtwoMnistBatchSize"] = str(int(mnist["batch_size"]))
+    m["PtwoMnistOrder"] = (
+        "in a new random order every epoch (the notebook's DataLoader does not shuffle)"
+        if mnist.get("shuffle", True)
+        else "in MNIST's original order every epoch, unshuffled as the notebook's DataLoader"
+    )
     m["PtwoMnistHidden"] = str(int(mnist["hidden"]))
     m["PtwoMnistLr"] = f"{mnist['lr']:g}"
     m["PtwoMnistGamma"] = f"{mnist['gamma']:g}"
