@@ -420,15 +420,16 @@ def _tex(text: str) -> str:
 
 def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
     """The table as TeX cells: expectation (part, source), measured, test, verdict (bold when it fails)."""
+    verdict = {HOLDS: "holds", FAILS: r"\textbf{does not hold}", UNTESTABLE: "not testable at this scale"}
+    ragged = r"\raggedright\let\\\tabularnewline "  # narrow p-columns unjustified, \\ still ends the row
     rows = []
     for c in claims.itertuples():
-        verdict = {HOLDS: "holds", FAILS: r"\textbf{does not hold}", UNTESTABLE: "not testable at this scale"}
         rows.append(
             {
-                "expectation": f"{_tex(c.part)}: {_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
-                "measured": _tex(c.measured),
-                "test": _tex(c.test),
-                "verdict": verdict[c.verdict],
+                "expectation": f"{ragged}{_tex(c.part)}: {_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
+                "measured": ragged + _tex(c.measured),
+                "test": ragged + _tex(c.test),
+                "verdict": ragged + verdict[c.verdict],
             }
         )
     return pd.DataFrame(rows)
