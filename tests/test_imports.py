@@ -11,6 +11,7 @@ TORCH_FREE = [
     "effdl.plan.registry",
     "effdl.plan.quant_variants",
     "effdl.plan.finetune",
+    "effdl.plan.cost",
     "effdl.runlog",
     "effdl.io",
     "effdl.provenance",
@@ -24,6 +25,7 @@ TORCH_FREE = [
     "effdl.report.part5",
     "effdl.report.part2",
     "effdl.report.part3",
+    "effdl.report.claims",
 ]
 
 
