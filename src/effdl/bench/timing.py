@@ -24,7 +24,7 @@ from effdl.bench.settings import (
     machine_info,
 )
 from effdl.data import DeviceDataset, iterate_batches
-from effdl.engine import TrainConfig, autocast, evaluate, train
+from effdl.engine import TrainConfig, evaluate, train, training_step
 from effdl.io import write_csv
 from effdl.measure import synchronize
 from effdl.models import build_model
@@ -85,13 +85,8 @@ def time_training(pipeline: Pipeline, train_split: dict, settings: BenchSettings
 
     def step(x, y):
         nonlocal losses
-        with autocast(pipeline.precision, device):
-            out = step_model(x)
-        loss = nn.functional.cross_entropy(out.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses = losses + loss.detach()  # accumulate on the device, as the engine does
+        loss, _ = training_step(step_model, optimizer, x, y, pipeline.precision)  # the engine's own step
+        losses = losses + loss  # accumulate on the device, as the engine does
 
     model.train()
     for x, y in itertools.islice(batches, settings.warmup):
@@ -168,6 +163,7 @@ def measure_throughput(
     the classic pipeline with the seed's 2 workers (falls back to the first classic one); both are medians
     over rounds.
     """
+    settings = settings.for_data(data)
     pipelines = settings.pipelines()
     eval_split = take_eval_images(data["test"], settings.eval_images)
     raw = []
@@ -245,6 +241,7 @@ def measure_epoch_times(
 
     The last of `epochs` epochs is reported, so start-up (cuDNN autotune, compile) is excluded.
     """
+    settings = settings.for_data(data)
     mean, std, rows = list(settings.mean), list(settings.std), []
     for pipeline in settings.pipelines():
         if pipeline.kind == "classic" and pipeline.num_workers != SEED_NUM_WORKERS:
@@ -304,6 +301,7 @@ def accuracy_check(
     The summary's `bf16_vs_fp32` is effdl.report.texgen.compare(bf16 accs, fp32 accs): 'within noise' when the
     means differ by no more than the larger seed-to-seed standard deviation.
     """
+    settings = settings.for_data(data)
     train_split = take_per_class(data["train"], settings.acc_train_per_class, 1, "train")
     test_split = take_per_class(data["test"], settings.acc_test_per_class, 1, "test")
     train_set = DeviceDataset(train_split["images"], train_split["labels"], device)
@@ -375,6 +373,7 @@ def run_benchmark(
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
     """Measure everything and write machine.csv, throughput.csv, accuracy.csv, accuracy_summary.csv (+ epochs.csv)."""
+    settings = settings.for_data(data)
     device = torch.device(device)
     out_dir = Path(out_dir)
     machine = machine_info(device)
