@@ -1,27 +1,16 @@
 """Part 3: structured/unstructured pruning of the ConvNet: sanity run, gradual schedule, one-shot sweep, slim export."""
 
+from effdl.plan.prune import PRUNE_MODES, prune_after_epochs
+
 P3 = config["prune"]
-P3_MODES = ["structured", "unstructured"]
+P3_MODES = list(PRUNE_MODES)
 P3_SCHEDULE = P3["schedule"]
 # Pruning epochs are configured as completed-epoch counts (the CSV `epoch` column, 1-based: prune after
 # the 10th, 20th, ... epoch); the engine hook takes the 0-based index of the epoch just trained.
-P3_PRUNE_AFTER = list(
-    range(
-        P3_SCHEDULE["prune_start"],
-        P3_SCHEDULE["prune_end"] + 1,
-        P3_SCHEDULE["prune_every"],
-    )
-)
-if not P3_PRUNE_AFTER or P3_PRUNE_AFTER[-1] > P3_SCHEDULE["epochs"]:
-    raise WorkflowError(
-        f"prune.schedule: pruning after epochs {P3_PRUNE_AFTER} does not fit in "
-        f"{P3_SCHEDULE['epochs']} epochs. Fix: set prune_start <= prune_end <= epochs."
-    )
-if len(P3_PRUNE_AFTER) * P3_SCHEDULE["prune_percentage"] > 1 + 1e-9:
-    raise WorkflowError(
-        f"prune.schedule: {len(P3_PRUNE_AFTER)} events x prune_percentage "
-        f"{P3_SCHEDULE['prune_percentage']} exceeds 100% sparsity. Fix: fewer events or a smaller percentage."
-    )
+try:
+    P3_PRUNE_AFTER = prune_after_epochs(P3_SCHEDULE)
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
 
 # Part 3.2: SparseConvNet without pruning, compared with Part 1.1's ConvNet at the same lr.
 register_runs(
