@@ -48,7 +48,11 @@ P3_PRUNING_RUNS = register_runs(
                 "gamma": P3_SCHEDULE["gamma"],
             },
             seed=seed,
-            labels={"experiment": "pruning", "mode": mode},
+            labels={
+                "experiment": "pruning",
+                "mode": mode,
+                "prune_percent": P3_SCHEDULE["prune_percentage"],
+            },
             hooks=[
                 {
                     "name": "prune",
@@ -297,8 +301,5 @@ rule tex_part3:
     resources:
         mem_mb=2000,
         runtime=5,
-    params:
-        prune_percentage=P3_SCHEDULE["prune_percentage"],
-        prune_after=P3_PRUNE_AFTER,
     script:
         "../scripts/tex_part3.py"

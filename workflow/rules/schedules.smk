@@ -108,8 +108,5 @@ rule tex_part1:
     resources:
         mem_mb=2000,
         runtime=5,
-    params:
-        configured_lr=P1["schedulers"]["lr"],
-        batch_size=config["engine"]["batch_size"],
     script:
         "../scripts/tex_part1.py"

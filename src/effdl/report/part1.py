@@ -18,13 +18,13 @@ def part1_macros(
     sched: pd.DataFrame,
     sweep_epochs: pd.DataFrame,
     sched_epochs: pd.DataFrame,
-    configured_lr: float,
-    batch_size: int,
 ) -> dict[str, str]:
-    """Macros named \\Pone... for every number and choice the Part 1 text quotes."""
+    """Macros named \\Pone... for every number and choice the Part 1 text quotes, all read from the runs' CSVs."""
+    configured_lr = float(sched["lr"].iloc[0])  # Part 1.2's configured rate: every scheduler run uses it
     m: dict[str, str] = {}
     m["PoneSeeds"] = str(sweep["seed"].nunique())
-    m["PoneBatchSize"] = str(int(batch_size))
+    m["PoneBatchSize"] = str(int(sweep["batch_size"].iloc[0]))
+    m["PoneParams"] = fmt(int(sweep["params_total"].iloc[0]))
     m["PoneSweepEpochs"] = str(int(sweep["epochs_planned"].max()))
     m["PoneSchedEpochs"] = str(int(sched["epochs_planned"].max()))
     m["PoneTrainImages"] = fmt(int(sweep["n_train"].iloc[0]))

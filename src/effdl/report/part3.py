@@ -168,11 +168,12 @@ def part3_macros(
     oneshot: pd.DataFrame,
     bench: pd.DataFrame,
     slim_checks: pd.DataFrame,
-    percentage: float,
-    prune_after: list[int],
 ) -> dict:
-    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs and the pruning schedule's settings."""
-    m: dict[str, str] = {}
+    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs)."""
+    percentage = float(pruned["prune_percent"].iloc[0])
+    events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True", "epoch"]
+    prune_after = sorted(int(e) for e in events.unique())
+    m: dict[str, str] = {"PthreeParams": fmt(int(sanity["params_total"].iloc[0]))}
     sanity_macros(m, sanity, sanity_reference)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
     accuracy_macros(m, pruned, pruned_epochs, baseline)
