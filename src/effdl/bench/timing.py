@@ -44,18 +44,23 @@ def fresh_model(pipeline: Pipeline, device: torch.device, seed: int = 0) -> nn.M
     return build_model("convnet").to(device=device, memory_format=memory_format)
 
 
+def pipeline_loader(pipeline: Pipeline, split: dict, settings: BenchSettings, *, train: bool):
+    """The seed's DataLoader over `split` with the pipeline's workers: augmented and shuffled when `train`."""
+    return classic_loader(
+        split,
+        settings.batch_size,
+        mean=settings.mean,
+        std=settings.std,
+        augment=train,
+        shuffle=train,
+        num_workers=pipeline.num_workers,
+    )
+
+
 def train_batches(pipeline: Pipeline, train_split: dict, settings: BenchSettings, device: torch.device) -> Iterator:
     """Endless augmented, shuffled training batches (x, y) on `device` from the pipeline's data path."""
     if pipeline.kind == "classic":
-        loader = classic_loader(
-            train_split,
-            settings.batch_size,
-            mean=settings.mean,
-            std=settings.std,
-            augment=True,
-            shuffle=True,
-            num_workers=pipeline.num_workers,
-        )
+        loader = pipeline_loader(pipeline, train_split, settings, train=True)
         return (
             (x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in forever(lambda: iter(loader))
         )
@@ -108,15 +113,7 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
     """Images per second of one evaluation pass after a one-batch warm-up (classic worker start-up excluded)."""
     model = fresh_model(pipeline, device).eval()
     if pipeline.kind == "classic":
-        loader = classic_loader(
-            test_split,
-            settings.batch_size,
-            mean=settings.mean,
-            std=settings.std,
-            augment=False,
-            shuffle=False,
-            num_workers=pipeline.num_workers,
-        )
+        loader = pipeline_loader(pipeline, test_split, settings, train=False)
         batches = iter(loader)
         correct = torch.zeros((), device=device, dtype=torch.long)
         with torch.no_grad():
