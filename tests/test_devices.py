@@ -1,4 +1,4 @@
-"""GPU slot claims (effdl.devices) with real concurrent processes: never more than `slots` jobs per device, released on exit or kill.
+"""GPU slot claims (effdl.devices) with concurrent processes: never more than `slots` jobs per device, freed on kill.
 
 No GPU is needed: the claim logic is a function of (visible devices, slots) and lock files; each process here
 stands for one training job.

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from effdl import progress, status, workplan
+from effdl import progress, status
+from effdl.plan import work as workplan
 
 CIFAR = {"subset": {"train_per_class": 100, "test_per_class": 20, "seed": 0}}
 

@@ -18,9 +18,9 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 DEFAULT_LOCK_DIR = ".snakemake/gpu-slots"
 

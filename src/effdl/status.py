@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from effdl.plan.work import PLAN_FILE, bench_throughput, finished_throughput, run_seconds
 from effdl.progress import HEARTBEAT_S, PROGRESS_FILE, format_duration, read_progress
-from effdl.workplan import PLAN_FILE, bench_throughput, finished_throughput, run_seconds
 
 STATES = ("done", "running", "pending", "failed")
 STALE_AFTER_S = 4 * HEARTBEAT_S  # a sidecar untouched this long belongs to a job that no longer runs

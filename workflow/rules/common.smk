@@ -121,3 +121,15 @@ def dataset_inputs(wildcards):
 def paper_inputs():
     """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
+
+
+def announce_plan():
+    """Print the registered runs' training work and estimated time (stderr); write results/plan/runs.json."""
+    import sys
+
+    from effdl.plan.work import announce
+
+    try:
+        announce(RUNS, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+    except (OSError, ValueError, KeyError) as err:  # a report only: never stop the workflow over it
+        print(f"(could not plan the training work: {err})", file=sys.stderr)

@@ -16,13 +16,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from effdl.config import config_hash
+from effdl.plan.config import config_hash
 
 PLAN_FILE = "plan/runs.json"  # under the results folder
 # Full sizes of the data sets the study knows (train, test images), 10 classes each.
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000), "cinic10": (90_000, 90_000)}
 N_CLASSES = 10
-BENCH_COMMAND = "python -m effdl.bench --device {device} --steps 5 --repeats 2 --engine fp32+cl --acc-epochs 0"
+BENCH_COMMAND = "python -m effdl.bench --device {device} --steps 5 --repeats 2 --engine {engine} --acc-epochs 0"
 # Models whose epoch cost the bench's ConvNet measures (same layers; sparse_convnet adds its masks).
 BENCH_FAMILIES = ("convnet",)
 
@@ -119,6 +119,23 @@ def bench_throughput(bench_dir: str | Path, engine: dict) -> dict | None:
     }
 
 
+def compile_gain(bench_dir: str | Path, precision: str, channels_last: bool) -> float | None:
+    """CPU training img/s with / without torch.compile for one engine setting, from results/bench (None: unmeasured)."""
+    rows = [
+        r
+        for r in _read_csv(Path(bench_dir) / "throughput.csv")
+        if r.get("pipeline") == "engine"
+        and r.get("phase") == "train"
+        and str(r.get("device", "")).startswith("cpu")
+        and r.get("precision") == precision
+        and r.get("channels_last") == str(bool(channels_last))
+    ]
+    rate = {r.get("compile"): _number(r.get("img_per_s")) for r in rows}
+    if not rate.get("True") or not rate.get("False"):
+        return None
+    return rate["True"] / rate["False"]
+
+
 def finished_throughput(results: str | Path) -> dict[str, dict]:
     """Per model family: images (train + eval) per second of the runs that finished here (summary.csv)."""
     totals = defaultdict(lambda: [0.0, 0.0, set()])
@@ -146,11 +163,11 @@ def run_seconds(run: dict, bench: dict | None, finished: dict[str, dict]) -> tup
     """Estimated seconds of one run and where the rate comes from (None when this machine never measured it)."""
     if run["train_images"] is None or run["eval_images"] is None:
         return None, None
+    if bench is not None and run["family"] in BENCH_FAMILIES:
+        return run["train_images"] / bench["train_img_s"] + run["eval_images"] / bench["eval_img_s"], bench["source"]
     if run["family"] in finished:
         rate = finished[run["family"]]
         return (run["train_images"] + run["eval_images"]) / rate["img_s"], rate["source"]
-    if bench is not None and run["family"] in BENCH_FAMILIES:
-        return run["train_images"] / bench["train_img_s"] + run["eval_images"] / bench["eval_img_s"], bench["source"]
     return None, None
 
 
@@ -234,12 +251,9 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
             f"(measured: {'; '.join(sources)}). Parallel GPU slots divide it, at most by their number."
         )
     if total["unknown"] and bench is None:
-        lines.append(
-            "  no throughput measured on this machine yet; measure it (about 1-3 min): "
-            + BENCH_COMMAND.format(
-                device="cuda" if device.startswith("cuda") or device == "auto" and _has_nvidia() else "cpu"
-            )
-        )
+        gpu = device.startswith("cuda") or device == "auto" and _has_nvidia()
+        command = BENCH_COMMAND.format(device="cuda" if gpu else "cpu", engine="bf16+cl" if gpu else "fp32+cl")
+        lines.append(f"  no throughput measured on this machine yet; measure it (about 1-3 min): {command}")
     return "\n".join(lines)
 
 
