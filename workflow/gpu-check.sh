@@ -55,7 +55,12 @@ fi
 BENCH_END=$(date +%s)
 
 # the plan of the seed's settings (this also writes results/plan/runs.json), then Part 1's check targets
-"$SMK" -n --quiet rules "${EXTRA[@]}" >/dev/null
+PLAN_LOG=$(mktemp)
+if ! "$SMK" -n --quiet rules "${EXTRA[@]}" >"$PLAN_LOG" 2>&1; then
+  cat "$PLAN_LOG" >&2
+  exit 1
+fi
+rm -f "$PLAN_LOG"
 mapfile -t TARGETS < <("$PY" - <<'EOF'
 import json
 runs = json.load(open("results/plan/runs.json"))["runs"]

@@ -221,17 +221,18 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
     lines = ["Planned training work (train_model jobs; results/plan/runs.json; progress: python -m effdl.status):"]
     width = max([len(r["family"]) for r in summary] + [6])
     for r in sorted(summary, key=lambda r: -r["train_images"]):
-        left = (
-            _duration(r["left_s"])
-            if not r["unknown"]
-            else ("?" if r["unknown"] == r["runs"] - r["done"] else f">= {_duration(r['left_s'])}")
-        )
         if r["done"] == r["runs"]:
-            left = "0s"
+            left = "left: none"
+        elif not r["unknown"]:
+            left = f"left ~{_duration(r['left_s'])}"
+        elif r["unknown"] == r["runs"] - r["done"]:
+            left = "time not measured"
+        else:
+            left = f"left > {_duration(r['left_s'])}"
         lines.append(
             f"  {r['family']:<{width}}  {r['runs']:4d} runs ({r['done']} done)  {r['epochs']:6d} epochs  "
             f"{r['train_images'] / 1e6:9.2f} M train + {r['eval_images'] / 1e6:7.2f} M eval images  "
-            f"left ~{left}"
+            f"{left}"
         )
     total = {
         k: sum(r[k] for r in summary)
