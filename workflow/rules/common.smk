@@ -129,7 +129,11 @@ def announce_plan():
 
     from effdl.plan.work import announce
 
+    def to_stderr(text):
+        print(text, file=sys.stderr, flush=True)
+
+    # a report only: never stop the workflow over it
     try:
-        announce(RUNS, config, log=lambda text: print(text, file=sys.stderr, flush=True))
-    except (OSError, ValueError, KeyError) as err:  # a report only: never stop the workflow over it
+        announce(RUNS, config, log=to_stderr)
+    except (OSError, ValueError, KeyError) as err:
         print(f"(could not plan the training work: {err})", file=sys.stderr)
