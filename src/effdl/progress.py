@@ -58,8 +58,12 @@ def write_progress(path: str | Path, **fields) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {**fields, "pid": os.getpid(), "host": socket.gethostname(), "updated": time.time()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:  # also SIGTERM's SystemExit mid-write: leave no temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_progress(path: str | Path) -> dict | None:

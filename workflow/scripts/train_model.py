@@ -43,14 +43,14 @@ def stop_on_sigterm(resume_state: str) -> None:
 def main(spec: dict, data_path: str, device_setting: str, resume_state: str, outputs, config: dict, threads: int):
     stop_on_sigterm(resume_state)
     sidecar = progress_path(resume_state)
+    for path in [resume_state, sidecar, *outputs]:  # temp files of a process that was SIGKILLed mid-write
+        for stale in remove_stale_temps(path):
+            log(f"removed {stale}, left by an interrupted write")
     ident = {"run": f"{spec['part']}/{spec['run']}", "spec_hash": spec_hash(spec), "epochs": spec["train"]["epochs"]}
     write_progress(sidecar, state="starting", epoch=0, **ident)
     start_heartbeat(sidecar)
     last = {"epoch": 0}
     try:
-        for path in [resume_state, *outputs]:  # temp files of a process that was SIGKILLed mid-write
-            for stale in remove_stale_temps(path):
-                log(f"removed {stale}, left by an interrupted write")
         device = resolve_device(device_setting, jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
         announce_device(device, log, threads)
         label = device_name(device)
