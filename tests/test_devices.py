@@ -138,3 +138,13 @@ def test_visible_devices_name_the_physical_id_in_the_claim(tmp_path):
     proc.wait(timeout=30)
     assert (claim["index"], claim["id"]) == (0, "6")
     assert any("gpu6-slot0" in p.name for p in (tmp_path / "locks").iterdir())
+
+
+def test_a_file_system_without_locks_falls_back_to_the_first_device(tmp_path, monkeypatch):
+    def refuse(fd, op):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(devices.fcntl, "flock", refuse)
+    messages = []
+    claim = devices.claim_device(2, 1, tmp_path, env={}, log=messages.append)
+    assert (claim.index, claim.fd) == (0, None) and "does not support file locks" in messages[0]

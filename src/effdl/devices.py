@@ -39,6 +39,10 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
+class LocksUnsupported(OSError):
+    """The lock directory's file system refuses flock."""
+
+
 @dataclass
 class DeviceClaim:
     """One held (device, slot): `index` is the torch ordinal (cuda:<index>), `device_id` the physical id."""
@@ -85,6 +89,9 @@ def try_claim(device_ids: list[str], slots: int, lock_dir: str | Path, host: str
         except BlockingIOError:
             os.close(fd)
             continue
+        except OSError as err:  # a file system without flock (some NFS/Lustre mounts): ENOLCK, EOPNOTSUPP
+            os.close(fd)
+            raise LocksUnsupported(f"{lock_dir} does not support file locks ({err})") from err
         os.ftruncate(fd, 0)  # who holds it, for people looking at the lock directory
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode())
         return DeviceClaim(index, dev, slot, path, fd)
@@ -120,7 +127,12 @@ def claim_device(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     announced = False
     while True:
-        claim = try_claim(ids, slots, lock_dir, host)
+        try:
+            claim = try_claim(ids, slots, lock_dir, host)
+        except LocksUnsupported as err:
+            if log is not None:
+                log(f"WARNING: {err}; using cuda:0 unclaimed (under SLURM each job gets its own GPU anyway)")
+            return DeviceClaim(0, ids[0], 0, Path(lock_dir), None)
         if claim is not None:
             return claim
         if deadline is not None and time.monotonic() >= deadline:
