@@ -91,3 +91,32 @@ def test_without_a_gpu_auto_stays_on_the_cpu_and_cuda_is_a_clear_error(monkeypat
     assert engine.device_claim() is None
     with pytest.raises(ValueError, match="no GPU is visible"):
         engine.resolve_device("cuda", jobs_per_device=1)
+
+
+def test_resolve_device_claims_a_gpu_slot_for_the_process(tmp_path, monkeypatch):
+    """CUDA faked (no GPU here): 'auto' claims slot 0 of GPU 0, the next job gets GPU 1, 'cuda:N' claims nothing."""
+    from effdl import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(engine, "_CLAIMS", [])
+    messages = []
+    device = engine.resolve_device("auto", jobs_per_device=1, lock_dir=tmp_path, log=messages.append)
+    assert device == torch.device("cuda:0") and engine.device_claim().index == 0
+    assert "claimed GPU slot cuda:0" in messages[0]
+    assert engine.resolve_device("cuda", jobs_per_device=1, lock_dir=tmp_path) == device  # one claim per process
+    other_job = devices.try_claim(devices.visible_device_ids(2), 1, tmp_path)
+    assert other_job.index == 1 and devices.try_claim(devices.visible_device_ids(2), 1, tmp_path) is None
+    other_job.release()
+    assert engine.resolve_device("cuda:1", jobs_per_device=1, lock_dir=tmp_path) == torch.device("cuda:1")
+    engine.device_claim().release()
+
+
+def test_provenance_names_the_gpu_index_and_model(monkeypatch):
+    from effdl.provenance import device_name
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
+    assert device_name(torch.device("cuda:1")) == "cuda:1 NVIDIA H200 #1"
+    assert device_name("cpu") == "cpu"

@@ -178,3 +178,16 @@ def test_status_ignores_progress_of_another_configuration(tmp_path):
 def test_status_without_a_plan_says_how_to_make_one(tmp_path):
     with pytest.raises(SystemExit, match="snakemake -n"):
         status.collect(tmp_path)
+
+
+def test_cpu_compile_gain_comes_from_the_bench(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    assert workplan.compile_gain(bench, "fp32", True) is None  # nothing measured: compile: auto stays off
+    (bench / "throughput.csv").write_text(
+        "device,phase,pipeline,precision,channels_last,compile,img_per_s\n"
+        "cpu,train,engine,fp32,True,False,100.0\ncpu,train,engine,fp32,True,True,113.0\n"
+        "cpu,eval,engine,fp32,True,True,999.0\ncpu,train,engine,bf16,True,True,5.0\n"
+    )
+    assert workplan.compile_gain(bench, "fp32", True) == pytest.approx(1.13)
+    assert workplan.compile_gain(bench, "fp32", False) is None and workplan.compile_gain(bench, "bf16", True) is None

@@ -55,8 +55,9 @@ def status_workflow(tmp_path: Path) -> Path:
 
 def status(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "effdl.status", *args], cwd=workdir, capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "effdl.status", *args], cwd=workdir, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def states(workdir: Path) -> dict[str, dict]:
@@ -68,8 +69,9 @@ def states(workdir: Path) -> dict[str, dict]:
 def test_status_follows_a_running_dag_to_the_end(tmp_path):
     workdir = status_workflow(tmp_path)
     with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.Popen(smk_args(*TARGETS), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            smk_args(*TARGETS), cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     seen_running = None
     try:
         deadline = time.monotonic() + 240
@@ -112,8 +114,9 @@ def test_status_reports_a_stopped_run_as_failed_and_resumable(tmp_path):
     workdir = status_workflow(tmp_path)
     checkpoint = workdir / "results/runs/status/slow/checkpoint.pt"
     with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.Popen(smk_args(TARGETS[0]), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            smk_args(TARGETS[0]), cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 180
         while not checkpoint.exists():
@@ -147,8 +150,14 @@ def test_full_study_plan_is_printed_by_a_dry_run(tmp_path):
 
 def test_gpu_check_dry_run_plans_part1_at_the_seeds_settings():
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHON": sys.executable, "SNAKEMAKE": str(BIN / "snakemake")}
-    result = subprocess.run(["bash", "workflow/gpu-check.sh", "--dry-run", "--gpus", "2", "--", "--nolock"],
-                            cwd=REPO, capture_output=True, text=True, timeout=180, env=env)
+    result = subprocess.run(
+        ["bash", "workflow/gpu-check.sh", "--dry-run", "--gpus", "2", "--", "--nolock"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "python -m effdl.bench --device cuda" in result.stdout.replace(sys.executable, "python")
     assert "--resources gpu=8" in result.stdout and "gpu_jobs_per_device=4" in result.stdout
