@@ -25,7 +25,7 @@ include: "workflow/rules/paper.smk"
 
 
 # The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
-# writes results/plan/runs.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
+# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
 if workflow.is_main_process:
     announce_plan()
 

@@ -93,7 +93,7 @@ def test_estimate_uses_the_bench_for_convnets_and_finished_runs_for_others(tmp_p
 
 def test_plan_file_is_rewritten_only_when_it_changes(tmp_path):
     planned = workplan.planned_runs({"p/a": spec("p/a")}, {"cifar10": CIFAR}, str(tmp_path))
-    path = tmp_path / workplan.PLAN_FILE
+    path = tmp_path / "plan.json"
     assert workplan.write_plan(path, planned, {"x": 1})
     assert not workplan.write_plan(path, planned, {"x": 1})
     assert workplan.write_plan(path, planned, {"x": 2})
@@ -109,7 +109,7 @@ def test_eta_text_and_durations():
 def make_status_plan(results):
     runs = {f"p/{name}": spec(f"p/{name}", epochs=4) for name in ("done", "running", "stale", "crashed", "todo")}
     planned = workplan.planned_runs(runs, {"cifar10": CIFAR}, str(results))
-    workplan.write_plan(results / workplan.PLAN_FILE, planned, {})
+    workplan.write_plan(results / "plan.json", planned, {})
     return {r["run"]: r for r in planned}
 
 
@@ -144,7 +144,7 @@ def test_status_tells_done_running_pending_and_failed_apart(tmp_path, monkeypatc
     with open(plan["crashed"]["log"], "w") as log:
         log.write("[10:00:00] run p/crashed ...\nTraceback (most recent call last):\nRuntimeError: boom\n")
     os.utime(plan["crashed"]["log"], (old, old))
-    got = status.collect(results)
+    got = status.collect(results, plan=results / "plan.json")
     states = {r["key"].split("/")[1]: r for r in got["runs"]}
     assert {k: v["state"] for k, v in states.items()} == {
         "done": "done",
@@ -161,7 +161,9 @@ def test_status_tells_done_running_pending_and_failed_apart(tmp_path, monkeypatc
     text = status.render(got)
     assert "p/running" in text and "2/4" in text and "31.25%" in text and "cuda:1 NVIDIA H200" in text
     assert "1 done, 1 running, 1 pending, 2 failed" in text
-    assert status.main(["--results", str(results), "--only", "failed"]) == 1  # failures give exit status 1
+    assert (
+        status.main(["--results", str(results), "--plan", str(results / "plan.json"), "--only", "failed"]) == 1
+    )  # failures give exit status 1
 
 
 def test_status_ignores_progress_of_another_configuration(tmp_path):
@@ -171,13 +173,13 @@ def test_status_ignores_progress_of_another_configuration(tmp_path):
     os.makedirs(run["dir"])
     (results / "runs/p/done/summary.csv").write_text("x\n1\n")
     progress.write_progress(f"{run['dir']}/progress.json", state="done", epoch=4, spec_hash="another-config")
-    row = next(r for r in status.collect(results)["runs"] if r["key"] == "p/done")
+    row = next(r for r in status.collect(results, plan=results / "plan.json")["runs"] if r["key"] == "p/done")
     assert row["state"] == "pending" and "another configuration" in row["note"]
 
 
 def test_status_without_a_plan_says_how_to_make_one(tmp_path):
     with pytest.raises(SystemExit, match="snakemake -n"):
-        status.collect(tmp_path)
+        status.collect(tmp_path, plan=tmp_path / "plan.json")
 
 
 def test_cpu_compile_gain_comes_from_the_bench(tmp_path):

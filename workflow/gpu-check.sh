@@ -60,7 +60,7 @@ CORES=$(nproc)
 
 echo "gpu-check: $GPUS GPU(s) x $SLOTS slot(s) = --resources gpu=$TOKENS, --cores $CORES"
 
-# the plan of the seed's settings (this also writes results/plan/runs.json), then Part 1's check targets
+# the plan of the seed's settings (this also writes .snakemake/effdl/plan.json), then Part 1's check targets
 PLAN_LOG=$(mktemp)
 if ! "$SMK" -n --quiet rules "${EXTRA[@]}" >"$PLAN_LOG" 2>&1; then
   cat "$PLAN_LOG" >&2
@@ -70,7 +70,7 @@ rm -f "$PLAN_LOG"
 mapfile -t TARGETS < <(
   "$PY" - <<'EOF'
 import json
-runs = json.load(open("results/plan/runs.json"))["runs"]
+runs = json.load(open(".snakemake/effdl/plan.json"))["runs"]
 sweep = [r for r in runs if r["key"].startswith("part1/lr_sweep_")]
 multistep = sorted(r["key"] for r in runs if r["key"].startswith("part1/sched_multistep_"))[:1]
 for key in [r["key"] for r in sweep] + multistep:
@@ -78,7 +78,7 @@ for key in [r["key"] for r in sweep] + multistep:
 EOF
 )
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-  echo "gpu-check: no Part 1 runs in results/plan/runs.json" >&2
+  echo "gpu-check: no Part 1 runs in .snakemake/effdl/plan.json" >&2
   exit 1
 fi
 echo "gpu-check: ${#TARGETS[@]} training runs: ${TARGETS[*]}"

@@ -3,7 +3,7 @@
 Run:  python -m effdl.status [--results results] [--only running failed] [--watch 30] [--json]
 
 Torch-free and read-only: it reads the run list that the last Snakemake invocation in this directory planned
-(results/plan/runs.json, written while the DAG is built, also by `snakemake -n`), each run's progress sidecar
+(.snakemake/effdl/plan.json, written while the DAG is built, also by `snakemake -n`), each run's progress sidecar
 (results/runs/<part>/<run>/progress.json, rewritten every epoch and touched every 30 s while the job lives),
 its outputs and its log. So it works while Snakemake runs, from another shell, and on a SLURM login node
 (through the shared file system). To see another configuration's runs, plan it first: `snakemake -n
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from effdl.plan.work import PLAN_FILE, bench_throughput, finished_throughput, run_seconds
+from effdl.plan.work import PLAN_PATH, bench_throughput, finished_throughput, run_seconds
 from effdl.progress import HEARTBEAT_S, PROGRESS_FILE, format_duration, read_progress
 
 STATES = ("done", "running", "pending", "failed")
@@ -105,10 +105,10 @@ def run_state(run: dict, now: float | None = None) -> dict:
     return row
 
 
-def collect(results: str | Path = "results", now: float | None = None) -> dict:
+def collect(results: str | Path = "results", now: float | None = None, plan: str | Path = PLAN_PATH) -> dict:
     """The plan's runs with their states, plus counts and the estimated time left (JSON-ready)."""
     results = Path(results)
-    plan_path = results / PLAN_FILE
+    plan_path = Path(plan)
     try:
         plan = json.loads(plan_path.read_text())
     except OSError:
@@ -173,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
     parser = argparse.ArgumentParser(prog="python -m effdl.status", description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--plan", default=PLAN_PATH, help=f"the run list (default: {PLAN_PATH})")
     parser.add_argument("--only", nargs="+", choices=STATES, default=(), help="show only runs in these states")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS until interrupted")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     while True:
-        status = collect(args.results)
+        status = collect(args.results, plan=args.plan)
         print(json.dumps(status, indent=1) if args.json else render(status, tuple(args.only)), flush=True)
         if not args.watch:
             return 1 if status["counts"]["failed"] else 0

@@ -76,7 +76,7 @@ def test_status_follows_a_running_dag_to_the_end(tmp_path):
     try:
         deadline = time.monotonic() + 240
         while proc.poll() is None and time.monotonic() < deadline:
-            if (workdir / "results/plan/runs.json").exists():
+            if (workdir / ".snakemake/effdl/plan.json").exists():
                 rows = states(workdir)
                 slow = rows["status/slow"]
                 if slow["state"] == "running" and slow["epoch"] >= 2 and seen_running is None:
@@ -137,7 +137,7 @@ def test_full_study_plan_is_printed_by_a_dry_run(tmp_path):
     """`snakemake -n` of the full study prints the training work per model family; its totals match the DAG."""
     result = snakemake("-n", "--nolock", "--cores", "4", "--resources", "gpu=1", "--forceall")
     assert result.returncode == 0, result.stderr[-3000:]
-    plan = json.loads((REPO / "results/plan/runs.json").read_text())["runs"]
+    plan = json.loads((REPO / ".snakemake/effdl/plan.json").read_text())["runs"]
     assert job_counts(result.stdout)["train_model"] == len(plan)
     total = re.search(r"total\s+(\d+) runs \(\d+ done\)\s+(\d+) epochs", result.stderr)
     assert total and int(total.group(1)) == len(plan) and int(total.group(2)) == sum(r["epochs"] for r in plan)

@@ -124,7 +124,7 @@ def paper_inputs():
 
 
 def announce_plan():
-    """Print the registered runs' training work and estimated time (stderr); write results/plan/runs.json."""
+    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
     import sys
 
     from effdl.plan.work import announce

@@ -4,7 +4,7 @@ Torch-free (the Snakefile calls it while it builds the DAG, also for `snakemake 
 registered runs (RUNS in workflow/rules/common.smk) and the data sets' sizes; the wall time from what this
 machine measured: `python -m effdl.bench` (results/bench/*.csv, the seed's ConvNet) and the runs that already
 finished here (results/runs/*/*/summary.csv, every model family). The same run list goes to
-results/plan/runs.json, which `python -m effdl.status` reads.
+.snakemake/effdl/plan.json, which `python -m effdl.status` reads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from effdl.plan.config import config_hash
 
-PLAN_FILE = "plan/runs.json"  # under the results folder
+# Workflow state, not a result: beside Snakemake's own metadata, so a failing DAG build changes nothing in results/
+PLAN_PATH = ".snakemake/effdl/plan.json"
 # Full sizes of the data sets the study knows (train, test images), 10 classes each.
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000), "cinic10": (90_000, 90_000)}
 N_CLASSES = 10
@@ -218,7 +219,7 @@ def _duration(seconds: float) -> str:
 
 def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
     """The start-up text: one line per model family, the total, and the estimate or how to get one."""
-    lines = ["Planned training work (train_model jobs; results/plan/runs.json; progress: python -m effdl.status):"]
+    lines = ["Planned training work (train_model jobs; .snakemake/effdl/plan.json; progress: python -m effdl.status):"]
     width = max([len(r["family"]) for r in summary] + [6])
     for r in sorted(summary, key=lambda r: -r["train_images"]):
         if r["done"] == r["runs"]:
@@ -279,11 +280,11 @@ def write_plan(path: str | Path, planned: list[dict], config: dict) -> bool:
     return True
 
 
-def announce(runs: dict[str, dict], config: dict, results: str = "results", log=None) -> str:
+def announce(runs: dict[str, dict], config: dict, results: str = "results", log=None, plan_path=PLAN_PATH) -> str:
     """What the Snakefile calls at DAG build: write the plan file and return (and log) the start-up text."""
     tick = time.perf_counter()
     planned = planned_runs(runs, config["datasets"], results)
-    write_plan(Path(results) / PLAN_FILE, planned, config)
+    write_plan(plan_path, planned, config)
     bench = bench_throughput(Path(results) / "bench", config.get("engine", {}))
     text = format_plan(summarise(planned, bench, finished_throughput(results)), bench, config.get("device", "auto"))
     if log is not None:
