@@ -148,3 +148,9 @@ def test_a_file_system_without_locks_falls_back_to_the_first_device(tmp_path, mo
     messages = []
     claim = devices.claim_device(2, 1, tmp_path, env={}, log=messages.append)
     assert (claim.index, claim.fd) == (0, None) and "does not support file locks" in messages[0]
+
+
+def test_slurm_jobs_on_one_node_never_contend():
+    """SLURM renumbers each job's GPUs from 0: two jobs' 'GPU 0' are different GPUs, so their locks differ."""
+    a, b = (devices.lock_scope({"SLURM_JOB_ID": job}) for job in ("101", "102"))
+    assert a != b and a.endswith("-slurm101") and devices.lock_scope({}) == a.rsplit("-slurm", 1)[0]

@@ -5,6 +5,7 @@ it when the holding process exits or is killed (SIGKILL included), so a crashed 
 claimed. `gpu_jobs_per_device` slots per device let several small jobs share one large GPU. Slots are
 filled slot 0 of every device first, then slot 1, ..., so jobs spread over the GPUs before they share one.
 
+Inside a SLURM job the locks are scoped to the job (SLURM already gives each job its own GPUs).
 Devices are the ones this process can see: `CUDA_VISIBLE_DEVICES` (indices, GPU-UUIDs or MIG ids, as SLURM
 and users set it) or, when unset, 0..count-1. The returned index is the position in that list, i.e. the
 `cuda:<index>` torch uses; lock names use the physical id and the host name, so jobs on different hosts of
@@ -68,9 +69,17 @@ class DeviceClaim:
             self.fd = None
 
 
+def lock_scope(env: Mapping[str, str] | None = None) -> str:
+    """Which jobs compete for the same slots: those on this host, or, inside a SLURM job, only this job's
+    processes (SLURM gives each job its own GPUs and renumbers them from 0, so jobs must not contend)."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID")
+    return socket.gethostname() + (f"-slurm{job}" if job else "")
+
+
 def slot_paths(device_ids: list[str], slots: int, lock_dir: str | Path, host: str | None = None) -> list[tuple]:
     """(index, device_id, slot, lock path) in claim order: slot 0 of every device, then slot 1, ..."""
-    host = _safe(host or socket.gethostname())
+    host = _safe(host or lock_scope())
     lock_dir = Path(lock_dir)
     return [
         (index, dev, slot, lock_dir / f"{host}-gpu{_safe(dev)}-slot{slot}.lock")
