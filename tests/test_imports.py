@@ -24,6 +24,12 @@ TORCH_FREE = [
     "effdl.report.part5",
     "effdl.report.part2",
     "effdl.report.part3",
+    "effdl.plan.submission",
+    "effdl.report.sources",
+    "effdl.report.seed_tests",
+    "effdl.report.notebook",
+    "effdl.report.nbdisplay",
+    "effdl.report.submission",
 ]
 
 
