@@ -1,14 +1,9 @@
 """The seed's submission: the seed tests, title-page team and code appendix, the executed notebook, the named zip."""
 
-from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
 from effdl.report.sources import source_files
 
+# SUBMISSION_ZIP and AI_LOGS (checked while the DAG is built) come from common.smk.
 SUB = config["submission"]
-try:
-    SUBMISSION_ZIP = f"results/submission/{zip_name(SUB['team'])}"
-    AI_LOGS = check_ai_logs(SUB["ai_logs"], workflow.basedir)
-except SubmissionError as err:
-    raise WorkflowError(str(err)) from None
 # Files the code appendix and the notebook show, and every module the seed tests may run.
 IMPLEMENTATION_FILES = source_files(src_root=Path("src"))
 EFFDL_SOURCES = sorted(str(path) for path in Path("src/effdl").rglob("*.py"))
