@@ -153,29 +153,35 @@ def test_config_schema_checks_the_team(team, message):
         validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 
-def test_paper_exhibits_find_figures_and_tables_with_their_seed_part(tmp_path):
+def test_paper_exhibits_find_figures_and_tables_with_their_seed_part_and_caption(tmp_path):
     sections, tex_dir = tmp_path / "sections", tmp_path / "results" / "tex"
     sections.mkdir()
     tex_dir.mkdir(parents=True)
-    (tex_dir / "part3.tex").write_text("\\newcommand{\\PthreeX}{1}\n")
-    df_to_latex(pd.DataFrame({"model": ["slim_net"], "ms": [1.5]}), tex_dir / "part3_benchmark.tex")
+    (tex_dir / "part3.tex").write_text("\\newcommand{\\PthreeEpochs}{17}\n")
+    frame = pd.DataFrame({"model": ["slim_net"], "ms": [1.5]})
+    df_to_latex(frame, tex_dir / "part3_benchmark.tex", caption="Latency of \\texttt{slim\\_net}")
     (sections / "part3.tex").write_text(
         "\\input{\\gen{part3.tex}}\n\\section{Part 3: pruning}\n"
         "\\subsection{Parts 3.1 and 3.2: before pruning (50\\% dense)}\n"
-        "\\includegraphics[width=\\linewidth]{sparse_sanity.pdf}\n"
+        "\\begin{figure}[H]\n\\includegraphics[width=\\linewidth]{sparse_sanity.pdf}\n"
+        "\\caption{Part 3.2: \\PthreeEpochs{} epochs, by \\texttt{plot\\_sparse\\_sanity.py}.}\\label{fig:s}\n"
+        "\\end{figure}\n"
         "% \\includegraphics{commented_out.pdf}\n"
         "\\subsection{Beyond the seed}\n\\input{\\gen{part3_benchmark.tex}}\n"
+        "\\begin{figure}\\includegraphics{oneshot}\\caption{One-shot.}\\end{figure}\n"
     )
     exhibits = paper_exhibits(sections, str(tmp_path / "results"))
-    assert [(e.kind, e.part, e.path.rsplit("/", 1)[-1]) for e in exhibits] == [
-        ("figure", "3.2", "sparse_sanity.pdf"),
-        ("table", "3", "part3_benchmark.tex"),
+    assert [(e.kind, e.part, e.path.rsplit("/", 1)[-1], e.caption) for e in exhibits] == [
+        ("figure", "3.2", "sparse_sanity.pdf", "Part 3.2: 17 epochs, by plot_sparse_sanity.py."),
+        ("table", "3", "part3_benchmark.tex", "Latency of slim_net"),
+        ("figure", "3", "oneshot.pdf", "One-shot."),
     ]
     nb = build_notebook(team=TEAM, label="test", exhibits=exhibits, configfiles=["config/config.yaml", "x.yaml"])
     sources = [c.source for c in nb.cells]
     beyond = sources.index("## Part 3: beyond the seed\n")
     assert any("show_table" in s and "part3_benchmark.tex" in s for s in sources[beyond:])
     assert any("show_figure" in s and "--configfile x.yaml --force" in s for s in sources[:beyond])
+    assert any("17 epochs" in s for s in sources[:beyond])
     assert rows_of(tex_dir / "part3_benchmark.tex") == [["model", "ms"], ["slim_net", "1.50"]]
 
 
@@ -201,3 +207,25 @@ def test_notebook_cell_that_raises_fails_with_its_traceback(tmp_path):
     with pytest.raises(NotebookExecutionError, match=expected):
         execute_notebook(nb, out, cwd=REPO, timeout_s=120)
     assert not out.exists()
+
+
+def test_figures_are_rasterised_from_the_pdf_and_missing_ones_name_the_rebuild(tmp_path):
+    import shutil
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from effdl.report.nbdisplay import pdf_to_png, show_figure
+
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed")
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(tmp_path / "f.pdf")
+    plt.close(fig)
+    png = pdf_to_png(tmp_path / "f.pdf", dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 100
+    with pytest.raises(FileNotFoundError, match=r"results/figs/none.pdf does not exist.*snakemake x"):
+        show_figure("results/figs/none.pdf", rebuild="snakemake x")

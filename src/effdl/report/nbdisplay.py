@@ -83,6 +83,15 @@ def detex(cell: str) -> str:
     return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "")).strip()
 
 
+def plain_text(tex: str) -> str:
+    """Plain text of a TeX snippet such as a caption: formatting removed, remaining commands dropped."""
+    text = re.sub(r"\\(?:ref|label|cite)\{[^}]*\}", "", tex)
+    text = re.sub(r"\\(?:textbf|textit|emph|texttt|mathrm|text|textsc|nolinkurl|url)\{", "{", text)
+    text = detex(text)
+    text = re.sub(r"\\[A-Za-z]+\*?", "", text)
+    return re.sub(r"\s+", " ", text.replace("\\", "")).strip()
+
+
 def tex_table_rows(tex: str) -> list[list[str]]:
     """Rows of the first tabular in `tex` as plain-text cells (rules and comments dropped)."""
     match = re.search(r"\\begin\{tabular\}\{.*?\}\n(.*?)\\end\{tabular\}", tex, re.DOTALL)

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 from nbformat import v4
 
+from effdl.report.nbdisplay import plain_text
 from effdl.report.seed_tests import SEED_TESTS
 from effdl.report.sources import QUESTIONS, SEED_PARTS
 
@@ -27,6 +28,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _HEADING = re.compile(r"\\(section|subsection)\*?\{(.*)\}")
 _FIGURE = re.compile(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}")
 _GENERATED = re.compile(r"\\input\{\\gen\{([^}]+)\}\}")
+_FLOAT_BEGIN = re.compile(r"\\begin\{(?:figure|table)\*?\}")
+_FLOAT_END = re.compile(r"\\end\{(?:figure|table)\*?\}")
+_NEWCOMMAND = re.compile(r"\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}\s*$", re.MULTILINE)
 
 
 class NotebookExecutionError(RuntimeError):
@@ -35,39 +39,88 @@ class NotebookExecutionError(RuntimeError):
 
 @dataclass(frozen=True)
 class Exhibit:
-    """A figure or table of the paper: its file under results/, kind, and the seed part it belongs to."""
+    """A figure or table of the paper: its file under results/, kind, seed part, and caption (plain text)."""
 
     path: str  # "results/figs/lr_sweep.pdf" or "results/tex/part1_table.tex"
     kind: str  # "figure" or "table"
     part: str  # "1.1"; or "2" (a part's "beyond the seed" material)
     section_file: str
+    caption: str = ""
+
+
+def braced(text: str, start: int) -> str:
+    """The contents of the brace group that opens at text[start] == '{' (nested groups kept)."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{" and text[i - 1 : i] != "\\":
+            depth += 1
+        elif text[i] == "}" and text[i - 1 : i] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i]
+    return text[start + 1 :]
+
+
+def _caption(region: str, macros: dict[str, str]) -> str:
+    """Plain text of the first \\caption in `region`, generated macros expanded."""
+    match = re.search(r"\\caption\{", region)
+    if not match:
+        return ""
+    tex = braced(region, match.end() - 1)
+    for _ in range(3):
+        tex = re.sub(r"\\([A-Za-z]+)(\{\})?", lambda m: macros.get(m.group(1), m.group(0)), tex)
+    tex = re.sub(r"\\(ref|label|cite)\{[^}]*\}", "", tex)
+    return plain_text(tex)
+
+
+def _float_region(text: str, pos: int) -> str:
+    """From `pos` to the end of the figure/table environment around it ('' when `pos` is in no float)."""
+    begins = [m.end() for m in _FLOAT_BEGIN.finditer(text, 0, pos)]
+    ends = [m.end() for m in _FLOAT_END.finditer(text, 0, pos)]
+    if not begins or (ends and ends[-1] > begins[-1]):
+        return ""
+    end = _FLOAT_END.search(text, pos)
+    return text[pos : end.end() if end else len(text)]
 
 
 def paper_exhibits(sections_dir: str | Path, results_dir: str = "results") -> list[Exhibit]:
-    """Every figure and generated table the paper's sections include, in order, with its seed part.
+    """Every figure and generated table the paper's sections include, in order, with its seed part and caption.
 
     A figure or table belongs to the last seed part number ("3.2") named in the title of the subsection it
     appears in; without one (e.g. "Beyond the seed") it belongs to the part itself ("3"). A generated TeX
-    file counts as a table when it exists and contains a tabular (the others hold macros).
+    file counts as a table when it exists and contains a tabular (the others hold macros). Captions come from
+    the enclosing float of the section, or from the generated table file itself.
     """
     known = {p.number for p in SEED_PARTS}
+    macros = {}
+    for generated in sorted((Path(results_dir) / "tex").glob("*.tex")):
+        macros.update(_NEWCOMMAND.findall(generated.read_text(encoding="utf-8", errors="replace")))
     exhibits = []
     for tex in sorted(Path(sections_dir).glob("part*.tex")):
         part_number = re.sub(r"\D", "", tex.stem) or "0"
         current = part_number
-        for line in tex.read_text(encoding="utf-8").splitlines():
-            line = re.sub(r"(?<!\\)%.*", "", line)  # drop TeX comments, keep \%
-            heading = _HEADING.search(line)
-            if heading:
-                named = [n for n in re.findall(r"\d\.\d", heading.group(2)) if n in known]
-                current = named[-1] if heading.group(1) == "subsection" and named else part_number
-            for name in _FIGURE.findall(line):
+        lines = tex.read_text(encoding="utf-8").splitlines()
+        text = "\n".join(re.sub(r"(?<!\\)%.*", "", line) for line in lines)  # TeX comments dropped, \% kept
+        events = sorted(
+            [(m.start(), "heading", m) for m in _HEADING.finditer(text)]
+            + [(m.start(), "figure", m) for m in _FIGURE.finditer(text)]
+            + [(m.start(), "generated", m) for m in _GENERATED.finditer(text)]
+        )
+        for pos, kind, match in events:
+            region = _float_region(text, pos)
+            if kind == "heading":
+                named = [n for n in re.findall(r"\d\.\d", match.group(2)) if n in known]
+                current = named[-1] if match.group(1) == "subsection" and named else part_number
+            elif kind == "figure":
+                name = match.group(1)
                 path = f"{results_dir}/figs/{name}" + ("" if Path(name).suffix else ".pdf")
-                exhibits.append(Exhibit(path, "figure", current, tex.name))
-            for name in _GENERATED.findall(line):
-                path = Path(results_dir) / "tex" / name
-                if path.exists() and "\\begin{tabular}" in path.read_text(encoding="utf-8", errors="replace"):
-                    exhibits.append(Exhibit(str(path), "table", current, tex.name))
+                exhibits.append(Exhibit(path, "figure", current, tex.name, _caption(region, macros)))
+            else:
+                path = Path(results_dir) / "tex" / match.group(1)
+                body = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+                if "\\begin{tabular}" in body:
+                    caption = _caption(region, macros) or _caption(body, macros)
+                    exhibits.append(Exhibit(str(path), "table", current, tex.name, caption))
     return exhibits
 
 
@@ -185,10 +238,11 @@ def _exhibit_cells(exhibits: Sequence[Exhibit], configfiles: Sequence[str]) -> l
     for exhibit in exhibits:
         command = rebuild_command(exhibit.path, configfiles)
         show = "show_figure" if exhibit.kind == "figure" else "show_table"
+        caption = f": {exhibit.caption}" if exhibit.caption else "."
         cells.append(
             _md(
-                f"**{exhibit.kind.capitalize()}** `{exhibit.path}` (paper section "
-                f"`paper/sections/{exhibit.section_file}`)."
+                f"**{exhibit.kind.capitalize()} of the paper** (`paper/sections/{exhibit.section_file}`, "
+                f"file `{exhibit.path}`){caption}"
             )
         )
         cell = _code(f"{show}({json.dumps(exhibit.path)},\n     rebuild={json.dumps(command)})")
