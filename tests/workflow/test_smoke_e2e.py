@@ -178,11 +178,11 @@ def test_smoke_notebook_has_every_output_in_place(submission):
     assert "DepthwiseSeparableConvolution(10, 20, 5): 450" in printed("dwconv_params")
     # Every figure the paper includes is displayed as an embedded PNG.
     figures = {
-        name for tex in (REPO / "paper" / "sections").glob("part*.tex")
+        name.rsplit(".", 1)[0] for tex in (REPO / "paper" / "sections").glob("part*.tex")
         for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
     }  # fmt: skip
     shown = {
-        t["figure"].rsplit("/", 1)[-1]
+        t["figure"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
         for cell, t in zip(code, tags)
         if "figure" in t and any("image/png" in o.get("data", {}) for o in cell.outputs)
     }

@@ -194,7 +194,8 @@ study's results and trains nothing. Every implementation is shown from `src/` as
 the seed's tests run live, and every figure and table of the write-up is displayed from `results/` with the
 command that rebuilds it. Rebuild this notebook: `{rebuild_command(notebook_target, configfiles)}`.
 Reproduce the whole study: `bash workflow/setup.sh && .venv/bin/snakemake --cores 4 --resources gpu=1`.
-Open it from the repository root (`.venv/bin/jupyter` is not needed to read it; any Jupyter shows the outputs)."""),
+Every output is saved in the file; to re-run the cells, start the kernel in the repository root (the setup cell
+checks) with the project's environment."""),
         _code(_setup_cell(threads)),
     ]
     parts_seen = set()
