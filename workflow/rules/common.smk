@@ -15,7 +15,7 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-# The seed's archive (rule submission_zip, in rule all) and the AI logs it holds: checked before any job.
+# The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
 try:
     SUBMISSION_ZIP = f"results/submission/{zip_name(config['submission']['team'])}"
     AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir)
