@@ -189,6 +189,17 @@ def rows_of(path):
     return tex_table_rows(path.read_text())
 
 
+def test_table_cells_and_captions_become_plain_text():
+    from effdl.report.nbdisplay import detex, plain_text
+
+    assert detex(r"$\Delta$ (\%)") == "Δ (%)" and detex(r"7.66 $\pm$ 3.31") == "7.66 ± 3.31"
+    assert detex(r"\textbf{1{,}212{,}778}") == "1,212,778"
+    assert (
+        plain_text(r"Part 1: \texttt{plot\_x.py}, $\leq$ 2~s (Figure~\ref{fig:a}).")
+        == "Part 1: plot_x.py, ≤ 2 s (Figure )."
+    )
+
+
 def test_seed_test_runner_names_the_failing_test():
     failing = SeedTest("boom", "1.1", "1.1", "t", "print('before')\nraise RuntimeError('broken test')\n", "x")
     with pytest.raises(SeedTestError, match=r"(?s)'boom'.*RuntimeError: broken test.*before"):

@@ -61,13 +61,29 @@ def show_figure(path: str, rebuild: str) -> None:
     _display(Image(data=data, format="png"))
 
 
+_SYMBOLS = {
+    "pm": "±",
+    "times": "×",
+    "Delta": "Δ",
+    "delta": "δ",
+    "approx": "≈",
+    "le": "≤",
+    "leq": "≤",
+    "ge": "≥",
+    "geq": "≥",
+    "mu": "μ",
+    "sigma": "σ",
+    "alpha": "α",
+    "to": "→",
+    "cdot": "·",
+    "ldots": "...",
+}
 _TEX_REPLACEMENTS = [
     (re.compile(r"\\(?:textbf|textit|emph|texttt|mathrm|text|textsc)\{([^{}]*)\}"), r"\1"),
     (re.compile(r"\{,\}"), ","),
     (re.compile(r"\\([%&_#$])"), r"\1"),
     (re.compile(r"\\textasciitilde\{\}|\\~\{\}"), "~"),
-    (re.compile(r"\$\\(?:pm)\$|\\pm"), "±"),
-    (re.compile(r"\$\\times\$|\\times"), "x"),
+    *[(re.compile(rf"\\{name}(?![A-Za-z])"), symbol) for name, symbol in _SYMBOLS.items()],
     (re.compile(r"\\,|~"), " "),
     (re.compile(r"\$([^$]*)\$"), r"\1"),
     (re.compile(r"\\multicolumn\{\d+\}\{[^}]*\}\{([^{}]*)\}"), r"\1"),
