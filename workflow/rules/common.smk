@@ -134,3 +134,19 @@ def dataset_inputs(wildcards):
 def paper_inputs():
     """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
+
+
+def announce_plan():
+    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+    import sys
+
+    from effdl.plan.work import announce
+
+    def to_stderr(text):
+        print(text, file=sys.stderr, flush=True)
+
+    # a report only: never stop the workflow over it
+    try:
+        announce(RUNS, config, log=to_stderr)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"(could not plan the training work: {err})", file=sys.stderr)
