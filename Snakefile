@@ -21,6 +21,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/dwconv.smk"
+include: "workflow/rules/submission.smk"
 include: "workflow/rules/paper.smk"
 
 
@@ -34,3 +35,4 @@ rule all:
     default_target: True
     input:
         "results/paper.pdf",
+        SUBMISSION_ZIP,

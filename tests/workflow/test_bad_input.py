@@ -70,6 +70,14 @@ CONFIG_CASES = {
         "datasets:\n  mnist:\n    path: source/no-such-mnist.tar.gz\n",
         ["datasets.mnist.path = 'source/no-such-mnist.tar.gz' does not exist", "Fix:"],
     ),
+    "missing_ai_log": (
+        "submission:\n  ai_logs: [logs/no-such-chat.txt]\n",
+        ["config key submission.ai_logs lists ['logs/no-such-chat.txt'], which do not exist", "Fix:"],
+    ),
+    "team_name_unusable_in_the_zip_name": (
+        "submission:\n  team:\n    - {name: Дмитрий, email: d@example.ru}\n",
+        ["config key submission.team: the names ['Дмитрий'] have no ASCII letter or digit", "Fix:"],
+    ),
 }
 
 

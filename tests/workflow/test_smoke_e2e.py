@@ -109,3 +109,82 @@ def test_changed_csv_changes_only_the_paper(smoke_run):
         summary_csv.write_text(original)
         restore = snakemake("results/paper.pdf", *SMOKE, timeout=600)
         assert restore.returncode == 0, restore.stderr[-3000:]
+
+
+# The seed's implementation questions (issue 15): the submitted notebook has a code cell for each.
+SEED_IMPLEMENTATION_QUESTIONS = [
+    "2.1.1", "2.1.2", "2.1.3", "3.1", "3.3.1", "3.4.1", "3.4.2", "4.1", "5.1", "6.1.1", "6.1.2", "6.1.3", "6.2.1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def submission(smoke_run):
+    """The smoke run's zip, opened: (its path, {entry name: bytes})."""
+    import zipfile
+
+    import yaml
+
+    from effdl.plan.submission import zip_name
+
+    team = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["submission"]["team"]
+    path = REPO / "results" / "submission" / zip_name(team)
+    assert path.is_file(), f"the smoke run left no {path.name} in results/submission/"
+    with zipfile.ZipFile(path) as archive:
+        return path, team, {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.slow
+def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission):
+    path, team, entries = submission
+    assert re.fullmatch(r"CS2420_PSet2_[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*\.zip", path.name)
+    stem = path.stem
+    assert sorted(entries) == sorted([f"{stem}.pdf", f"{stem}.ipynb", "ai_logs.txt"])
+    assert entries[f"{stem}.pdf"] == (REPO / "results" / "paper.pdf").read_bytes()
+    assert b"submission.ai_logs" in entries["ai_logs.txt"]
+    text = pdf_text(REPO / "results" / "paper.pdf")
+    for member in team:
+        assert member["name"] in text and member["email"] in text
+    assert "Code: the implementations and the seed" in text and "Success!" in text
+
+
+@pytest.mark.slow
+def test_smoke_notebook_has_every_output_in_place(submission):
+    import nbformat
+
+    path, _, entries = submission
+    nb = nbformat.reads(entries[f"{path.stem}.ipynb"].decode(), as_version=4)
+    nbformat.validate(nb)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.outputs for cell in code), "a code cell has no output"
+    errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    assert not errors, errors
+    tags = [cell.metadata.get("effdl", {}) for cell in code]
+    from effdl.report.seed_tests import SEED_TESTS
+
+    questions_of_test = {test.key: test.question for test in SEED_TESTS}
+    covered = {t["question"] for t in tags if "question" in t} | {
+        questions_of_test[t["seed_test"]] for t in tags if "seed_test" in t
+    }
+    assert not [q for q in SEED_IMPLEMENTATION_QUESTIONS if q not in covered]
+
+    def printed(key):
+        cell = next(c for c, t in zip(code, tags) if t.get("seed_test") == key)
+        return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+    assert printed("quant_cases").count("Success!") == 8 and "FAIL" not in printed("quant_cases")
+    assert re.search(r"^Success: err: [0-9.e+-]+!$", printed("dwconv_correctness"), re.MULTILINE)
+    assert "Shape test passed!" in printed("positional_embedding")
+    assert "(64, 200, 8001)" in printed("positional_embedding")
+    assert "DepthwiseSeparableConvolution(10, 20, 5): 450" in printed("dwconv_params")
+    # Every figure the paper includes is displayed as an embedded PNG.
+    figures = {
+        name.rsplit(".", 1)[0] for tex in (REPO / "paper" / "sections").glob("part*.tex")
+        for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
+    }  # fmt: skip
+    shown = {
+        t["figure"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for cell, t in zip(code, tags)
+        if "figure" in t and any("image/png" in o.get("data", {}) for o in cell.outputs)
+    }
+    assert figures and figures <= shown, sorted(figures - shown)
+    assert any("table" in t for t in tags)

@@ -8,12 +8,20 @@ from snakemake.exceptions import WorkflowError
 
 from effdl.plan.config import ConfigError, validate_config
 from effdl.plan.spec import check_spec
+from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
 
 try:
     validate_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
     )
 except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+# The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
+try:
+    SUBMISSION_ZIP = f"results/submission/{zip_name(config['submission']['team'])}"
+    AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir)
+except SubmissionError as err:
     raise WorkflowError(str(err)) from None
 
 
