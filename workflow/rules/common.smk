@@ -1,5 +1,10 @@
 """Shared workflow helpers: config validation, the run registry, wildcard constraints, paths."""
 
+import hashlib
+import os
+import platform
+import shutil
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -20,6 +25,47 @@ wildcard_constraints:
     run="[A-Za-z0-9_.\-]+",
     dataset="[a-z0-9]+",
     collection="[A-Za-z0-9_]+",
+
+
+# The repository root. Files the study reads (configured data paths, paper sources) resolve against it,
+# outputs against the working directory, so `snakemake --directory variants/<name>` keeps a variant's
+# results/ (and .snakemake/) apart from the others' while reading the same data (README "Variants").
+REPO = Path(workflow.basedir)
+
+
+def repo_path(path):
+    """A configured input path as seen from the working directory: relative paths are relative to REPO."""
+    if path is None or Path(path).is_absolute():
+        return path
+    return os.path.relpath(REPO / path)
+
+
+def source_digest(root, exclude=()):
+    """sha256 (16 hex digits) over the .py files under root (path and content), skipping `exclude` prefixes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if not rel.startswith(tuple(exclude)):
+            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def package_version(name):
+    """Installed version of a distribution, read from its metadata (no import, so no torch at DAG time)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+# What the between-workflow cache (`--cache`, README "Rebuild one figure without retraining") must see
+# besides the rule's script and params: the library code the expensive rules run (the torch-free report
+# code cannot change their outputs) and the software stack. Passed as params, so a change also reruns them.
+LIBRARY_CODE = source_digest(REPO / "src" / "effdl", exclude=("report/", "bench/"))
+SOFTWARE = {
+    "python": platform.python_version(),
+    **{name: package_version(name) for name in ("torch", "torchvision", "numpy")},
+}
 
 
 # `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With
@@ -97,7 +143,7 @@ def runtime_minutes(wildcards):
 def download_archive_path(name, source):
     """Where a `download` source's archive lands (the download rule's output)."""
     root = source.get("root") or f"data/{name}"
-    return f"{root}/{source['url'].rsplit('/', 1)[-1]}"
+    return repo_path(f"{root}/{source['url'].rsplit('/', 1)[-1]}")
 
 
 def dataset_inputs(wildcards):
@@ -107,11 +153,12 @@ def dataset_inputs(wildcards):
         return [download_archive_path(wildcards.dataset, source)]
     if source["source"] != "imagefolder":
         return []
-    path = source.get("path")
+    configured = source.get("path")
+    path = repo_path(configured)
     if not path or not Path(path).exists():
         raise WorkflowError(
-            f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {path!r} "
-            "does not exist. Fix: point it at an ImageFolder directory or .tar.gz (offline copies are in "
+            f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {configured!r} "
+            "does not exist (relative paths start at the repository root). Fix: point it at an ImageFolder directory or .tar.gz (offline copies are in "
             "../shared/data/), or set datasets."
             f"{wildcards.dataset}.source: torchvision on a machine with a network."
         )

@@ -11,7 +11,7 @@ P4_INIT = plan_init(
     P4["init"], P4["weights_path"], P4["allow_random_init"], P4["download_weights"]
 )
 # where download_cinic10 leaves the official archive (read by prepare_data when source: download)
-CINIC10_ARCHIVE = (
+CINIC10_ARCHIVE = repo_path(
     f"{CINIC10.get('root') or 'data/cinic10'}/"
     f"{(CINIC10.get('url') or 'CINIC-10.tar.gz').rsplit('/', 1)[-1]}"
 )

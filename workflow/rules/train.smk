@@ -1,6 +1,9 @@
 """The one generic training rule: trains any run registered in RUNS (see docs/architecture.md)."""
 
 
+# Cacheable between workflows (`--cache`): a run is keyed by its spec, device, the script, the library
+# code and software versions (params) and the prepared data's own key, so another clone with the same
+# settings reuses it and any change retrains. The script writes its benchmark file (see prepare_data).
 rule train_model:
     input:
         data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
@@ -9,10 +12,10 @@ rule train_model:
         epochs="results/runs/{part}/{run}/epochs.csv",
         summary="results/runs/{part}/{run}/summary.csv",
         model="results/runs/{part}/{run}/model.pt",
+        benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
     log:
         "results/logs/train_model/{part}/{run}.log",
-    benchmark:
-        "results/benchmarks/train_model/{part}/{run}.tsv"
+    cache: True
     conda:
         "../envs/effdl.yaml"
     threads: 2
@@ -24,6 +27,8 @@ rule train_model:
         spec=spec_of,
         device=config["device"],
         resume_state="results/runs/{part}/{run}/checkpoint.pt",
+        code=LIBRARY_CODE,
+        software=SOFTWARE,
     script:
         "../scripts/train_model.py"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from effdl.engine import resolve_device
 from effdl.experiment import run_training, write_run_outputs
 from effdl.io import remove_stale_temps
-from effdl.runlog import announce_device, open_log
+from effdl.runlog import announce_device, open_log, write_benchmark
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -41,6 +41,7 @@ def main(spec: dict, data_path: str, device_name: str, resume_state: str, output
                       epochs_csv=outputs.epochs, summary_csv=outputs.summary, model_path=outputs.model)
     Path(resume_state).unlink(missing_ok=True)  # the run is complete: its outputs supersede the resume state
     log(f"done in {result.total_time_s:.1f}s (diverged: {result.diverged})")
+    write_benchmark(outputs.benchmark)
 
 
 main(dict(snakemake.params.spec), snakemake.input.data, snakemake.params.device, snakemake.params.resume_state,
