@@ -23,8 +23,10 @@ def from_repo(source: dict) -> dict:
 
 def main(name: str, source: dict, out_path: str, benchmark_path: str) -> None:
     packed = prepare_dataset(name, from_repo(source))
-    log(f"{name}: {len(packed['train']['labels'])} train, {len(packed['test']['labels'])} test images, "
-        f"shape {tuple(packed['train']['images'].shape[1:])}, source {packed['source']}, sha256 {packed['sha256']}")
+    log(
+        f"{name}: {len(packed['train']['labels'])} train, {len(packed['test']['labels'])} test images, "
+        f"shape {tuple(packed['train']['images'].shape[1:])}, source {packed['source']}, sha256 {packed['sha256']}"
+    )
     save_checkpoint(packed, out_path)
     write_benchmark(benchmark_path)
 
