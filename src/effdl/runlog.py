@@ -60,8 +60,12 @@ def write_benchmark(path: str | Path) -> None:
     seconds = max(0.0, time.time() - started)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     hours, rest = divmod(int(seconds), 3600)
-    row = [f"{seconds:.4f}", f"{hours}:{rest // 60:02d}:{rest % 60:02d}", f"{usage.ru_maxrss / 1024:.2f}",
-           f"{usage.ru_utime + usage.ru_stime:.2f}"]
+    row = [
+        f"{seconds:.4f}",
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}",
+        f"{usage.ru_maxrss / 1024:.2f}",
+        f"{usage.ru_utime + usage.ru_stime:.2f}",
+    ]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
