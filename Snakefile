@@ -2,14 +2,18 @@
 
 Run:  snakemake --cores 4 --resources gpu=1            (full study, config/config.yaml)
       snakemake --cores 2 --resources gpu=1 --configfile config/smoke.yaml   (CI-sized)
+      snakemake --directory variants/smoke ...           (a variant's results/ apart from the others)
 """
+
+from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# from the repository, not the working directory, so that `--directory` variants get it too
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -24,7 +28,39 @@ include: "workflow/rules/dwconv.smk"
 include: "workflow/rules/paper.smk"
 
 
+# Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
+# aggregations, figures, generated TeX, the paper, and the one download (compute nodes often have no
+# network). Without a cluster executor this changes nothing. The short quantize_model/pack_quantized_model
+# evaluations are grouped instead (group quantize_{net}, workflow/profiles/slurm/config.yaml).
+localrules:
+    aggregate_runs,
+    aggregate_quant,
+    tabulate_pruning_sparsity,
+    plot_training_curves,
+    plot_quantization,
+    plot_sparse_sanity,
+    plot_pruning,
+    plot_oneshot_pruning,
+    plot_finetune,
+    plot_positional_encoding,
+    plot_dwconv,
+    tex_part1,
+    tex_part2,
+    tex_part3,
+    tex_part4,
+    tex_part5,
+    tex_part6,
+    tex_provenance,
+    build_paper,
+    download_cinic10,
+
+
+# results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True
     input:
-        "results/paper.pdf",
+        (
+            ["results/paper.pdf"]
+            if paper_in_default_target()
+            else paper_inputs() + list(rules.tex_provenance.output)
+        ),

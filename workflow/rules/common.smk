@@ -40,6 +40,12 @@ def repo_path(path):
     return os.path.relpath(REPO / path)
 
 
+def repo_relative(path):
+    """A path for display: relative to REPO when inside it (config files in the paper), else as given."""
+    path = Path(path).absolute()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def source_digest(root, exclude=()):
     """sha256 (16 hex digits) over the .py files under root (path and content), skipping `exclude` prefixes."""
     digest = hashlib.sha256()
