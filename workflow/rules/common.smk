@@ -4,10 +4,12 @@ import hashlib
 import os
 import platform
 import shutil
+import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from effdl.plan.config import ConfigError, validate_config
 from effdl.plan.spec import check_spec
@@ -52,7 +54,9 @@ def source_digest(root, exclude=()):
     for path in sorted(Path(root).rglob("*.py")):
         rel = path.relative_to(root).as_posix()
         if not rel.startswith(tuple(exclude)):
-            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+            for part in (rel.encode(), path.read_bytes()):
+                digest.update(part)
+                digest.update(b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -174,3 +178,66 @@ def dataset_inputs(wildcards):
 def paper_inputs():
     """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
+
+
+# ---- the paper: is it in the default target (config key paper.build), and where its sources are
+
+# LaTeX packages paper/ uses (\usepackage); checked with kpsewhich when paper.build is auto.
+PAPER_STY = [
+    "amsmath",
+    "booktabs",
+    "float",
+    "fontenc",
+    "geometry",
+    "graphicx",
+    "hyperref",
+    "lmodern",
+    "url",
+    "xcolor",
+]
+PAPER_INSTALL_HINT = (
+    "Install TeX with `bash workflow/setup.sh` (Debian/Ubuntu, root or sudo), or by hand: Debian/Ubuntu "
+    "`apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils`; macOS "
+    "MacTeX (`brew install --cask mactex-no-gui`) plus `brew install poppler`; conda-forge "
+    "`conda install -c conda-forge texlive-core latexmk poppler`. Or set paper.build: false to skip the paper."
+)
+
+
+def missing_latex():
+    """What the paper build needs and this machine lacks: programs on PATH, then LaTeX packages."""
+    missing = [
+        tool
+        for tool in ("latexmk", "pdflatex", "kpsewhich")
+        if shutil.which(tool) is None
+    ]
+    if "kpsewhich" in missing:
+        return missing
+    names = [f"{name}.sty" for name in PAPER_STY]
+    try:
+        found = subprocess.run(
+            ["kpsewhich", *names], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return names
+    found_names = {Path(line).name for line in found.splitlines()}
+    return missing + [name for name in names if name not in found_names]
+
+
+def paper_in_default_target():
+    """config paper.build: true/false as given; auto = LaTeX is installed (else say, once, what is missing)."""
+    setting = config["paper"].get("build", "auto")
+    if setting != "auto":
+        return setting in (True, "true")
+    missing = missing_latex()
+    if missing and workflow.is_main_process:
+        logger.warning(
+            f"paper.build is auto and this machine lacks {', '.join(missing)}: the default target builds every "
+            "figure and generated table but not results/paper.pdf. "
+            + PAPER_INSTALL_HINT
+        )
+    return not missing
+
+
+def paper_tex_path(path):
+    """A file of paper/ (the LaTeX sources live in the repository, not the working directory)."""
+    return repo_path(f"paper/{path}")
