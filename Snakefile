@@ -59,8 +59,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        (
-            ["results/paper.pdf"]
-            if paper_in_default_target()
-            else paper_inputs() + list(rules.tex_provenance.output)
-        ),
+        default_targets(),

@@ -241,3 +241,11 @@ def paper_in_default_target():
 def paper_tex_path(path):
     """A file of paper/ (the LaTeX sources live in the repository, not the working directory)."""
     return repo_path(f"paper/{path}")
+
+
+def default_targets():
+    """rule all's input: the paper, or every figure and generated TeX file it would include."""
+    if paper_in_default_target():
+        return ["results/paper.pdf"]
+    provenance = rules.tex_provenance.output if hasattr(rules, "tex_provenance") else []
+    return paper_inputs() + list(provenance)
