@@ -1,5 +1,7 @@
 """Data preparation: every data set becomes one packed uint8 file, read once by all training jobs."""
 
+# exports: rule prepare_data (results/data/{dataset}.pt)
+
 
 # Cacheable between workflows (`--cache`): the key covers the script, params, the library code and the
 # source files' content. Snakemake forbids `benchmark:` on cached rules, so the script writes the same

@@ -1,5 +1,7 @@
 """The one generic training rule: trains any run registered in RUNS (see docs/architecture.md)."""
 
+# exports: rules train_model (any key of RUNS) and aggregate_runs (any RUN_COLLECTIONS entry)
+
 
 # Cacheable between workflows (`--cache`): a run is keyed by its spec, device, the script, the library
 # code and software versions (params) and the prepared data's own key, so another clone with the same
@@ -8,10 +10,10 @@ rule train_model:
     input:
         data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
     output:
-        iters="results/runs/{part}/{run}/iters.csv",
-        epochs="results/runs/{part}/{run}/epochs.csv",
-        summary="results/runs/{part}/{run}/summary.csv",
-        model="results/runs/{part}/{run}/model.pt",
+        iters=run_file("{part}/{run}", "iters.csv"),
+        epochs=run_file("{part}/{run}", "epochs.csv"),
+        summary=run_file("{part}/{run}", "summary.csv"),
+        model=run_file("{part}/{run}", "model.pt"),
         benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
     log:
         "results/logs/train_model/{part}/{run}.log",
@@ -26,7 +28,7 @@ rule train_model:
     params:
         spec=spec_of,
         device=config["device"],
-        resume_state="results/runs/{part}/{run}/checkpoint.pt",
+        resume_state=run_file("{part}/{run}", "checkpoint.pt"),
         code=LIBRARY_CODE,
         software=SOFTWARE,
     script:
