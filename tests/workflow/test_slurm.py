@@ -262,7 +262,8 @@ PART1_TARGET = "results/figs/lr_sweep.pdf"
 # Part 2's MNIST sweep, reduced: one MLP, 6 quantize_model variants and one pack_quantized_model job
 QUANT_TARGET = "results/metrics/quantization.csv"
 # what the reduced study sends to SLURM (a data set and a training run each) and runs on the submit host
-SBATCH_RULES = {"prepare_data": 2, "train_model": 2, "group:quantize_mnist_mlp": 1}
+# (the plugin names a group job <group id>_<its rules>, in its log folder and its comment)
+SBATCH_RULES = {"prepare_data": 2, "train_model": 2, "group:quantize_mnist_mlp_pack_quantized_model_quantize_model": 1}
 LOCAL_RULES = {"aggregate_runs", "plot_training_curves", "aggregate_quant"}
 SHARED_DATA = ROOT.parent / "shared" / "data"
 STUDY_CONFIGS = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"]
@@ -423,10 +424,14 @@ def test_part1_gpu_only_for_training(part1_runs, slurm_env):
 def test_part1_per_rule_resources_from_profile(part1_runs, slurm_env):
     """The profile's set-resources (cpus_per_task, mem_mb) are what SLURM allocated for those rules."""
     checked = 0
+    logs = part1_runs.slurm / ".snakemake" / "slurm_logs"
     for rule, resources in part1_runs.profile["set-resources"].items():
-        for attempt, job_id in enumerate(part1_runs.jobs.get(rule, []), start=1):
-            record = scontrol_job(job_id, slurm_env)
-            assert record["NumCPUs"] == str(resource_at(resources["cpus_per_task"], attempt)), record
-            assert record["MinMemoryNode"] == f"{resource_at(resources['mem_mb'], attempt)}M", record
-            checked += 1
-    assert checked >= 2, "train_model and prepare_data should both have per-rule settings in the profile"
+        # one folder per job (its wildcards); several ids in one folder are that job's attempts
+        for job_dir in sorted(p for p in (logs / f"rule_{rule}").glob("*") if p.is_dir()):
+            ids = sorted((log.stem for log in job_dir.glob("*.log")), key=int)
+            for attempt, job_id in enumerate(ids, start=1):
+                record = scontrol_job(job_id, slurm_env)
+                assert record["NumCPUs"] == str(resource_at(resources["cpus_per_task"], attempt)), record
+                assert record["MinMemoryNode"] == f"{resource_at(resources['mem_mb'], attempt)}M", record
+                checked += 1
+    assert checked >= 4, "train_model and prepare_data (two jobs each) should have per-rule settings in the profile"
