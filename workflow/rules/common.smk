@@ -250,7 +250,7 @@ def paper_tex_path(path):
 
 
 def default_targets():
-    """rule all's input: the paper, or every figure and generated TeX file it would include."""
+    """The default target's inputs: the paper, or every figure and generated TeX file it would include."""
     if paper_in_default_target():
         return ["results/paper.pdf"]
     provenance = rules.tex_provenance.output if hasattr(rules, "tex_provenance") else []
