@@ -55,6 +55,12 @@ localrules:
     download_cinic10,
 
 
+# The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
+# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
+if workflow.is_main_process:
+    announce_plan()
+
+
 # results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True

@@ -21,8 +21,17 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, iterate_batches
+from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.plan.spec import TrainConfig
+from effdl.progress import eta_seconds, timing_text
+
+# engine.compile: auto compiles runs of at least this many epochs (compiling costs tens of seconds once)
+COMPILE_MIN_EPOCHS = 10
+# ... and on a CPU only when the benchmark measured at least this training speed-up from compiling
+COMPILE_MIN_CPU_GAIN = 1.05
+# the GPU slots this process holds (released when it exits); see effdl.devices
+_CLAIMS: list[DeviceClaim] = []
 
 
 @dataclass
@@ -35,13 +44,51 @@ class TrainResult:
     diverged: bool = False
     precision: str = "fp32"
     resumed_from_epoch: int = 0
+    compiled: bool = False
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; otherwise the named device."""
+def resolve_device(
+    name: str = "auto",
+    *,
+    jobs_per_device: int | None = None,
+    lock_dir: str | Path = DEFAULT_LOCK_DIR,
+    log: Callable[[str], None] | None = None,
+) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; otherwise the named device.
+
+    With `jobs_per_device` (a workflow job), 'auto' and 'cuda' claim one free (GPU, slot) among the visible
+    GPUs for the rest of this process's life (effdl.devices), so concurrent jobs spread over all GPUs with at
+    most `jobs_per_device` on each; 'cuda:N' is taken as given (no claim).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cuda" or jobs_per_device is None:
+        return torch.device(name)
+    if _CLAIMS:
+        return torch.device(_CLAIMS[0].torch_name)
+    claim = claim_device(torch.cuda.device_count(), jobs_per_device, lock_dir, log=log)
+    _CLAIMS.append(claim)
+    torch.cuda.set_device(claim.index)
+    if log is not None:
+        log(f"claimed GPU slot {claim.describe()} ({claim.path})")
+    return torch.device(claim.torch_name)
+
+
+def device_claim() -> DeviceClaim | None:
+    """The GPU slot this process claimed through resolve_device, if any."""
+    return _CLAIMS[0] if _CLAIMS else None
+
+
+def resolve_compile(setting: bool | str, device: torch.device, epochs: int, cpu_gain: float | None = None) -> bool:
+    """'auto' -> compile on CUDA for runs of >= COMPILE_MIN_EPOCHS epochs; on a CPU only when the benchmark's
+    measured training speed-up from compiling (`cpu_gain`, None = not measured) is at least COMPILE_MIN_CPU_GAIN."""
+    if setting != "auto":
+        return bool(setting)
+    if epochs < COMPILE_MIN_EPOCHS:
+        return False
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and cpu_gain is not None and cpu_gain >= COMPILE_MIN_CPU_GAIN
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -243,6 +290,8 @@ def train(
     hooks: Sequence = (),
     identity: dict | None = None,
     log: Callable[[str], None] = print,
+    progress: Callable[[dict], None] | None = None,
+    cpu_compile_gain: float | None = None,
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
@@ -251,6 +300,9 @@ def train(
     The resume state is saved atomically after every epoch, never mid-epoch: a killed run loses at most
     the epoch in progress and resumes bit-identically (same device and thread count). An unreadable or
     foreign resume checkpoint is reported and ignored (training starts over), since it is only a cache.
+    Every epoch line carries the run's elapsed training time and an ETA; `progress(record)` is called once
+    before the first epoch and after every epoch (after its checkpoint is saved) with epoch, epochs,
+    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`).
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)
@@ -258,9 +310,10 @@ def train(
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     scheduler = make_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(cfg.seed)
-    step_model = torch.compile(model) if cfg.compile else model
+    compiled = resolve_compile(cfg.compile, device, cfg.epochs, cpu_compile_gain)
+    step_model = torch.compile(model) if compiled else model
     fingerprint = _fingerprint(cfg, model, identity)
-    result, iter_losses = TrainResult(precision=precision), []
+    result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
     state = _resume(checkpoint_path, fingerprint, device, log)
     if state is not None:
         _restore(state, model, optimizer, scheduler, generator, device)
@@ -295,6 +348,26 @@ def train(
             }
         )
 
+    def report(epoch_done: int) -> None:
+        if progress is not None:
+            last = result.epochs[-1] if result.epochs else {}
+            progress(
+                {
+                    "state": "running",
+                    "epoch": epoch_done,
+                    "epochs": cfg.epochs,
+                    "test_acc": last.get("test_acc"),
+                    "train_loss": last.get("train_loss"),
+                    "elapsed_s": result.total_time_s,
+                    "eta_s": eta_seconds(epoch_done, cfg.epochs, epoch_times),
+                    "epoch_time_s": epoch_times[-1] if epoch_times else None,
+                    "compiled": compiled,
+                    "precision": precision,
+                }
+            )
+
+    epoch_times: list[float] = []  # this process's epochs (a resumed run's earlier ones ran elsewhere)
+    report(result.resumed_from_epoch)
     for epoch in range(result.resumed_from_epoch, cfg.epochs):
         tick, lr_now = time.perf_counter(), optimizer.param_groups[0]["lr"]
         losses, train_acc = train_epoch(
@@ -306,6 +379,7 @@ def train(
             scheduler.step()
         epoch_time = time.perf_counter() - tick
         result.total_time_s += epoch_time
+        epoch_times.append(epoch_time)
         iter_losses.append(losses)
         result.epochs.append(
             {
@@ -321,7 +395,8 @@ def train(
         )
         log(
             f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {losses.mean():.4f} "
-            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s"
+            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s | "
+            + timing_text(epoch + 1, cfg.epochs, result.total_time_s, epoch_times)
         )
         if not torch.isfinite(losses).all():
             result.diverged = True
@@ -329,6 +404,7 @@ def train(
             break
         if checkpoint_path is not None:
             _save_state(checkpoint_path, fingerprint, model, optimizer, generator, result, iter_losses, device)
+        report(epoch + 1)
 
     n_batches = -(-len(train_set) // cfg.batch_size)
     all_losses = torch.cat(iter_losses) if iter_losses else torch.empty(0)

@@ -38,12 +38,13 @@ def _version(package: str) -> str:
 
 
 def device_name(device: torch.device | str) -> str:
-    """A human-readable device name: the GPU model on CUDA, 'cpu' otherwise."""
+    """A human-readable device name: 'cuda:1 NVIDIA H200' (ordinal and model) on CUDA, 'cpu' otherwise."""
     import torch  # lazily: report jobs import this module for git_commit and must start fast
 
     device = torch.device(device)
     if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
     return device.type
 
 

@@ -186,6 +186,22 @@ def paper_inputs():
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
 
 
+def announce_plan():
+    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+    import sys
+
+    from effdl.plan.work import announce
+
+    def to_stderr(text):
+        print(text, file=sys.stderr, flush=True)
+
+    # a report only: never stop the workflow over it
+    try:
+        announce(RUNS, config, log=to_stderr)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"(could not plan the training work: {err})", file=sys.stderr)
+
+
 # ---- the paper: is it in the default target (config key paper.build), and where its sources are
 
 # LaTeX packages paper/ uses (\usepackage); checked with kpsewhich when paper.build is auto.
