@@ -2,14 +2,18 @@
 
 Run:  snakemake --cores 4 --resources gpu=1            (full study, config/config.yaml)
       snakemake --cores 2 --resources gpu=1 --configfile config/smoke.yaml   (CI-sized)
+      snakemake --directory variants/smoke ...           (a variant's results/ apart from the others)
 """
+
+from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# from the repository, not the working directory, so that `--directory` variants get it too
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -25,14 +29,41 @@ include: "workflow/rules/submission.smk"
 include: "workflow/rules/paper.smk"
 
 
+# Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
+# aggregations, figures, generated TeX, the paper, and the one download (compute nodes often have no
+# network). Without a cluster executor this changes nothing. The short quantize_model/pack_quantized_model
+# evaluations are grouped instead (group quantize_{net}, workflow/profiles/slurm/config.yaml).
+localrules:
+    aggregate_runs,
+    aggregate_quant,
+    tabulate_pruning_sparsity,
+    plot_training_curves,
+    plot_quantization,
+    plot_sparse_sanity,
+    plot_pruning,
+    plot_oneshot_pruning,
+    plot_finetune,
+    plot_positional_encoding,
+    plot_dwconv,
+    tex_part1,
+    tex_part2,
+    tex_part3,
+    tex_part4,
+    tex_part5,
+    tex_part6,
+    tex_provenance,
+    build_paper,
+    download_cinic10,
+
+
 # The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
 # writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
 if workflow.is_main_process:
     announce_plan()
 
 
+# results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True
     input:
-        "results/paper.pdf",
-        SUBMISSION_ZIP,
+        default_targets(),

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+_IMPORTED = time.time()  # write_benchmark's start time where psutil is missing
+
 
 def open_log(path: str | Path) -> Callable[[str], None]:
     """Redirect this process's stdout and stderr to `path` (line-buffered) and return a timestamped logger."""
@@ -40,3 +42,34 @@ def announce_device(device: torch.device, log: Callable[[str], None], threads: i
         from effdl.provenance import device_name
 
         log(f"running on {device_name(device)}")
+
+
+def write_benchmark(path: str | Path) -> None:
+    """Write a Snakemake-style benchmark TSV (s, h:m:s, max_rss, cpu_time) for this process so far.
+
+    For rules that Snakemake caches between workflows, which may not have a `benchmark:` directive: the
+    file is one of their outputs, so a cache hit brings along the time the original job took. The wall
+    time counts from the process start (interpreter and imports included, as Snakemake's own).
+    """
+    import resource
+
+    try:
+        import psutil  # comes with Snakemake, which runs every job that calls this
+
+        started = psutil.Process().create_time()
+    except ImportError:
+        started = _IMPORTED
+    seconds = max(0.0, time.time() - started)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    hours, rest = divmod(int(seconds), 3600)
+    row = [
+        f"{seconds:.4f}",
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}",
+        f"{usage.ru_maxrss / 1024:.2f}",
+        f"{usage.ru_utime + usage.ru_stime:.2f}",
+    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("s\th:m:s\tmax_rss\tcpu_time\n" + "\t".join(row) + "\n")
+    tmp.replace(path)

@@ -1,10 +1,18 @@
 """Shared workflow helpers: config validation, the run registry, wildcard constraints, paths."""
 
 # exports: GPU_PER_JOB, RUNS, PAPER_INPUTS, RUN_COLLECTIONS, make_spec, register_runs, run_file, run_files, spec_of, ...
+# REPO, repo_path, LIBRARY_CODE, SOFTWARE, paper_in_default_target, default_targets, ...
 
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from effdl.plan.config import ConfigError, validate_config
 from effdl.plan.spec import check_spec
@@ -30,6 +38,55 @@ wildcard_constraints:
     run="[A-Za-z0-9_.\-]+",
     dataset="[a-z0-9]+",
     collection="[A-Za-z0-9_]+",
+
+
+# The repository root. Files the study reads (configured data paths, paper sources) resolve against it,
+# outputs against the working directory, so `snakemake --directory variants/<name>` keeps a variant's
+# results/ (and .snakemake/) apart from the others' while reading the same data (README "Variants").
+REPO = Path(workflow.basedir)
+
+
+def repo_path(path):
+    """A configured input path as seen from the working directory: relative paths are relative to REPO."""
+    if path is None or Path(path).is_absolute():
+        return path
+    return os.path.relpath(REPO / path)
+
+
+def repo_relative(path):
+    """A path for display: relative to REPO when inside it (config files in the paper), else as given."""
+    path = Path(path).absolute()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def source_digest(root, exclude=()):
+    """sha256 (16 hex digits) over the .py files under root (path and content), skipping `exclude` prefixes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if not rel.startswith(tuple(exclude)):
+            for part in (rel.encode(), path.read_bytes()):
+                digest.update(part)
+                digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def package_version(name):
+    """Installed version of a distribution, read from its metadata (no import, so no torch at DAG time)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+# What the between-workflow cache (`--cache`, README "Rebuild one figure without retraining") must see
+# besides the rule's script and params: the library code the expensive rules run (the torch-free report
+# code cannot change their outputs) and the software stack. Passed as params, so a change also reruns them.
+LIBRARY_CODE = source_digest(REPO / "src" / "effdl", exclude=("report/", "bench/"))
+SOFTWARE = {
+    "python": platform.python_version(),
+    **{name: package_version(name) for name in ("torch", "torchvision", "numpy")},
+}
 
 
 # `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With
@@ -110,7 +167,7 @@ def runtime_minutes(wildcards):
 def download_archive_path(name, source):
     """Where a `download` source's archive lands (the download rule's output)."""
     root = source.get("root") or f"data/{name}"
-    return f"{root}/{source['url'].rsplit('/', 1)[-1]}"
+    return repo_path(f"{root}/{source['url'].rsplit('/', 1)[-1]}")
 
 
 def dataset_inputs(wildcards):
@@ -120,11 +177,12 @@ def dataset_inputs(wildcards):
         return [download_archive_path(wildcards.dataset, source)]
     if source["source"] != "imagefolder":
         return []
-    path = source.get("path")
+    configured = source.get("path")
+    path = repo_path(configured)
     if not path or not Path(path).exists():
         raise WorkflowError(
-            f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {path!r} "
-            "does not exist. Fix: point it at an ImageFolder directory or .tar.gz (offline copies are in "
+            f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {configured!r} "
+            "does not exist (relative paths start at the repository root). Fix: point it at an ImageFolder directory or .tar.gz (offline copies are in "
             "../shared/data/), or set datasets."
             f"{wildcards.dataset}.source: torchvision on a machine with a network."
         )
@@ -150,3 +208,75 @@ def announce_plan():
         announce(RUNS, config, log=to_stderr)
     except (OSError, ValueError, KeyError) as err:
         print(f"(could not plan the training work: {err})", file=sys.stderr)
+
+
+# ---- the paper: is it in the default target (config key paper.build), and where its sources are
+
+# LaTeX packages paper/ uses (\usepackage); checked with kpsewhich when paper.build is auto.
+PAPER_STY = [
+    "amsmath",
+    "booktabs",
+    "float",
+    "fontenc",
+    "geometry",
+    "graphicx",
+    "hyperref",
+    "lmodern",
+    "url",
+    "xcolor",
+]
+PAPER_INSTALL_HINT = (
+    "Install TeX with `bash workflow/setup.sh` (Debian/Ubuntu, root or sudo), or by hand: Debian/Ubuntu "
+    "`apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils`; macOS "
+    "MacTeX (`brew install --cask mactex-no-gui`) plus `brew install poppler`; conda-forge "
+    "`conda install -c conda-forge texlive-core latexmk poppler`. Or set paper.build: false to skip the paper."
+)
+
+
+def missing_latex():
+    """What the paper build needs and this machine lacks: programs on PATH, then LaTeX packages."""
+    missing = [
+        tool
+        for tool in ("latexmk", "pdflatex", "kpsewhich")
+        if shutil.which(tool) is None
+    ]
+    if "kpsewhich" in missing:
+        return missing
+    names = [f"{name}.sty" for name in PAPER_STY]
+    try:
+        found = subprocess.run(
+            ["kpsewhich", *names], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return names
+    found_names = {Path(line).name for line in found.splitlines()}
+    return missing + [name for name in names if name not in found_names]
+
+
+def paper_in_default_target():
+    """config paper.build: true/false as given; auto = LaTeX is installed (else say, once, what is missing)."""
+    setting = config["paper"].get("build", "auto")
+    if setting != "auto":
+        return setting in (True, "true")
+    missing = missing_latex()
+    if missing and workflow.is_main_process:
+        logger.warning(
+            f"paper.build is auto and this machine lacks {', '.join(missing)}: the default target builds every "
+            "figure and generated table but not results/paper.pdf. "
+            + PAPER_INSTALL_HINT
+        )
+    return not missing
+
+
+def paper_tex_path(path):
+    """A file of paper/ (the LaTeX sources live in the repository, not the working directory)."""
+    return repo_path(f"paper/{path}")
+
+
+def default_targets():
+    """The default target's inputs: the paper and the submission zip (which holds it), or, without LaTeX,
+    every figure and generated TeX file the paper would include."""
+    if paper_in_default_target():
+        return ["results/paper.pdf", SUBMISSION_ZIP]
+    provenance = rules.tex_provenance.output if hasattr(rules, "tex_provenance") else []
+    return paper_inputs() + list(provenance)

@@ -79,6 +79,10 @@ rule quantize_model:
     wildcard_constraints:
         net="mnist_mlp|convnet",
         variant=VARIANT_PATTERN,
+    # seconds of evaluation each: on a cluster, one job per network runs them all (group-components in
+    # the SLURM profile); ignored when running locally
+    group:
+        "quantize_{net}"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -112,6 +116,8 @@ rule pack_quantized_model:
         "results/benchmarks/pack_quantized_model/{net}.tsv"
     wildcard_constraints:
         net="mnist_mlp|convnet",
+    group:
+        "quantize_{net}"
     conda:
         "../envs/effdl.yaml"
     threads: 1

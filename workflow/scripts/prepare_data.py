@@ -1,20 +1,34 @@
 """Snakemake adapter for rule prepare_data: read a data set's source and write one packed file."""
 
+import os
+from pathlib import Path
+
 from effdl.data import prepare_dataset
 from effdl.io import save_checkpoint
-from effdl.runlog import open_log
+from effdl.runlog import open_log, write_benchmark
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
+REPO = Path(snakemake.scriptdir).parents[1]
 
 
-def main(name: str, source: dict, out_path: str) -> None:
-    packed = prepare_dataset(name, source)
+def from_repo(source: dict) -> dict:
+    """The source with relative `path`/`root` resolved against the repository root (as the DAG does)."""
+    source = dict(source)
+    for key in ("path", "root"):
+        if source.get(key) and not Path(source[key]).is_absolute():
+            source[key] = os.path.relpath(REPO / source[key])
+    return source
+
+
+def main(name: str, source: dict, out_path: str, benchmark_path: str) -> None:
+    packed = prepare_dataset(name, from_repo(source))
     log(
         f"{name}: {len(packed['train']['labels'])} train, {len(packed['test']['labels'])} test images, "
         f"shape {tuple(packed['train']['images'].shape[1:])}, source {packed['source']}, sha256 {packed['sha256']}"
     )
     save_checkpoint(packed, out_path)
+    write_benchmark(benchmark_path)
 
 
-main(snakemake.wildcards.dataset, dict(snakemake.params.source), snakemake.output[0])
+main(snakemake.wildcards.dataset, dict(snakemake.params.source), snakemake.output.data, snakemake.output.benchmark)

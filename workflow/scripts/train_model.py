@@ -18,7 +18,7 @@ from effdl.io import remove_stale_temps
 from effdl.plan.work import compile_gain, spec_hash
 from effdl.progress import progress_path, start_heartbeat, write_progress
 from effdl.provenance import device_name
-from effdl.runlog import announce_device, open_log
+from effdl.runlog import announce_device, open_log, write_benchmark
 from effdl.runs import run_training, write_run_outputs
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -111,6 +111,7 @@ def main(spec: dict, data_path: str, device_setting: str, resume_state: str, out
         },
     )
     log(f"done in {result.total_time_s:.1f}s (diverged: {result.diverged})")
+    write_benchmark(outputs.benchmark)
 
 
 main(

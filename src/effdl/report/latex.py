@@ -26,11 +26,21 @@ def check_log(log_text: str, max_overfull_pt: float) -> list[str]:
 
 
 def build_pdf(
-    main_tex: str | Path, build_dir: str | Path, out_pdf: str | Path, max_overfull_pt: float, timeout_s: int = 300
+    main_tex: str | Path,
+    build_dir: str | Path,
+    out_pdf: str | Path,
+    max_overfull_pt: float,
+    timeout_s: int = 300,
+    results_dir: str | None = None,
 ) -> str:
-    """Compile `main_tex` with latexmk into `build_dir`, check the log strictly, copy the PDF to `out_pdf`."""
+    """Compile `main_tex` with latexmk into `build_dir`, check the log strictly, copy the PDF to `out_pdf`.
+
+    `results_dir` (relative to main_tex's folder, or absolute) becomes the paper's `\\resultsdir`, where it
+    reads generated TeX and figures; None keeps the paper's own default.
+    """
     main_tex, build_dir, out_pdf = Path(main_tex).resolve(), Path(build_dir).resolve(), Path(out_pdf)
     build_dir.mkdir(parents=True, exist_ok=True)
+    pretex = [f"-usepretex=\\def\\resultsdir{{{results_dir}}}"] if results_dir else []
     cmd = [
         "latexmk",
         "-pdf",
@@ -38,6 +48,7 @@ def build_pdf(
         "-halt-on-error",
         "-file-line-error",
         "-cd",
+        *pretex,
         f"-outdir={build_dir}",
         str(main_tex),
     ]
