@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from effdl.io import load_checkpoint, sha256_file, write_text
-from effdl.plan.contract import DataError, check_model_fit, check_summary, meta_path
+from effdl.plan.contract import DataError, check_model_fit, check_summary, meta_path, source_key
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -280,10 +280,12 @@ def summarize(packed: dict) -> dict:
     }
 
 
-def write_meta(packed: dict, packed_path: str | Path) -> Path:
-    """Write the summary beside the packed file, for the checks Snakemake runs while it builds the DAG."""
+def write_meta(packed: dict, packed_path: str | Path, source_cfg: dict | None = None) -> Path:
+    """Write the summary (and the source config it was packed from) beside the packed file, for the checks
+    Snakemake runs while it builds the DAG."""
     path = meta_path(packed_path)
-    write_text(json.dumps(summarize(packed), indent=1) + "\n", path)
+    meta = {**summarize(packed), "source_config": source_key(source_cfg) if source_cfg is not None else None}
+    write_text(json.dumps(meta, indent=1, default=str) + "\n", path)
     return path
 
 

@@ -22,7 +22,6 @@ rule train_model:
         runtime=runtime_minutes,
     params:
         spec=spec_of,
-        device=config["device"],
         resume_state="results/runs/{part}/{run}/checkpoint.pt",
     script:
         "../scripts/train_model.py"

@@ -20,7 +20,7 @@ def main(
     threads: int,
     out_csv: str,
 ) -> None:
-    device = resolve_device(params.device)
+    device = resolve_device(config["device"])  # from the config, not params: a device change re-runs nothing
     announce_device(device, log, threads)
     rows = ptq_variant_rows(
         dict(zip(checkpoint_keys, checkpoint_paths)),

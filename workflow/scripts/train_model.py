@@ -4,15 +4,21 @@ Preemption: the engine saves the resume state atomically after every epoch, so a
 moment (SIGTERM from SLURM, or SIGKILL) loses at most the epoch in progress, and its re-run resumes
 with results identical to an uninterrupted run. No mid-epoch state is saved: SIGTERM only logs the
 stop and unwinds, so atomic writes in progress remove their temp files and no output is half-written.
+
+One trainer per run: the job holds `<run dir>/trainer.lock` (a second trainer refuses, naming the holder's
+PID) and stops (SIGTERM, as above) when the Snakemake process that started it dies. A finished run's
+outputs are kept hard-linked in `<run dir>/.last-good/`, so a later failed rebuild loses nothing (see
+effdl.plan.lastgood). The device comes from the config, not `params`: changing it does not re-run a run.
 """
 
 import contextlib
 import signal
 from pathlib import Path
 
-from effdl.engine import resolve_device
 from effdl.io import remove_stale_temps
-from effdl.runlog import announce_device, open_log
+from effdl.plan import lastgood
+from effdl.runlock import RunLock, stop_with_parent
+from effdl.runlog import announce_device, open_log, require_device
 from effdl.runs import run_training, write_run_outputs
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -35,10 +41,26 @@ def stop_on_sigterm(resume_state: str) -> None:
 
 def main(spec: dict, data_path: str, device_name: str, resume_state: str, outputs, config: dict, threads: int):
     stop_on_sigterm(resume_state)
+    stop_with_parent()  # a killed Snakemake takes its trainer with it (SIGTERM, handled above)
+    run_dir = Path(outputs.model).parent
+    with RunLock(run_dir, log=log):
+        try:
+            train_run(spec, data_path, device_name, resume_state, outputs, config, threads)
+        except Exception as err:  # not SIGTERM (SystemExit): an interrupted run resumes, it is not rolled back
+            if lastgood.mark_failed(run_dir / ".last-good", f"{type(err).__name__}: {err}"):
+                log(
+                    f"this rebuild failed; the previous finished outputs are kept in {run_dir / '.last-good'} "
+                    "and come back by themselves when this run's settings are changed back"
+                )
+            raise
+        lastgood.save(list(outputs), spec, run_dir / ".last-good")
+
+
+def train_run(spec: dict, data_path: str, device_name: str, resume_state: str, outputs, config: dict, threads: int):
     for path in [resume_state, *outputs]:  # temp files of a process that was SIGKILLed mid-write
         for stale in remove_stale_temps(path):
             log(f"removed {stale}, left by an interrupted write")
-    device = resolve_device(device_name)
+    device = require_device(device_name)
     announce_device(device, log, threads)
     model, result, meta = run_training(spec, data_path, device, checkpoint_path=resume_state, log=log)
     write_run_outputs(
@@ -60,7 +82,7 @@ def main(spec: dict, data_path: str, device_name: str, resume_state: str, output
 main(
     dict(snakemake.params.spec),
     snakemake.input.data,
-    snakemake.params.device,
+    snakemake.config["device"],
     snakemake.params.resume_state,
     snakemake.output,
     snakemake.config,

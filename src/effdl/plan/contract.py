@@ -30,6 +30,15 @@ MODEL_INPUTS = {
 CLASSES_KEY = {"resnet18": "finetune.num_classes"}
 
 
+# Keys of a data set's config section that do not change the packed data (only how runs normalise it).
+NORMALISATION_KEYS = ("mean", "std")
+
+
+def source_key(source_cfg: dict) -> dict:
+    """The part of `datasets.<name>` that determines the packed data: a summary is only valid for that."""
+    return {k: v for k, v in source_cfg.items() if k not in NORMALISATION_KEYS}
+
+
 def meta_path(packed_path: str | Path) -> Path:
     """results/data/cifar10.pt -> results/data/cifar10.meta.json (the summary beside the packed file)."""
     packed_path = Path(packed_path)
@@ -100,11 +109,17 @@ def check_model_fit(summary: dict, model: dict, *, dataset: str, where: str, run
             f"{got[0]}x{got[1]}x{got[2]} images. Fix: point {key}.path at a {wanted} data set (is it another "
             f"data set's copy?), or use a model made for these images."
         )
-    n_classes, n_model = len(summary["classes"]), model_classes(model)
+    check_classes(len(summary["classes"]), model, dataset=dataset, where=where, run=run)
+
+
+def check_classes(n_classes: int, model: dict, *, dataset: str, where: str, run: str = "") -> None:
+    """The model predicts at least as many classes as the data set has (else a label is out of range)."""
+    name, n_model = model["name"], model_classes(model)
     if n_classes > n_model:
+        what = f"run {run}: " if run else ""
         setting = CLASSES_KEY.get(name, f"the num_classes of model '{name}'")
         raise DataError(
             f"{what}data set '{dataset}' ({where}) has {n_classes} classes but model '{name}' predicts "
             f"{n_model} ({setting} = {n_model}), so labels >= {n_model} cannot be trained. Fix: set {setting} "
-            f"to at least {n_classes}, or point {key}.path at a data set with at most {n_model} classes."
+            f"to at least {n_classes}, or point datasets.{dataset}.path at a data set with at most {n_model} classes."
         )

@@ -145,29 +145,6 @@ def host_device_problem(device: str, environ: dict | None = None) -> str | None:
     return None
 
 
-def require_device(device: str):
-    """At job start: the torch.device for `device`, or RuntimeError naming the config key and the fix."""
-    import torch
-
-    from effdl.engine import resolve_device
-
-    resolved = resolve_device(device)
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"config key 'device' is {device!r}, but torch finds no usable CUDA device on this "
-                "host. Fix: use --config device=cpu (or auto), or run this job on a GPU machine."
-            )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"config key 'device' is {device!r}, but this host has {torch.cuda.device_count()} "
-                "CUDA device(s). Fix: pick an existing index, or use device=cuda."
-            )
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("config key 'device' is 'mps', but MPS is not available here. Fix: use device=cpu.")
-    return resolved
-
-
 # ---------------------------------------------------------------------------------------------
 # Strings that reach TeX
 
