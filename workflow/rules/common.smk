@@ -94,15 +94,25 @@ def register_runs(part, runs):
             raise WorkflowError(f"run {part}/{run}: {err}") from None
         key = f"{part}/{run}"
         RUNS[key] = full
-        if MAIN_PROCESS and lastgood.restore(
-            [run_file(key, name) for name in TRAIN_OUTPUTS],
-            full,
-            run_file(key, ".last-good"),
-        ):
+        outputs = [run_file(key, name) for name in TRAIN_OUTPUTS]
+        if restore_kept(outputs, full, run_file(key, ".last-good")):
             print(
                 f"restored the finished run {run_file(key, '')} from its .last-good copy: "
                 "its last rebuild failed and the run asked for now is the one that finished"
             )
+
+
+def restore_kept(outputs, key, store):
+    """Bring back a job's kept outputs after its failed rebuild, when the job asked for is the one kept
+    (see effdl.plan.lastgood); only in the process that schedules jobs, not in a cluster job's DAG build.
+    """
+    if not MAIN_PROCESS:
+        return False
+    lastgood.keep_job_records(outputs, store)
+    if lastgood.restore(outputs, key, store):
+        lastgood.restore_job_records(outputs, store)
+        return True
+    return False
 
 
 # The declared outputs of train_model (workflow/rules/train.smk), kept by effdl.plan.lastgood.
@@ -216,7 +226,7 @@ def restore_kept_data():
     """Bring back a packed data set whose rebuild failed, when its source is configured as it was."""
     for name, source in config["datasets"].items():
         packed = f"results/data/{name}.pt"
-        if lastgood.restore([packed], source, f"results/data/.last-good/{name}"):
+        if restore_kept([packed], source, f"results/data/.last-good/{name}"):
             print(
                 f"restored {packed} from its .last-good copy: its last rebuild failed and "
                 f"datasets.{name} is configured as when it was built"

@@ -5,12 +5,15 @@ only the job rejects, a lost GPU, a bug) would lose a finished result. After a s
 its outputs into a `.last-good` folder (no extra disk space) with `key.json`, the job's description (the run
 spec, the data source). When a rebuild of that job fails, `mark_failed` records it there. While the next
 run builds its DAG, `restore` links the outputs back if they are all missing, the last attempt failed, and the
-job asked for is the same as the saved one (e.g. the setting was changed back), so it is not recomputed.
+job asked for is the same as the saved one (e.g. the setting was changed back), so it is not recomputed;
+Snakemake's records of the kept outputs are copied along (`keep_job_records`, while they are in place) and
+put back (`restore_job_records`), so a restored output carries the record of the job that made it.
 Torch-free: workflow/rules/common.smk calls `restore` while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -81,3 +84,43 @@ def restore(outputs, key: object, store: str | Path) -> bool:
         _link(src, dst)
     (store / FAILED_FILE).unlink()
     return True
+
+
+def _record_name(path) -> str:
+    """Snakemake's file backend names an output's record by the base64 of its path (.snakemake/metadata/<name>)."""
+    return base64.b64encode(str(path).encode()).decode()
+
+
+def keep_job_records(outputs, store: str | Path, snakemake_dir: str | Path = ".snakemake") -> None:
+    """While the outputs kept in `store` are still in place (the same files), copy Snakemake's records of them
+    into `store`/records, so that a restore can give them back the record of the job that made them."""
+    store, records = Path(store), Path(snakemake_dir) / "metadata"
+    outputs = [Path(p) for p in outputs]
+    try:
+        if not all(os.path.samefile(p, store / p.name) for p in outputs):
+            return
+    except OSError:
+        return
+    (store / "records").mkdir(exist_ok=True)
+    for path in outputs:
+        record, kept = records / _record_name(path), store / "records" / path.name
+        with contextlib.suppress(OSError):
+            data = record.read_bytes()
+            if not kept.is_file() or kept.read_bytes() != data:
+                kept.write_bytes(data)
+
+
+def restore_job_records(outputs, store: str | Path, snakemake_dir: str | Path = ".snakemake") -> None:
+    """After `restore`: put back the kept records (the failed attempt's would re-trigger the job); without a
+    kept record drop the failed attempt's, so Snakemake compares modification times only."""
+    store, root = Path(store), Path(snakemake_dir)
+    for path in map(Path, outputs):
+        name, kept = _record_name(path), store / "records" / path.name
+        with contextlib.suppress(FileNotFoundError):
+            (root / "incomplete" / name).unlink()
+        if kept.is_file():
+            (root / "metadata").mkdir(parents=True, exist_ok=True)
+            (root / "metadata" / name).write_bytes(kept.read_bytes())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                (root / "metadata" / name).unlink()
