@@ -13,6 +13,7 @@ from effdl.plan.preflight import (
     coerce_cli_values,
     host_device_problem,
     known_classes,
+    path_problems,
     source_problem,
     tex_problems,
     yaml_problem,
@@ -161,3 +162,12 @@ def test_last_good_outputs_come_back_only_after_a_failed_rebuild_of_the_same_job
     assert lastgood.restore(outputs, {"lr": 0.1}, store)
     assert [p.read_text() for p in outputs] == ["finished 0", "finished 1"]
     assert not (store / lastgood.FAILED_FILE).exists()
+
+
+def test_a_missing_weights_file_is_refused_before_any_job(tmp_path):
+    missing = tmp_path / "resnet18.pth"
+    (problem,) = path_problems({"finetune": {"weights_path": str(missing)}})
+    assert problem.startswith(f"config key 'finetune.weights_path' = '{missing}' does not exist. Fix:")
+    missing.write_bytes(b"weights")
+    assert path_problems({"finetune": {"weights_path": str(missing)}}) == []
+    assert path_problems({"finetune": {"weights_path": None}}) == []

@@ -18,6 +18,7 @@ from effdl.plan.preflight import (
     coerce_cli_values,
     host_device_problem,
     known_classes,
+    path_problems,
     source_problem,
     tex_problems,
 )
@@ -32,8 +33,9 @@ try:
     validate_config(config, CONFIG_SCHEMA)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-if tex_problems(config, workflow.configfiles):
-    raise WorkflowError("\n".join(tex_problems(config, workflow.configfiles)))
+PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
+if PREFLIGHT_PROBLEMS:
+    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
 # This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
 MAIN_PROCESS = not (workflow.remote_exec or workflow.subprocess_exec)
 

@@ -232,6 +232,19 @@ def known_classes(name: str, source: dict) -> int | None:
     return None
 
 
+def path_problems(config: dict) -> list[str]:
+    """Configured files that a job would only find missing after Snakemake deleted what it rebuilds."""
+    finetune = config.get("finetune") if isinstance(config.get("finetune"), dict) else {}
+    weights = finetune.get("weights_path")
+    if isinstance(weights, str) and not Path(weights).is_file():
+        return [
+            f"config key 'finetune.weights_path' = '{weights}' does not exist. Fix: point it at torchvision's "
+            "resnet18-f37072fd.pth, or set it to null (torchvision's cache; see finetune.download_weights and "
+            "finetune.allow_random_init)."
+        ]
+    return []
+
+
 def main(argv: list[str]) -> int:
     """Check config files' YAML syntax by hand: exit 1 with one message per broken file."""
     problems = [p for p in (yaml_problem(path) for path in argv) if p]
