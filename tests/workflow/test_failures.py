@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import BIN
+from helpers import BIN, snakemake
 from test_resume import JOB_LOG, OVERLAY, RUN_DIR, RUN_RULES, TARGET, copy_workflow, run_snakemake, synthetic_mnist
 
 from effdl.data import write_meta
@@ -179,3 +179,12 @@ def test_snakemake_level_config_mistakes(tmp_path):
     # YAML reports where it noticed the unclosed bracket: the next line that is not part of the list
     pattern = rf"config file {re.escape(str(broken))}/config/config\.yaml, line \d+, column \d+: YAML syntax error: "
     assert re.search(pattern + r"expected ',' or '\]'", output_of(result)), output_of(result)[-2000:]
+
+
+def test_too_few_classes_for_the_data_set_stop_the_dag_build():
+    """finetune.num_classes: 3 used to fail at epoch 0 (`Target 3 is out of bounds`) after deleting the runs."""
+    result = snakemake("-n", "--cores", "1", "--config", "finetune={num_classes: 3}")
+    assert result.returncode != 0
+    assert "data set 'cinic10' (datasets.cinic10) has 10 classes but model 'resnet18' predicts 3 " in output_of(result)
+    assert "Fix: set finetune.num_classes to at least 10" in output_of(result)
+    assert "Building DAG of jobs" not in output_of(result) or "Job stats" not in output_of(result)

@@ -11,6 +11,7 @@ from effdl.plan.contract import (
     check_classes,
     check_model_fit,
     check_summary,
+    meta_path,
     read_meta,
     source_key,
 )
@@ -128,6 +129,12 @@ def data_facts(dataset):
     source = config["datasets"][dataset]
     if meta is None or meta.get("source_config") != lastgood_json(source_key(source)):
         return None
+    origin = Path(source.get("path") or "")
+    if (
+        source.get("path") and origin.exists()
+    ):  # the source changed since: the summary is stale
+        if origin.stat().st_mtime > meta_path(packed).stat().st_mtime:
+            return None
     return meta
 
 
@@ -145,12 +152,11 @@ def check_run_data_early(spec):
     dataset = spec["dataset"]
     where = f"results/data/{dataset}.pt"
     meta = data_facts(dataset)
-    run = f"{spec['part']}/{spec['run']}"
     if meta is not None:
         check_summary(
             meta, dataset=dataset, where=where, mean=spec["mean"], std=spec["std"]
         )
-        check_model_fit(meta, spec["model"], dataset=dataset, where=where, run=run)
+        check_model_fit(meta, spec["model"], dataset=dataset, where=where)
         return
     n_classes = known_classes(dataset, config["datasets"][dataset])
     if n_classes:
@@ -159,7 +165,6 @@ def check_run_data_early(spec):
             spec["model"],
             dataset=dataset,
             where=f"datasets.{dataset}",
-            run=run,
         )
 
 
