@@ -151,7 +151,7 @@ def read_imagefolder(path: str | Path, subset: dict | None = None, name: str | N
         )
         labels = torch.tensor([label for _, label, _ in items], dtype=torch.int64)
         keep = (
-            _subset_indices(labels, subset, split, name=name, classes=classes, where=path)
+            subset_indices(labels, subset, split, name=name, classes=classes, where=path)
             if subset
             else torch.arange(len(items))
         )
@@ -160,7 +160,7 @@ def read_imagefolder(path: str | Path, subset: dict | None = None, name: str | N
     return packed
 
 
-def _subset_indices(
+def subset_indices(
     labels: torch.Tensor, subset: dict, split: str, *, name: str | None = None, classes=None, where=""
 ) -> torch.Tensor:
     """A seeded per-class subset, kept in the original order."""
@@ -195,7 +195,7 @@ def read_torchvision(name: str, root: str | Path, subset: dict | None = None) ->
             labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
             digest.update(np.ascontiguousarray(images).tobytes() + labels.numpy().tobytes())
             keep = (
-                _subset_indices(labels, subset, split, name=name, classes=list(ds.classes), where=root)
+                subset_indices(labels, subset, split, name=name, classes=list(ds.classes), where=root)
                 if subset
                 else torch.arange(len(labels))
             )
@@ -339,6 +339,12 @@ def batch_crop(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, pad:
 def batch_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """Mirror the images whose `flip` entry is True (left-right)."""
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def channel_stats(images_u8: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of (N, C, H, W) uint8 images, on the [0, 1] scale of `normalize`."""
+    pixels = images_u8.transpose(0, 1).reshape(images_u8.shape[1], -1).double() / 255.0  # (C, N*H*W)
+    return tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist())
 
 
 def normalize(images_u8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -37,22 +37,23 @@ def announce_device(device: torch.device, log: Callable[[str], None], threads: i
             f"torch threads = {torch.get_num_threads()}"
         )
     else:
-        log(f"running on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device})")
+        from effdl.provenance import device_name
+
+        log(f"running on {device_name(device)}")
 
 
-def require_device(name: str) -> torch.device:
-    """At job start: the torch.device for config key `device`, or RuntimeError naming the key and the fix."""
+def check_device(name: str) -> None:
+    """At job start, before any GPU slot is claimed: RuntimeError naming config key `device` and the fix when
+    torch cannot use that device on this host ('auto' always works)."""
     import torch
 
-    from effdl.engine import resolve_device
-
-    device = resolve_device(name)
     fix = "Fix: use --config device=cpu (or device=auto), or run this job on a machine with that device."
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"config key 'device' is {name!r}, but torch finds no usable CUDA device here. {fix}")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        raise RuntimeError(f"config key 'device' is {name!r}, but this host has {count} CUDA device(s). {fix}")
-    if device.type == "mps" and not torch.backends.mps.is_available():
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"config key 'device' is {name!r}, but torch finds no usable CUDA device here. {fix}")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise RuntimeError(f"config key 'device' is {name!r}, but this host has {count} CUDA device(s). {fix}")
+    if name == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError(f"config key 'device' is {name!r}, but MPS is not available here. {fix}")
-    return device

@@ -1,5 +1,7 @@
 """Shared workflow helpers: config validation, pre-flight checks, the run registry, wildcard constraints, paths."""
 
+# exports: GPU_PER_JOB, RUNS, PAPER_INPUTS, RUN_COLLECTIONS, make_spec, register_runs, run_file, run_files, spec_of, ...
+
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -38,7 +40,7 @@ PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(
 if PREFLIGHT_PROBLEMS:
     raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
 # This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
-MAIN_PROCESS = not (workflow.remote_exec or workflow.subprocess_exec)
+MAIN_PROCESS = workflow.is_main_process
 
 
 wildcard_constraints:
@@ -86,8 +88,10 @@ def make_spec(*, dataset, model, train, seed, labels=None, hooks=None):
 
 def register_runs(part, runs):
     """Add {run name: spec} of one part to RUNS, checking each spec (and its data, where known) while the DAG
-    is built; a run whose rebuild failed gets its kept outputs back when it is asked for unchanged.
+    is built; returns their keys. A run whose rebuild failed gets its kept outputs back when it is asked for
+    unchanged.
     """
+    keys = []
     for run, spec in runs.items():
         full = {"part": part, "run": run, **spec}
         try:
@@ -97,12 +101,14 @@ def register_runs(part, runs):
             raise WorkflowError(f"run {part}/{run}: {err}") from None
         key = f"{part}/{run}"
         RUNS[key] = full
+        keys.append(key)
         outputs = [run_file(key, name) for name in TRAIN_OUTPUTS]
         if restore_kept(outputs, full, run_file(key, ".last-good")):
             print(
                 f"restored the finished run {run_file(key, '')} from its .last-good copy: "
                 "its last rebuild failed and the run asked for now is the one that finished"
             )
+    return keys
 
 
 def restore_kept(outputs, key, store):
@@ -169,7 +175,7 @@ def check_run_data_early(spec):
 
 
 def run_file(key, name):
-    """Path of one output of a registered run: run_file('part1/x', 'epochs.csv')."""
+    """The one place a run's path is spelled: run_file('part1/x', 'epochs.csv'); key may hold wildcards."""
     return f"results/runs/{key}/{name}"
 
 
@@ -259,3 +265,19 @@ onstart:
         problem = host_device_problem(config["device"])
         if problem:
             raise WorkflowError(problem)
+
+
+def announce_plan():
+    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+    import sys
+
+    from effdl.plan.work import announce
+
+    def to_stderr(text):
+        print(text, file=sys.stderr, flush=True)
+
+    # a report only: never stop the workflow over it
+    try:
+        announce(RUNS, config, log=to_stderr)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"(could not plan the training work: {err})", file=sys.stderr)
