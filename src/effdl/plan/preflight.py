@@ -61,13 +61,18 @@ def _types(node: dict) -> set[str]:
 
 
 def _coerce_scalar(value: str, node: dict) -> Any:
+    enum = node.get("enum")
     kinds = _types(node)
-    if not kinds or "string" in kinds:
+    if enum is None and (not kinds or "string" in kinds):
+        return value
+    if enum is not None and value in enum:
         return value
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    if enum is not None:
+        return parsed if any(parsed == e and type(parsed) is type(e) for e in enum) else value
     fits = {
         "integer": isinstance(parsed, int) and not isinstance(parsed, bool),
         "number": isinstance(parsed, (int, float)) and not isinstance(parsed, bool),
