@@ -7,13 +7,21 @@ Run:  snakemake --cores 4 --resources gpu=1            (full study, config/confi
 
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+from effdl.plan.preflight import yaml_problem
 
 min_version("9.0")
 
+# The base config sits beside this Snakefile, so `snakemake -s <path>/Snakefile` works from any directory and
+# `--directory` variants get it too. Its YAML is checked first: Snakemake's own message names neither file nor line.
+BASE_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
+if yaml_problem(BASE_CONFIG):
+    raise WorkflowError(yaml_problem(BASE_CONFIG))
 
-# from the repository, not the working directory, so that `--directory` variants get it too
-configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+
+configfile: BASE_CONFIG
 
 
 include: "workflow/rules/common.smk"

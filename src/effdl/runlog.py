@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from effdl.io import write_text
+
 if TYPE_CHECKING:
     import torch
 
@@ -68,8 +70,21 @@ def write_benchmark(path: str | Path) -> None:
         f"{usage.ru_maxrss / 1024:.2f}",
         f"{usage.ru_utime + usage.ru_stime:.2f}",
     ]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("s\th:m:s\tmax_rss\tcpu_time\n" + "\t".join(row) + "\n")
-    tmp.replace(path)
+    write_text("s\th:m:s\tmax_rss\tcpu_time\n" + "\t".join(row) + "\n", path)
+
+
+def check_device(name: str) -> None:
+    """At job start, before any GPU slot is claimed: RuntimeError naming config key `device` and the fix when
+    torch cannot use that device on this host ('auto' always works)."""
+    import torch
+
+    fix = "Fix: use --config device=cpu (or device=auto), or run this job on a machine with that device."
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"config key 'device' is {name!r}, but torch finds no usable CUDA device here. {fix}")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise RuntimeError(f"config key 'device' is {name!r}, but this host has {count} CUDA device(s). {fix}")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"config key 'device' is {name!r}, but MPS is not available here. {fix}")

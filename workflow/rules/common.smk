@@ -1,4 +1,4 @@
-"""Shared workflow helpers: config validation, the run registry, wildcard constraints, paths."""
+"""Shared workflow helpers: config validation, pre-flight checks, the run registry, wildcard constraints, paths."""
 
 # exports: GPU_PER_JOB, RUNS, PAPER_INPUTS, RUN_COLLECTIONS, make_spec, register_runs, run_file, run_files, spec_of, ...
 # REPO, repo_path, LIBRARY_CODE, SOFTWARE, paper_in_default_target, default_targets, ...
@@ -14,16 +14,42 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from effdl.plan.config import ConfigError, validate_config
+from effdl.plan import lastgood
+from effdl.plan.config import ConfigError, load_schema, validate_config
+from effdl.plan.contract import (
+    DataError,
+    check_classes,
+    check_model_fit,
+    check_summary,
+    meta_path,
+    read_meta,
+    source_key,
+)
+from effdl.plan.preflight import (
+    coerce_cli_values,
+    host_device_problem,
+    known_classes,
+    path_problems,
+    source_problem,
+    tex_problems,
+)
 from effdl.plan.spec import check_spec
 from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
 
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+# `--config seeds=[43,44]` leaves strings inside lists and mappings: give them the schema's types first.
+coerce_cli_values(
+    config, dict(workflow.config_settings.config), load_schema(CONFIG_SCHEMA)
+)
 try:
-    validate_config(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-    )
+    validate_config(config, CONFIG_SCHEMA)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
+if PREFLIGHT_PROBLEMS:
+    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
+# This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
+MAIN_PROCESS = workflow.is_main_process
 
 # The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
 try:
@@ -126,17 +152,91 @@ def make_spec(*, dataset, model, train, seed, labels=None, hooks=None):
 
 
 def register_runs(part, runs):
-    """Add {run name: spec} of one part to RUNS, checking each spec while the DAG is built; returns their keys."""
+    """Add {run name: spec} of one part to RUNS, checking each spec (and its data, where known) while the DAG
+    is built; returns their keys. A run whose rebuild failed gets its kept outputs back when it is asked for
+    unchanged.
+    """
     keys = []
     for run, spec in runs.items():
         full = {"part": part, "run": run, **spec}
         try:
             check_spec(full)
-        except (ValueError, TypeError) as err:
+            check_run_data_early(full)
+        except (ValueError, TypeError, DataError) as err:
             raise WorkflowError(f"run {part}/{run}: {err}") from None
-        RUNS[f"{part}/{run}"] = full
-        keys.append(f"{part}/{run}")
+        key = f"{part}/{run}"
+        RUNS[key] = full
+        keys.append(key)
+        outputs = [run_file(key, name) for name in TRAIN_OUTPUTS]
+        if restore_kept(outputs, full, run_file(key, ".last-good")):
+            print(
+                f"restored the finished run {run_file(key, '')} from its .last-good copy: "
+                "its last rebuild failed and the run asked for now is the one that finished"
+            )
     return keys
+
+
+def restore_kept(outputs, key, store):
+    """Bring back a job's kept outputs after its failed rebuild, when the job asked for is the one kept
+    (see effdl.plan.lastgood); only in the process that schedules jobs, not in a cluster job's DAG build.
+    """
+    if not MAIN_PROCESS:
+        return False
+    lastgood.keep_job_records(outputs, store)
+    if lastgood.restore(outputs, key, store):
+        lastgood.restore_job_records(outputs, store)
+        return True
+    return False
+
+
+# The declared outputs of train_model (workflow/rules/train.smk), kept by effdl.plan.lastgood.
+TRAIN_OUTPUTS = ("iters.csv", "epochs.csv", "summary.csv", "model.pt")
+
+
+def data_facts(dataset):
+    """The packed data set's summary (results/data/<name>.meta.json) if it describes the configured source."""
+    packed = Path(f"results/data/{dataset}.pt")
+    meta = read_meta(packed) if packed.exists() else None
+    source = config["datasets"][dataset]
+    if meta is None or meta.get("source_config") != lastgood_json(source_key(source)):
+        return None
+    origin = Path(source.get("path") or "")
+    if (
+        source.get("path") and origin.exists()
+    ):  # the source changed since: the summary is stale
+        if origin.stat().st_mtime > meta_path(packed).stat().st_mtime:
+            return None
+    return meta
+
+
+def lastgood_json(value):
+    """`value` as it reads back from JSON (tuples as lists), for comparing with a stored summary."""
+    import json
+
+    return json.loads(lastgood.canonical(value))
+
+
+def check_run_data_early(spec):
+    """The data contract for a run, from what is known before any job: the packed data's summary, or the
+    number of classes of a fixed data set (CIFAR-10, MNIST, CINIC-10) or of an ImageFolder directory.
+    """
+    dataset = spec["dataset"]
+    where = f"results/data/{dataset}.pt"
+    meta = data_facts(dataset)
+    if meta is not None:
+        check_summary(
+            meta, dataset=dataset, where=where, mean=spec["mean"], std=spec["std"]
+        )
+        check_model_fit(meta, spec["model"], dataset=dataset, where=where)
+        return
+    n_classes = known_classes(dataset, config["datasets"][dataset])
+    if n_classes:
+        check_classes(
+            n_classes,
+            spec["model"],
+            dataset=dataset,
+            where=f"datasets.{dataset}",
+        )
 
 
 def run_file(key, name):
@@ -179,6 +279,13 @@ def dataset_inputs(wildcards):
         return []
     configured = source.get("path")
     path = repo_path(configured)
+    problem = (
+        source_problem(wildcards.dataset, {**source, "path": path})
+        if path and Path(path).exists()
+        else None
+    )
+    if problem:
+        raise WorkflowError(problem)
     if not path or not Path(path).exists():
         raise WorkflowError(
             f"data set '{wildcards.dataset}': config key datasets.{wildcards.dataset}.path = {configured!r} "
@@ -192,6 +299,38 @@ def dataset_inputs(wildcards):
 def paper_inputs():
     """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
+
+
+def restore_kept_data():
+    """Bring back a packed data set whose rebuild failed, when its source is configured as it was."""
+    for name, source in config["datasets"].items():
+        packed = f"results/data/{name}.pt"
+        if restore_kept([packed], source, f"results/data/.last-good/{name}"):
+            print(
+                f"restored {packed} from its .last-good copy: its last rebuild failed and "
+                f"datasets.{name} is configured as when it was built"
+            )
+
+
+if MAIN_PROCESS:
+    restore_kept_data()
+
+
+def torch_jobs_to_run():
+    """Whether any job about to run uses torch (declares the `gpu` resource); True when unknown."""
+    try:
+        return any("gpu" in job.rule.resources for job in workflow.dag.needrun_jobs())
+    except Exception:
+        return True
+
+
+onstart:
+    # After the DAG is built and before any job starts (so before Snakemake deletes any output it will
+    # rebuild): the requested device must exist on this host. Cluster jobs check on their own node.
+    if workflow.local_exec and torch_jobs_to_run():
+        problem = host_device_problem(config["device"])
+        if problem:
+            raise WorkflowError(problem)
 
 
 def announce_plan():

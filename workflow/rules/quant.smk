@@ -95,7 +95,6 @@ rule quantize_model:
         batchnorm=Q["batchnorm"],
         rounding_seed=Q["stochastic"]["seed"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        device=config["device"],
     script:
         "../scripts/quantize_model.py"
 
@@ -130,7 +129,6 @@ rule pack_quantized_model:
         bits=Q["packed_bits"],
         batchnorm=Q["batchnorm"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        device=config["device"],
     script:
         "../scripts/pack_quantized_model.py"
 

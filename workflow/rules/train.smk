@@ -27,7 +27,6 @@ rule train_model:
         runtime=runtime_minutes,
     params:
         spec=spec_of,
-        device=config["device"],
         resume_state=run_file("{part}/{run}", "checkpoint.pt"),
         code=LIBRARY_CODE,
         software=SOFTWARE,

@@ -7,6 +7,11 @@ stop and unwinds, so atomic writes in progress remove their temp files and no ou
 
 Progress: results/runs/<part>/<run>/progress.json (effdl.progress) says starting / running (epoch k/N,
 test accuracy, ETA, device) / done / failed / stopped; `python -m effdl.status` reads it.
+
+One trainer per run: the job holds `<run dir>/trainer.lock` (a second trainer refuses, naming the holder's
+PID) and stops (SIGTERM, as above) when the Snakemake process that started it dies. A finished run's
+outputs are kept hard-linked in `<run dir>/.last-good/`, so a later failed rebuild loses nothing (see
+effdl.plan.lastgood). The device comes from the config, not `params`: changing it does not re-run a run.
 """
 
 import contextlib
@@ -15,10 +20,12 @@ from pathlib import Path
 
 from effdl.engine import resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
+from effdl.plan import lastgood
 from effdl.plan.work import compile_gain, spec_hash
 from effdl.progress import progress_path, start_heartbeat, write_progress
 from effdl.provenance import device_name
-from effdl.runlog import announce_device, open_log, write_benchmark
+from effdl.runlock import RunLock, stop_with_parent
+from effdl.runlog import announce_device, check_device, open_log, write_benchmark
 from effdl.runs import run_training, write_run_outputs
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -42,6 +49,22 @@ def stop_on_sigterm(resume_state: str) -> None:
 
 def main(spec: dict, data_path: str, device_setting: str, resume_state: str, outputs, config: dict, threads: int):
     stop_on_sigterm(resume_state)
+    stop_with_parent()  # a killed Snakemake takes its trainer with it (SIGTERM, handled above)
+    run_dir = Path(outputs.model).parent
+    with RunLock(run_dir, log=log):
+        try:
+            train_run(spec, data_path, device_setting, resume_state, outputs, config, threads)
+        except Exception as err:  # not SIGTERM (SystemExit): an interrupted run resumes, it is not rolled back
+            if lastgood.mark_failed(run_dir / ".last-good", f"{type(err).__name__}: {err}"):
+                log(
+                    f"this rebuild failed; the previous finished outputs are kept in {run_dir / '.last-good'} "
+                    "and come back by themselves when this run's settings are changed back"
+                )
+            raise
+        lastgood.save(list(outputs), spec, run_dir / ".last-good")
+
+
+def train_run(spec: dict, data_path: str, device_setting: str, resume_state: str, outputs, config: dict, threads):
     sidecar = progress_path(resume_state)
     for path in [resume_state, sidecar, *outputs]:  # temp files of a process that was SIGKILLed mid-write
         for stale in remove_stale_temps(path):
@@ -51,6 +74,7 @@ def main(spec: dict, data_path: str, device_setting: str, resume_state: str, out
     start_heartbeat(sidecar)
     last = {"epoch": 0}
     try:
+        check_device(device_setting)  # a clear message before any GPU slot is claimed
         device = resolve_device(device_setting, jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
         announce_device(device, log, threads)
         label = device_name(device)
@@ -117,7 +141,7 @@ def main(spec: dict, data_path: str, device_setting: str, resume_state: str, out
 main(
     dict(snakemake.params.spec),
     snakemake.input.data,
-    snakemake.params.device,
+    snakemake.config["device"],
     snakemake.params.resume_state,
     snakemake.output,
     snakemake.config,
