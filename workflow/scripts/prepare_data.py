@@ -14,7 +14,7 @@ from effdl.runlog import open_log, write_benchmark
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
-REPO = Path(snakemake.scriptdir).parents[1]
+REPO = Path(snakemake.scriptdir).resolve().parents[1]  # scriptdir may read workflow/rules/../scripts
 
 
 def from_repo(source: dict) -> dict:
