@@ -157,7 +157,7 @@ def test_bench_data_from_a_packed_file_is_a_per_class_subset(tiny_packed, tmp_pa
     data = load_bench_data(tmp_path / "tiny.pt", train_per_class=3, test_per_class=1)
     assert torch.bincount(data["train"]["labels"]).tolist() == [3] * 10
     assert torch.bincount(data["test"]["labels"]).tolist() == [1] * 10
-    with pytest.raises(DataError, match="only 20 exist"):
+    with pytest.raises(DataError, match="has only 20 train images"):
         load_bench_data(tmp_path / "tiny.pt", train_per_class=21, test_per_class=1)
 
 

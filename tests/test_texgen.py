@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 from paper_checks import count_words, expand, undefined_macros
 
-from effdl.report.latex import check_log
+from effdl.report.latex import LatexError, build_pdf, check_log
 from effdl.report.texgen import compare, df_to_latex, macro, macro_name
 
 
@@ -65,3 +69,27 @@ def test_rule_runtimes_sum_jobs_per_rule_and_escape_once(tmp_path):
     df_to_latex(table, tmp_path / "runtimes.tex", float_format="%.1f")
     tex = (tmp_path / "runtimes.tex").read_text()
     assert "train\\_model" in tex and "textbackslash" not in tex and "\\\\_" not in tex
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None, reason="needs latexmk")
+def test_build_pdf_reads_generated_files_from_results_dir(tmp_path):
+    """build_pdf(results_dir=...) points the paper's \\resultsdir (TeX and figures) at another results/."""
+    paper, results = tmp_path / "repo" / "paper", tmp_path / "variants" / "v" / "results"
+    paper.mkdir(parents=True)
+    (results / "tex").mkdir(parents=True)
+    (results / "figs").mkdir()
+    (results / "tex" / "numbers.tex").write_text("\\newcommand{\\Answer}{forty-two}\n")
+    # a one-page PDF figure, written by pdflatex itself
+    (results / "figs" / "fig.tex").write_text("\\documentclass{article}\\begin{document}FIGURE\\end{document}\n")
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "fig.tex"], cwd=results / "figs", capture_output=True)
+    (paper / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{graphicx}\n\\providecommand{\\resultsdir}{../results}\n"
+        "\\graphicspath{{\\resultsdir/figs/}}\n\\input{\\resultsdir/tex/numbers.tex}\n"
+        "\\begin{document}The answer is \\Answer.\\includegraphics[width=2cm]{fig.pdf}\\end{document}\n"
+    )
+    out = tmp_path / "paper.pdf"
+    build_pdf(paper / "main.tex", tmp_path / "build", out, 30, results_dir=os.path.relpath(results, paper))
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "The answer is forty-two." in text
+    with pytest.raises(LatexError, match="did not build cleanly"):  # the default ../results has no numbers.tex
+        build_pdf(paper / "main.tex", tmp_path / "build2", tmp_path / "default.pdf", 30)

@@ -21,7 +21,7 @@ rule tex_provenance:
         runtime=5,
     params:
         label=config["paper"]["label"],
-        configfiles=[str(path) for path in workflow.configfiles],
+        configfiles=[repo_relative(path) for path in workflow.configfiles],
         benchmarks_dir="results/benchmarks",
     script:
         "../scripts/tex_provenance.py"
@@ -29,8 +29,8 @@ rule tex_provenance:
 
 rule build_paper:
     input:
-        main="paper/main.tex",
-        sources=sorted(str(p) for p in Path("paper").rglob("*.tex")),
+        main=paper_tex_path("main.tex"),
+        sources=sorted(repo_path(p) for p in (REPO / "paper").rglob("*.tex")),
         generated=paper_inputs(),
         provenance="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
@@ -47,6 +47,10 @@ rule build_paper:
         runtime=10,
     params:
         build_dir="results/paper_build",
+        # what main.tex's \resultsdir becomes: this working directory's results/, seen from paper/
+        results_dir=os.path.relpath(
+            Path("results").resolve(), (REPO / "paper").resolve()
+        ),
         max_overfull_pt=config["paper"]["max_overfull_pt"],
     script:
         "../scripts/build_paper.py"

@@ -129,7 +129,6 @@ rule export_slim_model:
         mem_mb=4000,
         runtime=10,
     params:
-        device=config["device"],
         tolerance=P3["export"]["tolerance"],
         check_images=P3["export"]["check_images"],
     script:
@@ -156,7 +155,6 @@ rule oneshot_prune_sweep:
         mem_mb=4000,
         runtime=20,
     params:
-        device=config["device"],
         sparsities=P3["oneshot"]["sparsities"],
         modes=P3_MODES,
     script:
@@ -184,7 +182,6 @@ rule benchmark_pruned_models:
         mem_mb=4000,
         runtime=20,
     params:
-        device=config["device"],
         batch_sizes=P3["benchmark"]["batch_sizes"],
         warmup=P3["benchmark"]["warmup"],
         repeats=P3["benchmark"]["repeats"],

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from effdl.io import write_text
+from effdl.report.texchars import UNICODE_TO_TEX
 
 _DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
 
@@ -38,7 +39,7 @@ def macro_name(*parts: object) -> str:
 
 
 def escape(text: str) -> str:
-    """Escape TeX special characters in plain text."""
+    """Escape TeX special characters in plain text, and spell common Unicode symbols (≥ — ✓ ...) in TeX."""
     table = {
         "\\": r"\textbackslash{}",
         "&": r"\&",
@@ -51,7 +52,7 @@ def escape(text: str) -> str:
         "~": r"\textasciitilde{}",
         "^": r"\textasciicircum{}",
     }
-    return "".join(table.get(ch, ch) for ch in str(text))
+    return "".join(table.get(ch) or UNICODE_TO_TEX.get(ch, ch) for ch in str(text))
 
 
 def fmt(value: float, digits: int = 2) -> str:
