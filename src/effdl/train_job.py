@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from effdl.engine import resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
@@ -46,27 +48,31 @@ def stop_on_sigterm(resume_state: str, log: Callable[[str], None]) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def train_job(
-    spec: dict,
-    data_path: str,
-    device_setting: str,
-    resume_state: str,
-    outputs,
-    config: dict,
-    threads: int,
-    log: Callable[[str], None],
-    bench_dir: str = "results/bench",
-) -> None:
-    """Train one registered run as a workflow job: lock, stop with the parent, progress, last-good copies.
+@dataclass(frozen=True)
+class TrainJob:
+    """What rule train_model hands a job: the run's spec and data, the device setting, where its resume state and
+    outputs go (`outputs`: attributes iters, epochs, summary, model, benchmark; iterating gives every path)."""
 
-    `outputs` has attributes iters, epochs, summary, model, benchmark (paths) and iterates over all of them.
-    """
+    spec: dict
+    data_path: str
+    device_setting: str
+    resume_state: str
+    outputs: Any
+    config: dict
+    threads: int
+    log: Callable[[str], None]
+    bench_dir: str = "results/bench"
+
+
+def train_job(job: TrainJob) -> None:
+    """Train one registered run as a workflow job: lock, stop with the parent, progress, last-good copies."""
+    spec, resume_state, outputs, log = job.spec, job.resume_state, job.outputs, job.log
     stop_on_sigterm(resume_state, log)
     stop_with_parent()  # a killed Snakemake takes its trainer with it (SIGTERM, handled above)
     run_dir = Path(outputs.model).parent
     with RunLock(run_dir, log=log):
         try:
-            _train_run(spec, data_path, device_setting, resume_state, outputs, config, threads, log, bench_dir)
+            _train_run(job)
         except Exception as err:  # not SIGTERM (SystemExit): an interrupted run resumes, it is not rolled back
             if lastgood.mark_failed(run_dir / ".last-good", f"{type(err).__name__}: {err}"):
                 log(
@@ -77,17 +83,8 @@ def train_job(
         lastgood.save(list(outputs), spec, run_dir / ".last-good")
 
 
-def _train_run(
-    spec: dict,
-    data_path: str,
-    device_setting: str,
-    resume_state: str,
-    outputs,
-    config: dict,
-    threads,
-    log,
-    bench_dir: str,
-) -> None:
+def _train_run(job: TrainJob) -> None:
+    spec, resume_state, outputs, config, log = job.spec, job.resume_state, job.outputs, job.config, job.log
     sidecar = progress_path(resume_state)
     for path in [resume_state, sidecar, *outputs]:  # temp files of a process that was SIGKILLed mid-write
         for stale in remove_stale_temps(path):
@@ -97,9 +94,9 @@ def _train_run(
     start_heartbeat(sidecar)
     last = {"epoch": 0}
     try:
-        check_device(device_setting)  # a clear message before any GPU slot is claimed
-        device = resolve_device(device_setting, jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
-        announce_device(device, log, threads)
+        check_device(job.device_setting)  # a clear message before any GPU slot is claimed
+        device = resolve_device(job.device_setting, jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
+        announce_device(device, log, job.threads)
         label = device_name(device)
         write_progress(sidecar, state="starting", epoch=0, device=label, **ident)
 
@@ -110,9 +107,9 @@ def _train_run(
         gain = None
         if device.type == "cpu":
             precision = resolve_precision(spec["train"].get("precision", "auto"), device)
-            gain = compile_gain(bench_dir, precision, spec["train"].get("channels_last", False))
+            gain = compile_gain(job.bench_dir, precision, spec["train"].get("channels_last", False))
         model, result, meta = run_training(
-            spec, data_path, device, checkpoint_path=resume_state, log=log, progress=progress, cpu_compile_gain=gain
+            spec, job.data_path, device, checkpoint_path=resume_state, log=log, progress=progress, cpu_compile_gain=gain
         )
         if result.compiled:
             log("torch.compile: on (engine.compile)")
