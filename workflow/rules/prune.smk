@@ -203,9 +203,7 @@ rule benchmark_pruned_models:
 
 rule plot_sparse_sanity:
     input:
-        sparse_iters="results/metrics/part3_sanity/iters.csv",
         sparse_epochs="results/metrics/part3_sanity/epochs.csv",
-        dense_iters=run_files(P3_SANITY_REFERENCE, "iters.csv"),
         dense_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
     output:
         report(
@@ -223,8 +221,6 @@ rule plot_sparse_sanity:
     resources:
         mem_mb=4000,
         runtime=10,
-    params:
-        window=config["schedules"]["smoothing_window"],
     script:
         "../scripts/plot_sparse_sanity.py"
 

@@ -91,6 +91,8 @@ rule tex_part1:
         sched="results/metrics/part1_schedulers/summary.csv",
         sweep_epochs="results/metrics/part1_lr_sweep/epochs.csv",
         sched_epochs="results/metrics/part1_schedulers/epochs.csv",
+        sweep_iters="results/metrics/part1_lr_sweep/iters.csv",
+        sched_iters="results/metrics/part1_schedulers/iters.csv",
     output:
         macros="results/tex/part1.tex",
         table="results/tex/part1_table.tex",
@@ -107,5 +109,6 @@ rule tex_part1:
     params:
         configured_lr=P1["schedulers"]["lr"],
         batch_size=config["engine"]["batch_size"],
+        window=P1["smoothing_window"],
     script:
         "../scripts/tex_part1.py"

@@ -12,7 +12,7 @@ log = open_log(snakemake.log[0])
 
 def main(epochs_csv: str, out_pdf: str) -> None:
     epochs = pd.read_csv(epochs_csv)
-    save_figure(finetune_figure(epochs), out_pdf, provenance_caption(epochs))
+    save_figure(finetune_figure(epochs), out_pdf, provenance_caption(epochs), print_width=0.75)
     log(f"wrote {out_pdf} from {epochs['run'].nunique()} runs")
 
 

@@ -10,18 +10,27 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(inputs, configured_lr: float, batch_size: int, out_macros: str, out_table: str) -> None:
+def main(inputs, configured_lr: float, batch_size: int, window: int, out_macros: str, out_table: str) -> None:
     sweep, sched = pd.read_csv(inputs.sweep), pd.read_csv(inputs.sched)
     macros = part1_macros(
-        sweep, sched, pd.read_csv(inputs.sweep_epochs), pd.read_csv(inputs.sched_epochs), configured_lr, batch_size
+        sweep,
+        sched,
+        pd.read_csv(inputs.sweep_epochs),
+        pd.read_csv(inputs.sched_epochs),
+        configured_lr,
+        batch_size,
+        sweep_iters=pd.read_csv(inputs.sweep_iters),
+        sched_iters=pd.read_csv(inputs.sched_iters),
+        window=window,
     )
     write_macros(macros, out_macros, "Part 1")
     df_to_latex(
         part1_table(sweep, sched),
         out_table,
         escape=False,
-        caption="Part 1 runs: final test accuracy "
-        "over seeds (mean $\\pm$ std) and the measured total training time per run.",
+        caption="Part 1 runs: final test accuracy and total training time per run (mean $\\pm$ 95\\% t-interval "
+        "over the seeds counted in the table). \\rebuild{results/tex/part1_table.tex}"
+        "{results/metrics/part1_lr_sweep/summary.csv, part1_schedulers/summary.csv}",
         label="tab:part1",
     )
     log(f"wrote {out_macros} and {out_table}")
@@ -31,6 +40,7 @@ main(
     snakemake.input,
     snakemake.params.configured_lr,
     snakemake.params.batch_size,
+    snakemake.params.window,
     snakemake.output.macros,
     snakemake.output.table,
 )

@@ -11,7 +11,7 @@ import pandas as pd
 from effdl.report import words
 from effdl.report.names import display
 from effdl.report.stats import compare, ranked_best, relation, t_interval
-from effdl.texgen import escape
+from effdl.report.texgen import escape
 
 
 def lr_label(lr: float) -> str:
@@ -188,3 +188,14 @@ def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
     else:
         next_text = "no epoch follows the last event"
     return {"events": event_text, "next": next_text, "ending": words.ending_phrase(acc)}
+
+
+PRECISION_NAMES = {"bf16": "bf16 autocast", "fp32": "fp32", "fp16": "fp16 autocast"}
+
+
+def precision_text(frame: pd.DataFrame) -> str:
+    """The training precision(s) of a frame's runs, as the reader names them ('bf16 autocast', 'fp32')."""
+    if "precision" not in frame:
+        return "an unrecorded precision"
+    values = sorted(frame["precision"].dropna().astype(str).unique())
+    return words.join_words([PRECISION_NAMES.get(v, v) for v in values]) or "an unrecorded precision"

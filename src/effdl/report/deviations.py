@@ -6,11 +6,11 @@ A row appears only when this run's value differs from the notebook's, so the tab
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
-from effdl.texgen import escape
+from effdl.report.texgen import escape
 
 # The notebook's settings (../shared/spec/pset2_facts.md; Fall 2025 template).
 NOTEBOOK = {

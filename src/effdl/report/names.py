@@ -8,6 +8,11 @@ DISPLAY_NAMES = {
     "none": "constant rate",
     "structured": "structured",
     "unstructured": "unstructured",
+    "sparse_convnet": "SparseConvNet (Part 3.2, unpruned)",
+    "convnet": "ConvNet (Part 1.1, same lr)",
+    "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
+    "mine": "mine (no groups)",
+    "solution": "solution (groups)",
 }
 
 

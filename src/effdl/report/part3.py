@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from effdl.report.summaries import mean_pm_std
+from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name
 
 MODES = ("structured", "unstructured")
@@ -18,7 +18,7 @@ BENCH_LABELS = {
 
 
 def acc(values: pd.Series) -> str:
-    return mean_pm_std(values.mean(), values.std())
+    return mean_ci(values)
 
 
 def signed(value, digits: int = 2) -> str:

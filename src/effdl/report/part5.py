@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from effdl.report.plotting import set_style
-from effdl.report.summaries import mean_pm_std
+from effdl.report.summaries import mean_ci
 from effdl.report.texgen import escape, fmt
 
 ACCURACY_TARGET = 95.0  # percent greedy token accuracy the toy task must reach (issue 6)
@@ -164,7 +164,7 @@ def part5_macros(
         ("greedy_seq_acc", "SeqAcc"),
         ("tf_token_acc", "TfTokenAcc"),
     ):
-        m[f"PfiveToy{name}"] = mean_pm_std(toy[column].mean(), toy[column].std())
+        m[f"PfiveToy{name}"] = mean_ci(toy[column])
     m["PfiveToyMinTokenAcc"] = fmt(float(toy["greedy_token_acc"].min()), 2)
     m["PfiveToyTarget"] = fmt(ACCURACY_TARGET, 0)
     reached = bool((toy["greedy_token_acc"] >= ACCURACY_TARGET).all())

@@ -9,8 +9,8 @@ model against its own fp32 parent). "within noise" means p >= ALPHA; with one se
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as _st

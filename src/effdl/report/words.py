@@ -7,8 +7,8 @@ word itself, so that a sentence in the paper changes when the data does. Thresho
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
