@@ -280,7 +280,9 @@ rule plot_oneshot_pruning:
 rule tex_part3:
     input:
         sanity="results/metrics/part3_sanity/summary.csv",
+        sanity_epochs="results/metrics/part3_sanity/epochs.csv",
         sanity_reference=run_files(P3_SANITY_REFERENCE, "summary.csv"),
+        sanity_reference_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
         pruned_summary="results/metrics/part3_pruning/summary.csv",
         pruned_epochs="results/metrics/part3_pruning/epochs.csv",
         baseline_summary=run_files(PART1_BASELINE_RUNS, "summary.csv"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from effdl.report import answers, words
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name
 
 MODES = ("structured", "unstructured")
+WORD_TEXT = {"untested": "not tested (one seed)"}
 BENCH_LABELS = {
     "dense": "dense ConvNet (Part 1.2)",
     "structured_masked": "structured, masked",
@@ -54,6 +56,8 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     m["PthreeEpochs"] = str(int(pruned["epochs_planned"].max()))
     m["PthreePrunePercent"] = fmt(100 * percentage, 0)
     m["PthreePruneAfter"] = word_list(prune_after)
+    m["PthreePruneAfterText"] = words.epochs_phrase(prune_after)
+    m["PthreeEpochsText"] = words.count(int(pruned["epochs_planned"].max()), "epoch")
     m["PthreeEvents"] = str(len(prune_after))
     final = sparsity[sparsity["event"] == sparsity["event"].max()]
     m["PthreeFinalSparsityMin"], m["PthreeFinalSparsityMax"] = (
@@ -63,10 +67,14 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     out_channels = sparsity.drop_duplicates("layer")["out_channels"].astype(int)
     naive = [len(prune_after) * round(percentage * cout) / cout for cout in out_channels]
     m["PthreeNaiveSparsityMin"], m["PthreeNaiveSparsityMax"] = fmt(100 * min(naive), 1), fmt(100 * max(naive), 1)
+    m["PthreeFinalSparsityRange"] = words.range_phrase(100 * final["sparsity"].min(), 100 * final["sparsity"].max())
+    m["PthreeNaiveSparsityRange"] = words.range_phrase(100 * min(naive), 100 * max(naive))
 
 
 def accuracy_macros(m, pruned, pruned_epochs, baseline):
     m["PthreeSeeds"] = str(pruned["seed"].nunique())
+    m["PthreeSeedsText"] = words.count(int(pruned["seed"].nunique()), "seed")
+    m["PthreePrecision"] = escape(answers.precision_text(pruned))
     m["PthreeDevice"] = escape(", ".join(sorted(pruned["device"].unique())))
     m["PthreeAccBaseline"] = acc(baseline["final_test_acc"])
     changes = event_changes(pruned_epochs)
@@ -75,7 +83,9 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
         m[macro_name("Pthree", "acc", mode)] = acc(runs["final_test_acc"])
         m[macro_name("Pthree", "gap", mode)] = signed(baseline["final_test_acc"].mean() - runs["final_test_acc"].mean())
         versus = compare(runs["final_test_acc"], baseline["final_test_acc"])
-        m[macro_name("Pthree", mode, "vs baseline")] = escape(versus)
+        m[macro_name("Pthree", mode, "vs baseline")] = escape(WORD_TEXT.get(versus, versus))
+        for key, text in answers.pruning_events(pruned_epochs[pruned_epochs["mode"] == mode]).items():
+            m[macro_name("Pthree", key, mode)] = text
         mine = changes[changes["mode"] == mode]
         per_event = mine.groupby("epoch")["dip"].mean().dropna()  # an event after epoch 1 has no "before"
         m[macro_name("Pthree", "dips", mode)] = (
@@ -83,18 +93,27 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
         )
         m[macro_name("Pthree", "recovery", mode)] = signed(mine["recovery"].mean(), 1)
     final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in MODES}
-    m["PthreeStructuredVsUnstructured"] = escape(compare(final["structured"], final["unstructured"]))
+    word = compare(final["structured"], final["unstructured"])
+    m["PthreeStructuredVsUnstructured"] = escape(WORD_TEXT.get(word, word))
 
 
-def sanity_macros(m, sanity, reference):
+def sanity_macros(m, sanity, reference, sanity_epochs=None, reference_epochs=None):
     m["PthreeSanityEpochs"] = str(int(sanity["epochs_planned"].max()))
+    m["PthreeSanityEpochsText"] = words.count(int(sanity["epochs_planned"].max()), "epoch")
     m["PthreeSanityLr"] = f"{sanity['lr'].iloc[0]:g}"
     m["PthreeSanityAcc"] = acc(sanity["final_test_acc"])
-    if reference.empty:
-        m["PthreeSanityRefAcc"], m["PthreeSanityCompare"] = "n/a", "not comparable (no Part 1.1 run at this lr)"
-    else:
-        m["PthreeSanityRefAcc"] = acc(reference["final_test_acc"])
-        m["PthreeSanityCompare"] = escape(compare(sanity["final_test_acc"], reference["final_test_acc"]))
+    if reference.empty or reference_epochs is None or reference_epochs.empty:
+        m["PthreeSanityRefAcc"] = "n/a"
+        m["PthreeSanityCompare"] = "not comparable (no Part 1.1 run at this lr)"
+        m["PthreeSanityMatchEpoch"] = m["PthreeSanityEpochs"]
+        return
+    epoch, _, ref_acc, relation = answers.matching_epoch_comparison(
+        sanity_epochs[sanity_epochs["epoch"] >= 1], reference_epochs[reference_epochs["epoch"] >= 1]
+    )
+    m["PthreeSanityMatchEpoch"] = str(epoch)
+    at_epoch = reference_epochs.loc[reference_epochs["epoch"] == epoch, "test_acc"]
+    m["PthreeSanityRefAcc"] = acc(at_epoch) if len(at_epoch) else ref_acc
+    m["PthreeSanityCompare"] = escape(relation)
 
 
 def oneshot_macros(m, oneshot, pruned_epochs):
@@ -139,6 +158,8 @@ def benchmark_macros(m, bench, slim_checks):
     m["PthreeSlimTolerance"] = f"{slim_checks['tolerance'].iloc[0]:.0e}"
     m["PthreeSlimWidths"] = escape(slim_checks["widths"].iloc[0])
     m["PthreeSlimFolded"] = str(int(slim_checks["folded_constant_layers"].max()))
+    followers = len(str(slim_checks["widths"].iloc[0]).split()) - 1  # every conv but the first has a predecessor
+    m["PthreeSlimFoldedText"] = f"{m['PthreeSlimFolded']} of the {words.count(followers, 'layer')} after the first"
     m["PthreeSlimAccGap"] = fmt((slim_checks["test_acc_masked"] - slim_checks["test_acc_slim"]).abs().max())
 
 
@@ -173,10 +194,12 @@ def part3_macros(
     slim_checks: pd.DataFrame,
     percentage: float,
     prune_after: list[int],
+    sanity_epochs: pd.DataFrame | None = None,
+    sanity_reference_epochs: pd.DataFrame | None = None,
 ) -> dict:
     """Every Part 3 macro (name -> TeX) from the part's tidy CSVs and the pruning schedule's settings."""
     m: dict[str, str] = {}
-    sanity_macros(m, sanity, sanity_reference)
+    sanity_macros(m, sanity, sanity_reference, sanity_epochs, sanity_reference_epochs)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
     accuracy_macros(m, pruned, pruned_epochs, baseline)
     oneshot_macros(m, oneshot, pruned_epochs)
