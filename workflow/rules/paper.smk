@@ -1,5 +1,12 @@
 """The write-up: provenance appendix, strict LaTeX build of results/paper.pdf from every part's outputs."""
 
+import os
+import sys
+
+# The command line that runs this workflow, for the provenance appendix. An environment variable, not a
+# params entry: a dry run (-n) or another target must not make tex_provenance out of date.
+os.environ.setdefault("EFFDL_COMMAND_LINE", "\x1f".join(sys.argv))
+
 
 rule tex_provenance:
     input:
@@ -9,6 +16,8 @@ rule tex_provenance:
         macros="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     log:
         "results/logs/tex_provenance.log",
     conda:
@@ -33,6 +42,8 @@ rule build_paper:
         provenance="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     output:
         "results/paper.pdf",
     log:

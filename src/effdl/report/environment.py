@@ -11,6 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from effdl.provenance import cpu_model
+
+__all__ = ["command_line", "config_listing", "cpu_model", "listing_tex", "package_versions", "scrub_paths"]
+
 PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "snakemake")
 
 
@@ -23,17 +27,6 @@ def package_versions(packages=PACKAGES) -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor(), else 'unknown'."""
-    try:
-        for line in Path(cpuinfo).read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def scrub_paths(text: str, repo_dir: str | Path, home: str | Path | None = None) -> str:
