@@ -32,7 +32,7 @@ def sweep_frames(final: dict, spike_lr=None, seeds=SEEDS):
 def test_the_best_rate_is_named_from_the_data_and_flips_with_it():
     text = answers.sweep_trends(*sweep_frames({0.0001: 20.0, 0.1: 60.0, 1.0: 30.0}), window=4)
     assert text["PoneBestSentence"].startswith("lr 0.1 worked best")
-    assert "higher than lr 0.0001; higher than lr 1" in text["PoneBestSentence"]
+    assert "higher than lr 0.0001 and lr 1" in text["PoneBestSentence"]
     assert "smaller rates" in text["PoneSweepWhy"] and "largest rate" in text["PoneSweepWhy"]
     flipped = answers.sweep_trends(*sweep_frames({0.0001: 20.0, 0.1: 30.0, 1.0: 60.0}), window=4)
     assert flipped["PoneBestSentence"].startswith("lr 1 worked best")

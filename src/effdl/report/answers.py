@@ -46,7 +46,10 @@ def sweep_trends(summary: pd.DataFrame, epochs: pd.DataFrame, iters: pd.DataFram
     best, clear = ranked_best(groups)
     others = [lr for lr in lrs if lr != best]
     n = int(summary["seed"].nunique())
-    versus = "; ".join(f"{relation(compare(groups[best], groups[lr]).word)} lr {lr_label(lr)}" for lr in others)
+    by_word: dict[str, list[str]] = {}
+    for lr in others:
+        by_word.setdefault(compare(groups[best], groups[lr]).word, []).append(f"lr {lr_label(lr)}")
+    versus = "; ".join(f"{relation(word)} {words.join_words(rates)}" for word, rates in by_word.items())
     if n < 2:
         best_sentence = f"lr {lr_label(best)} reached the highest accuracy, but with one seed no ranking is claimed."
     elif clear:

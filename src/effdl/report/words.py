@@ -94,7 +94,7 @@ class LossTrend:
         if self.spike:
             return f"loss spikes to {self.peak:.{digits}g} (epoch {self.peak_at:.1f}), then ends at {e}"
         if self.direction == "stays near":
-            return f"loss stays near {s} (ends at {e})"
+            return f"loss stays near {s}"
         return f"loss {self.direction} from {s} to {e}"
 
 
