@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from effdl.plan.quant_variants import GRANULARITIES
+from effdl.report import words
 from effdl.report.plotting import set_style
 from effdl.report.stats import relation, t_band, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
@@ -235,6 +236,8 @@ def part2_macros(
         fp_parents = _per_checkpoint(rows_net, None, "fp32", None)
         m[macro_name("Ptwo", tag, "fp acc")] = mean_pm(fp.acc_mean, fp.acc_ci)
         m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
+        m[macro_name("Ptwo", tag, "seeds text")] = words.count(int(fp.checkpoints), "model")
+        m[macro_name("Ptwo", tag, "epochs text")] = words.count(int(rows_net["epochs_planned"].max()), "epoch")
         m[macro_name("Ptwo", tag, "test images")] = fmt(int(fp.n_test))
         m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
         m[macro_name("Ptwo", tag, "batchnorm")] = escape(_joined(summ["batchnorm"]))
@@ -258,6 +261,7 @@ def part2_macros(
             m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
+            m[macro_name("Ptwo", tag, "stoch trials text")] = words.count(int(s.trials), "trial")
             m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean)
             m[macro_name("Ptwo", tag, "stoch nearest acc")] = mean_ci(nearest_accs) if len(nearest_accs) else "n/a"
             m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean())

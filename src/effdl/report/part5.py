@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from effdl.report import words
 from effdl.report.plotting import set_style
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import escape, fmt
@@ -154,6 +155,7 @@ def part5_macros(
     m["PfiveFfnVocabCalls"] = str(int(ffn_or_vocab["count"].sum()))
 
     m["PfiveToySeeds"] = str(toy["seed"].nunique())
+    m["PfiveToySeedsText"] = words.count(int(toy["seed"].nunique()), "seed")
     m["PfiveToySeqLen"] = str(int(toy["seq_len"].iloc[0]))
     m["PfiveToySteps"] = str(int(toy["steps"].iloc[0]))
     m["PfiveToyEvalSize"] = fmt(int(toy["eval_size"].iloc[0]))

@@ -94,6 +94,7 @@ def part6_macros(
     m["PsixBenchDevice"] = escape(", ".join(sorted(bench["device"].unique())))
     m["PsixBenchBatch"] = str(int(rows["batch_size"].iloc[0]))
     m["PsixBenchSteps"] = str(int(rows["steps"].iloc[0]))
+    m["PsixBenchStepsText"] = words.count(int(rows["steps"].iloc[0]), "step")
     for impl in ("mine", "solution"):
         name = impl.capitalize()
         m[f"Psix{name}ImagesPerSecond"] = fmt(float(rows.loc[impl, "images_per_s"]), 1)
