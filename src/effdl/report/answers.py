@@ -152,10 +152,7 @@ def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
         parts.append(f"{escape(display(key))} {t.mean():.1f}{spread}\\,s (seeds: {per_seed})")
     text = "; ".join(parts) + " (mean $\\pm$ sd)."
     if slow.any():
-        text += (
-            f" Starred runs took over twice the median {times.median():.1f}\\,s: machine noise (a busy "
-            "host), not the scheduler."
-        )
+        text += f" Starred: over twice the median ({times.median():.1f}\\,s), machine noise, not the scheduler."
     return text
 
 
