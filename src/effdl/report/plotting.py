@@ -104,7 +104,8 @@ def provenance_caption(df: pd.DataFrame) -> str:
 
     n_seeds = df["seed"].nunique() if "seed" in df else 0
     return (
-        f"data: {values('data_source')} | device: {values('device')} | epochs: {values('epochs_planned')} | "
+        f"data: {values('data_source')} | device: {values('device')} | precision: {values('precision')} | "
+        f"epochs: {values('epochs_planned')} | "
         f"seeds: {n_seeds} ({values('seed')}) | commit {values('git_commit')}"
     )
 
