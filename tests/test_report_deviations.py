@@ -59,7 +59,8 @@ def test_smoke_like_settings_show_precision_head_weights_subsets_and_runtime_met
     rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, runs)}
     assert rows[("all", "training precision")]["this run"] == "bf16, fp32"
     assert rows[("1, 3, 6", "training batch size")]["this run"] == "32"
-    assert "subset seed 0" in rows[("1, 2, 3, 6", "CIFAR-10 / MNIST data")]["this run"]
+    assert "subset seed 0" in rows[("1, 2, 3, 6", "CIFAR-10 data")]["this run"]
+    assert ("2", "MNIST data") not in rows  # MNIST stays full
     assert rows[("4", "classifier head")]["this run"] == "10-way"
     assert rows[("4", "starting weights")]["this run"] == "random init"
     assert rows[("3.3/3.4", "pruning schedule")]["this run"] == "25% after epochs 1 and 2"

@@ -48,13 +48,6 @@ def _subset(config: dict, dataset: str) -> str:
     )
 
 
-def _sizes(summaries: pd.DataFrame, dataset: str) -> str | None:
-    rows = summaries[summaries.get("dataset", pd.Series(dtype=str)) == dataset] if "dataset" in summaries else None
-    if rows is None or rows.empty or "n_train" not in rows:
-        return None
-    return f"{int(rows['n_train'].iloc[0]):,} train / {int(rows['n_test'].iloc[0]):,} test"
-
-
 def _schedule(schedule: dict) -> str:
     after = list(range(schedule["prune_start"], schedule["prune_end"] + 1, schedule["prune_every"]))
     epochs = ", ".join(str(e) for e in after[:-1]) + (" and " if len(after) > 1 else "") + str(after[-1])
@@ -92,9 +85,16 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
         ),
         (
             "1, 2, 3, 6",
-            "CIFAR-10 / MNIST data",
+            "CIFAR-10 data",
             "full data set",
             lambda: _subset(config, "cifar10"),
+            "a seeded per-class subset keeps the run short",
+        ),
+        (
+            "2",
+            "MNIST data",
+            "full data set",
+            lambda: _subset(config, "mnist"),
             "a seeded per-class subset keeps the run short",
         ),
         ("1.1", "epochs", NOTEBOOK["sweep_epochs"], lambda: p1.get("lr_sweep", {}).get("epochs"), "run length"),
