@@ -134,3 +134,9 @@ def test_pruning_words_flip_between_recovery_and_collapse():
     assert "kept falling" in collapsing["next"] and collapsing["ending"].startswith("ends at chance level")
     harmless = answers.pruning_events(pruning_frame([60, 62, 62.3, 63, 64], events=[3]))
     assert harmless["events"].startswith("0 of 1 event")
+
+
+def test_back_to_back_events_claim_no_recovery():
+    result = answers.pruning_events(pruning_frame([15.0, 10.0], events=[1, 2]))
+    assert "recovery is not measured" in result["next"]
+    assert result["events"].startswith("1 of 1 event") and "a change of $-5.0$" in result["events"]

@@ -170,14 +170,15 @@ def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
     acc = words.mean_curve(epochs)
     events = sorted(int(e) for e in epochs.loc[epochs["prune_event"].astype(str) == "True", "epoch"].unique())
     dips = [(e, float(acc[e] - acc[e - 1])) for e in events if e - 1 in acc.index]
-    after = [(e, words.change_across(acc, e)) for e in events]
+    after = [(e, words.change_across(acc, e)) for e in events if e + 1 not in events]  # next epoch prunes nothing
     after = [(e, c) for e, c in after if pd.notna(c)]
     lowered = sum(d <= -words.FLAT_POINTS for _, d in dips)
     if dips:
         low, high = min(d for _, d in dips), max(d for _, d in dips)
+        spread = f"a change of ${low:+.1f}$" if len(dips) == 1 else f"changes from ${low:+.1f}$ to ${high:+.1f}$"
         event_text = (
             f"{lowered} of {words.count(len(dips), 'event')} with a preceding epoch lowered test accuracy "
-            f"at once by at least {words.FLAT_POINTS:g} point (changes from ${low:+.1f}$ to ${high:+.1f}$)"
+            f"at once by at least {words.FLAT_POINTS:g} point ({spread} points)"
         )
     else:
         event_text = "no event has a preceding epoch to compare with"
@@ -186,7 +187,7 @@ def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
         word = words.change_word(mean_after, up="recovered", down="kept falling", same="barely changed")
         next_text = f"the epoch after an event {word} (mean change ${mean_after:+.1f}$ points)"
     else:
-        next_text = "no epoch follows the last event"
+        next_text = "no event is followed by an epoch without pruning, so recovery is not measured"
     return {"events": event_text, "next": next_text, "ending": words.ending_phrase(acc)}
 
 
