@@ -67,6 +67,8 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     out_channels = sparsity.drop_duplicates("layer")["out_channels"].astype(int)
     naive = [len(prune_after) * round(percentage * cout) / cout for cout in out_channels]
     m["PthreeNaiveSparsityMin"], m["PthreeNaiveSparsityMax"] = fmt(100 * min(naive), 1), fmt(100 * max(naive), 1)
+    low, high = (f"{100 * final['sparsity'].agg(f):.1f}" for f in ("min", "max"))
+    m["PthreeFinalSparsityShare"] = f"{low}\\%" if low == high else f"{low}--{high}\\%"
     m["PthreeFinalSparsityRange"] = words.range_phrase(100 * final["sparsity"].min(), 100 * final["sparsity"].max())
     m["PthreeNaiveSparsityRange"] = words.range_phrase(100 * min(naive), 100 * max(naive))
 
