@@ -83,3 +83,11 @@ def test_slow_runs_are_flagged_against_the_median():
     times = pd.Series([1.0, 1.1, 0.9, 10.0])
     assert words.slow_runs(times).tolist() == [False, False, False, True]
     assert not words.slow_runs(pd.Series([1.0, 1.9, 1.0])).any()
+
+
+def test_an_early_spike_inside_the_first_window_still_counts():
+    losses = [2.3, 12.0, 8.0, 4.0, 2.5, 2.4, 2.35, 2.34]
+    trend = words.loss_trend(losses, np.arange(len(losses)) / 4, window=4)
+    assert trend.start > 2.3 * 1.5  # the smoothed start already holds the spike ...
+    assert trend.spike  # ... but the raw first loss is the reference
+    assert not words.loss_trend([2.3, 2.2, 2.1, 2.0], range(4), window=2).spike

@@ -74,16 +74,15 @@ def _why(best: float, lrs: list, loss: dict) -> str:
         parts.append("smaller rates move the weights too little per step within the epochs available")
     if larger:
         top = loss[max(larger)]
-        how = (
-            "its loss spikes"
-            if top.spike
-            else "its loss diverges"
-            if top.nonfinite
-            else "its loss stays high"
-            if top.direction != "falls"
-            else "it overshoots along steep directions"
-        )
-        parts.append(f"the largest rate oversteps ({how})")
+        if top.nonfinite:
+            how = " (its loss diverges)"
+        elif top.spike:
+            how = " (its loss spikes)"
+        elif top.direction != "falls":
+            how = " (its loss stays high)"
+        else:
+            how = ""
+        parts.append(f"the largest rate overshoots along steep directions{how}")
     if not parts:
         return ""
     return "Plausibly, " + " and ".join(parts) + "."

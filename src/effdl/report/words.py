@@ -74,10 +74,14 @@ class LossTrend:
     peak: float
     peak_at: float  # position (e.g. epoch) of the peak
     nonfinite: bool
+    first: float = float("nan")  # the very first (raw) loss: the level at initialisation
 
     @property
     def spike(self) -> bool:
-        return self.peak > SPIKE_FACTOR * max(self.start, self.end)
+        """A raw peak SPIKE_FACTOR above both the initial loss and the level reached (the smoothed start can
+        already contain an early spike, so the raw first loss is the reference when known)."""
+        reference = self.first if math.isfinite(self.first) else self.start
+        return self.peak > SPIKE_FACTOR * max(reference, self.end)
 
     @property
     def direction(self) -> str:
@@ -109,7 +113,9 @@ def loss_trend(losses: Sequence[float], positions: Sequence[float], window: int)
         return LossTrend(float("nan"), float("nan"), float("nan"), float("nan"), True)
     smooth = moving_average(raw, window)
     peak = int(np.argmax(raw))
-    return LossTrend(float(smooth[0]), float(smooth[-1]), float(raw[peak]), float(where[peak]), nonfinite)
+    return LossTrend(
+        float(smooth[0]), float(smooth[-1]), float(raw[peak]), float(where[peak]), nonfinite, float(raw[0])
+    )
 
 
 def mean_loss_trend(iters: pd.DataFrame, window: int, by: str = "run") -> LossTrend:
@@ -118,7 +124,7 @@ def mean_loss_trend(iters: pd.DataFrame, window: int, by: str = "run") -> LossTr
     nonfinite = bool((~np.isfinite(frame["loss"].astype(float))).any())
     curve = frame.groupby("iteration").agg(loss=("loss", "mean"), epoch=("epoch_float", "mean")).sort_index()
     trend = loss_trend(curve["loss"], curve["epoch"], window)
-    return LossTrend(trend.start, trend.end, trend.peak, trend.peak_at, trend.nonfinite or nonfinite)
+    return LossTrend(trend.start, trend.end, trend.peak, trend.peak_at, trend.nonfinite or nonfinite, trend.first)
 
 
 def mean_curve(epochs: pd.DataFrame, value: str = "test_acc") -> pd.Series:
