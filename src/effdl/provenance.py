@@ -17,22 +17,15 @@ if TYPE_CHECKING:
 @functools.cache
 def git_commit(repo_dir: str = ".") -> str:
     """The checkout's commit (with '-dirty' when tracked files changed), or 'unknown' outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", repo_dir, *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", repo_dir, "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short=12", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -84,6 +84,7 @@ def identifiers(spec: dict) -> dict:
         "optimizer": spec["train"].get("optimizer", "sgd"),
         "scheduler": spec["train"].get("scheduler", "none"),
         "epochs_planned": spec["train"]["epochs"],
+        "batch_size": spec["train"]["batch_size"],
     }
     cols.update(spec.get("labels", {}))
     return cols

@@ -10,15 +10,13 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(inputs, configured_lr: float, batch_size: int, window: int, out_macros: str, out_table: str) -> None:
+def main(inputs, window: int, out_macros: str, out_table: str) -> None:
     sweep, sched = pd.read_csv(inputs.sweep), pd.read_csv(inputs.sched)
     macros = part1_macros(
         sweep,
         sched,
         pd.read_csv(inputs.sweep_epochs),
         pd.read_csv(inputs.sched_epochs),
-        configured_lr,
-        batch_size,
         sweep_iters=pd.read_csv(inputs.sweep_iters),
         sched_iters=pd.read_csv(inputs.sched_iters),
         window=window,
@@ -36,11 +34,4 @@ def main(inputs, configured_lr: float, batch_size: int, window: int, out_macros:
     log(f"wrote {out_macros} and {out_table}")
 
 
-main(
-    snakemake.input,
-    snakemake.params.configured_lr,
-    snakemake.params.batch_size,
-    snakemake.params.window,
-    snakemake.output.macros,
-    snakemake.output.table,
-)
+main(snakemake.input, snakemake.params.window, snakemake.output.macros, snakemake.output.table)

@@ -6,6 +6,7 @@ import pandas as pd
 
 from effdl.report import answers, words
 from effdl.report.names import display
+from effdl.report.plotting import training_curves_figure
 from effdl.report.stats import mean_ci
 from effdl.report.summaries import best_setting, mean_pm, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
@@ -20,18 +21,19 @@ def part1_macros(
     sched: pd.DataFrame,
     sweep_epochs: pd.DataFrame,
     sched_epochs: pd.DataFrame,
-    configured_lr: float,
-    batch_size: int,
     *,
     sweep_iters: pd.DataFrame,
     sched_iters: pd.DataFrame,
     window: int,
 ) -> dict[str, str]:
-    """Macros named \\Pone... for every number, choice and trend word the Part 1 text quotes."""
+    """Macros named \\Pone... for every number, choice and trend word the Part 1 text quotes, all from the CSVs."""
+    configured_lr = float(sched["lr"].iloc[0])  # Part 1.2's configured rate: every scheduler run uses it
     m: dict[str, str] = {}
     m["PoneSeeds"] = str(sweep["seed"].nunique())
     m["PoneSeedsText"] = words.count(int(sweep["seed"].nunique()), "seed")
-    m["PoneBatchSize"] = str(int(batch_size))
+    # runs written before the batch_size column existed say so rather than guess
+    m["PoneBatchSize"] = str(int(sweep["batch_size"].iloc[0])) if "batch_size" in sweep else "n/a"
+    m["PoneParams"] = fmt(int(sweep["params_total"].iloc[0]))
     m["PoneSweepEpochsText"] = words.count(int(sweep["epochs_planned"].max()), "epoch")
     m["PoneSchedEpochsText"] = words.count(int(sched["epochs_planned"].max()), "epoch")
     m["PoneTrainImages"] = fmt(int(sweep["n_train"].iloc[0]))
@@ -84,3 +86,17 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+TITLES = {
+    "lr_sweep": "Part 1.1: learning-rate sweep (ConvNet, CIFAR-10)",
+    "schedulers": "Part 1.2: MultiStep vs cosine annealing (ConvNet, CIFAR-10)",
+}
+
+
+def part1_figure(iters: pd.DataFrame, epochs: pd.DataFrame, experiment: str, hue: str, window: int):
+    """Figures 1.1/1.2: smoothed training loss and test accuracy per `hue` setting (lr or scheduler); MultiStep's
+    rate drops, read from the lr column, are marked (the constant-rate sweep has none)."""
+    drops = words.lr_drops(epochs[epochs["scheduler"] == "multistep"]) if experiment == "schedulers" else []
+    iters, epochs = iters.assign(**{hue: iters[hue].astype(str)}), epochs.assign(**{hue: epochs[hue].astype(str)})
+    return training_curves_figure(iters, epochs, hue, window, TITLES[experiment], events=drops)

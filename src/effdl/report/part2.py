@@ -18,7 +18,7 @@ from effdl.report import words
 from effdl.report.plotting import set_style
 from effdl.report.stats import relation, t_band, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
-from effdl.report.texgen import compare, escape, fmt, macro_name
+from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
 PROVENANCE_COLUMNS = (
     "seed",
@@ -30,13 +30,6 @@ PROVENANCE_COLUMNS = (
     "data_source",
     "data_sha256",
 )
-
-
-def signed(value: float, digits: int = 2) -> str:
-    """A signed change for TeX text: '$-0.45$', '$+0.10$' (a true minus sign, not a hyphen)."""
-    if value is None or pd.isna(value):
-        return "n/a"
-    return f"${value:+.{digits}f}$"
 
 
 def _joined(values) -> str:
@@ -128,7 +121,7 @@ def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
                 continue
             m = match.iloc[0]
             cells[acc_col] = mean_pm(m.acc_mean, m.acc_ci)
-            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean)
+            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean, plus=True)
         size = group[group["granularity"].isin(["tensor", "none"])]
         size = size.iloc[0] if not size.empty else group.iloc[0]
         cells["size (kB)"] = fmt(size.packed_bytes / 1000, 1)
@@ -245,7 +238,7 @@ def part2_macros(
         for s in summ[summ["rounding"] != "fp32"].itertuples():
             base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
             m[macro_name(*base, "acc")] = mean_pm(s.acc_mean, s.acc_ci)
-            m[macro_name(*base, "delta")] = signed(s.delta_mean)
+            m[macro_name(*base, "delta")] = signed(s.delta_mean, plus=True)
             m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
             m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
             if s.rounding == "nearest" and s.granularity == "tensor":
@@ -262,9 +255,9 @@ def part2_macros(
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
             m[macro_name("Ptwo", tag, "stoch trials text")] = words.count(int(s.trials), "trial")
-            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean)
+            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean, plus=True)
             m[macro_name("Ptwo", tag, "stoch nearest acc")] = mean_ci(nearest_accs) if len(nearest_accs) else "n/a"
-            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean())
+            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean(), plus=True)
             word = paired_word(
                 _per_checkpoint(rows_net, "tensor", "stochastic", s.bits),
                 _per_checkpoint(rows_net, "tensor", "nearest", s.bits),

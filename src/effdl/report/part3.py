@@ -1,15 +1,19 @@
-"""Part 3's report: the paper's macros (sanity check, schedule, accuracy, one-shot sweep, inference cost) and
-the benchmark table, computed from the part's tidy CSVs. Torch-free, so that rule tex_part3 starts fast."""
+"""Part 3's report: the paper's macros (sanity check, schedule, accuracy, one-shot sweep, inference cost), the
+benchmark table and the part's three figures, computed from its tidy CSVs. Torch-free, so its rules start fast."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from effdl.plan.prune import PRUNE_MODES
 from effdl.report import answers, words
+from effdl.report.plotting import ci_lineplot, mark_events, palette_for, set_style, training_error_figure
+from effdl.report.stats import t_band
 from effdl.report.summaries import mean_ci
-from effdl.report.texgen import compare, escape, fmt, macro_name
+from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
-MODES = ("structured", "unstructured")
+MODES = PRUNE_MODES
 WORD_TEXT = {"untested": "not tested (one seed)"}
 BENCH_LABELS = {
     "dense": "dense ConvNet (Part 1.2)",
@@ -21,12 +25,6 @@ BENCH_LABELS = {
 
 def acc(values: pd.Series) -> str:
     return mean_ci(values)
-
-
-def signed(value, digits: int = 2) -> str:
-    """A number that may be negative, in math mode so the minus sign renders ('n/a' for NaN)."""
-    text = fmt(value, digits)
-    return text if text == "n/a" else f"${text}$"
 
 
 def word_list(items) -> str:
@@ -194,16 +192,115 @@ def part3_macros(
     oneshot: pd.DataFrame,
     bench: pd.DataFrame,
     slim_checks: pd.DataFrame,
-    percentage: float,
-    prune_after: list[int],
     sanity_epochs: pd.DataFrame | None = None,
     sanity_reference_epochs: pd.DataFrame | None = None,
 ) -> dict:
-    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs and the pruning schedule's settings."""
-    m: dict[str, str] = {}
+    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs)."""
+    events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True"]
+    prune_after = sorted(int(e) for e in events["epoch"].unique())
+    if "prune_percent" in pruned:
+        percentage = float(pruned["prune_percent"].iloc[0])
+    else:  # runs from before the column: the sparsity the first event reached is one event's share
+        percentage = float(events.loc[events["epoch"] == prune_after[0], "sparsity"].mean())
+    m: dict[str, str] = {"PthreeParams": fmt(int(sanity["params_total"].iloc[0]))}
     sanity_macros(m, sanity, sanity_reference, sanity_epochs, sanity_reference_epochs)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
     accuracy_macros(m, pruned, pruned_epochs, baseline)
     oneshot_macros(m, oneshot, pruned_epochs)
     benchmark_macros(m, bench, slim_checks)
     return m
+
+
+LABELS = {
+    "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
+    "structured": "structured: filter L1 (Part 3.3)",
+    "unstructured": "unstructured: weight |w| (Part 3.4)",
+}
+
+
+def sanity_figure(epochs: pd.DataFrame) -> plt.Figure:
+    """Part 3.2: training error and test accuracy of the unpruned SparseConvNet beside Part 1.1's ConvNet at the
+    same lr, over the epochs both ran (the seed compares the same number of epochs)."""
+    sparse = epochs[epochs["model"] == "sparse_convnet"]
+    epochs = epochs[(epochs["model"] == "sparse_convnet") | (epochs["epoch"] <= sparse["epoch"].max())]
+    lr = ", ".join(f"{v:g}" for v in sorted(epochs["lr"].unique()))
+    title = f"Part 3.2: SparseConvNet sanity check (lr {lr})"
+    return training_error_figure(epochs, "model", title, order=["sparse_convnet", "convnet"])
+
+
+def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
+    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline, and their sparsity per epoch;
+    the pruning events drawn in red above the grid and numbered, the sparsity panel with its own legend."""
+    epochs = pd.concat([baseline.assign(network="baseline"), pruned.assign(network=pruned["mode"])], ignore_index=True)
+    epochs = epochs[epochs["epoch"] >= 1]
+    events = sorted(int(e) for e in pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
+    set_style()
+    fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
+    order = list(LABELS)
+    palette = palette_for(order)
+    marker = "o" if epochs["epoch"].nunique() <= 20 else None
+    ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order, palette=palette, marker=marker)
+    # sparsity is the same for every seed (exact counts), so one line per mode; epoch 0 = before any pruning
+    trained = pruned[pruned["epoch"] >= 1].assign(network=pruned["mode"])
+    sparsity = trained.groupby(["network", "epoch"], as_index=False)["sparsity"].mean()
+    start = pd.DataFrame({"network": list(MODES), "epoch": 0, "sparsity": 0.0})
+    sparsity = pd.concat([start, sparsity], ignore_index=True)
+    styles = {"structured": ("-", "o", 2.6), "unstructured": ("--", "x", 1.2)}
+    for network, line in sparsity.groupby("network"):
+        style, mark, width = styles.get(network, ("-", None, 1.5))
+        ax_sparsity.step(
+            line["epoch"],
+            100 * line["sparsity"],
+            where="post",
+            color=palette[network],
+            linestyle=style,
+            linewidth=width,
+            marker=mark,
+            markersize=4,
+            label=network,
+            zorder=4,
+        )
+    for ax in (ax_acc, ax_sparsity):
+        mark_events(ax, events, "pruning event", annotate=True)
+    handles, labels = ax_acc.get_legend_handles_labels()
+    ax_acc.legend(handles, [LABELS.get(label, label) for label in labels], title=None, fontsize=7)
+    ax_acc.set(xlabel="epoch (red: pruning events, after that epoch's training)", ylabel="test accuracy (%)")
+    ax_sparsity.legend(fontsize=7, title="sparsity (modes coincide)", title_fontsize=7, loc="lower right")
+    top = max(5.0, 115 * float(sparsity["sparsity"].max()))
+    ax_sparsity.set(xlabel="epoch", ylabel="conv weights pruned (%)", ylim=(-2, top), xlim=(0, None))
+    fig.suptitle("Parts 3.3/3.4: gradual magnitude pruning against the dense ConvNet (CIFAR-10)", y=1.04)
+    return fig
+
+
+def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
+    """One-shot pruning of the trained ConvNet at each sparsity, against the gradual schedule and the dense model;
+    Figure 'pruning''s colours, the y axis scaled to the data."""
+    oneshot = oneshot.assign(sparsity_pct=100 * oneshot["target_sparsity"])
+    final = gradual.sort_values("epoch").groupby("run").tail(1)  # each run's last epoch: final sparsity and accuracy
+    modes = list(MODES)
+    set_style()
+    colors = palette_for(modes)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
+    for mode, group in final.groupby("mode"):
+        mean = group["test_acc"].mean()
+        ax.errorbar(
+            100 * group["sparsity"].mean(),
+            mean,
+            yerr=[[mean - t_band(group["test_acc"])[0]]],
+            fmt="*",
+            markersize=12,
+            color=colors[mode],
+            markeredgecolor="black",
+            capsize=3,
+            label=f"{mode}, gradual schedule + retraining",
+        )
+    ax.axhline(
+        baseline["final_test_acc"].mean(), color="0.3", linestyle="--", linewidth=1, label="dense baseline (Part 1.2)"
+    )
+    ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)")  # y scaled to the data
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [f"{label}, one-shot (no retraining)" if label in modes else label for label in labels]
+    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle("One-shot magnitude pruning of the trained ConvNet vs gradual pruning")
+    return fig
