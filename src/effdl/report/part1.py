@@ -31,8 +31,9 @@ def part1_macros(
     m: dict[str, str] = {}
     m["PoneSeeds"] = str(sweep["seed"].nunique())
     m["PoneSeedsText"] = words.count(int(sweep["seed"].nunique()), "seed")
-    # runs written before the batch_size column existed say so rather than guess
-    m["PoneBatchSize"] = str(int(sweep["batch_size"].iloc[0])) if "batch_size" in sweep else "n/a"
+    m["PoneBatchSize"] = str(
+        int(sweep["batch_size"].iloc[0]) if "batch_size" in sweep else _batch_size(sweep, sweep_iters)
+    )
     m["PoneParams"] = fmt(int(sweep["params_total"].iloc[0]))
     m["PoneSweepEpochsText"] = words.count(int(sweep["epochs_planned"].max()), "epoch")
     m["PoneSchedEpochsText"] = words.count(int(sched["epochs_planned"].max()), "epoch")
@@ -65,6 +66,12 @@ def part1_macros(
     m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m
+
+
+def _batch_size(summary: pd.DataFrame, iters: pd.DataFrame) -> int:
+    """For runs written before the batch_size column: the smallest batch giving the measured iterations per epoch."""
+    per_epoch = int(iters[iters["epoch_float"] < 1].groupby("run").size().max())
+    return -(-int(summary["n_train"].iloc[0]) // per_epoch)
 
 
 def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
