@@ -26,8 +26,8 @@ def main(inputs, window: int, out_macros: str, out_table: str) -> None:
         part1_table(sweep, sched),
         out_table,
         escape=False,
-        caption="Part 1 runs: final test accuracy and total training time per run (mean $\\pm$ 95\\% t-interval "
-        "over the seeds counted in the table). \\rebuild{results/tex/part1_table.tex}"
+        caption="Part 1 runs: final test accuracy (mean $\\pm$ 95\\% t-interval) and total training time per run "
+        "(mean $\\pm$ sd) over the seeds counted in the table. \\rebuild{results/tex/part1_table.tex}"
         "{results/metrics/part1_lr_sweep/summary.csv, part1_schedulers/summary.csv}",
         label="tab:part1",
     )

@@ -89,7 +89,9 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                     "seeds": len(group),
                     "final test acc (\\%)": mean_ci(acc),
                     "diverged": int(group["diverged"].sum()),
-                    "time per run (s)": mean_ci(group["total_time_s"], 1),
+                    "time per run (s, mean $\\pm$ sd)": mean_pm(
+                        group["total_time_s"].mean(), group["total_time_s"].std(), 1
+                    ),
                 }
             )
     return pd.DataFrame(rows)
