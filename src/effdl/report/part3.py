@@ -8,7 +8,14 @@ import pandas as pd
 
 from effdl.plan.prune import PRUNE_MODES
 from effdl.report import answers, words
-from effdl.report.plotting import ci_lineplot, mark_events, palette_for, set_style, training_error_figure
+from effdl.report.plotting import (
+    ci_lineplot,
+    integer_epochs,
+    mark_events,
+    palette_for,
+    set_style,
+    training_error_figure,
+)
 from effdl.report.stats import t_band
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
@@ -262,6 +269,7 @@ def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
         )
     for ax in (ax_acc, ax_sparsity):
         mark_events(ax, events, "pruning event", annotate=True)
+    integer_epochs(ax_acc, epochs["epoch"])
     handles, labels = ax_acc.get_legend_handles_labels()
     ax_acc.legend(handles, [LABELS.get(label, label) for label in labels], title=None, fontsize=7)
     ax_acc.set(xlabel="epoch (red: pruning events, after that epoch's training)", ylabel="test accuracy (%)")
