@@ -29,7 +29,7 @@ PALETTE = {
     "unstructured": _CB[3],
     "lr 0.0001": _CB[4],
     "lr 0.1": _CB[5],
-    "lr 1": _CB[6],
+    "lr 1": _CB[9],
     "sparse_convnet": _CB[7],
     "pt_net": _CB[0],
     "net_freeze": _CB[2],
