@@ -49,15 +49,15 @@ def command_line(argv: list[str] | None, repo_dir: str | Path) -> str:
 
 def config_listing(config: dict, repo_dir: str | Path) -> str:
     """The resolved config as YAML (keys in the config's order), absolute paths scrubbed."""
-    text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=100)
+    text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=88)
     return scrub_paths(text, repo_dir)
 
 
 def listing_tex(text: str) -> str:
-    """A verbatim block in \\footnotesize for a generated listing (no line may contain the end marker)."""
+    """A verbatim block in \\scriptsize for a generated listing (no line may contain the end marker)."""
     if re.search(r"\\end\{verbatim\}", text):
         raise ValueError("a listing may not contain \\end{verbatim}")
-    return "{\\footnotesize\n\\begin{verbatim}\n" + text.rstrip("\n") + "\n\\end{verbatim}\n}\n"
+    return "{\\scriptsize\n\\begin{verbatim}\n" + text.rstrip("\n") + "\n\\end{verbatim}\n}\n"
 
 
 def _plain(value):
