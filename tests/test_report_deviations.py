@@ -12,7 +12,7 @@ NOTEBOOK_LIKE = {
     "seeds": [43],
     "engine": {"batch_size": 128},
     "datasets": {"cifar10": {"subset": None}, "cinic10": {"path": None, "subset": None}},
-    "part1": {
+    "schedules": {
         "lr_sweep": {"epochs": 5, "lrs": [0.0001, 0.1, 1.0]},
         "schedulers": {"epochs": 100, "milestones": [25, 50, 75]},
     },
@@ -66,3 +66,11 @@ def test_smoke_like_settings_show_precision_head_weights_subsets_and_runtime_met
     assert rows[("3.3/3.4", "pruning schedule")]["this run"] == "25% after epochs 1 and 2"
     assert rows[("4", "CINIC-10 data")]["this run"].startswith("CIFAR-10 standing in")
     assert "fixed batch of 8" in rows[("6.2", "runtime comparison")]["this run"]
+
+
+def test_part1_settings_are_read_from_the_schedules_key():
+    config = copy.deepcopy(NOTEBOOK_LIKE)
+    config["schedules"]["lr_sweep"]["epochs"] = 2
+    config["schedules"]["schedulers"]["milestones"] = [1]
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, RUNS)}
+    assert rows[("1.1", "epochs")]["this run"] == "2" and rows[("1.2", "MultiStep milestones")]["this run"] == "1"

@@ -64,7 +64,8 @@ def _listed(value) -> str:
 
 def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
     """(part, setting, notebook, this run, why) for every setting that differs; plain text cells."""
-    p1, quant, prune = config.get("part1", {}), config.get("quant", {}), config.get("prune", {})
+    p1 = config.get("schedules", config.get("part1", {}))  # the key was renamed part1 -> schedules
+    quant, prune = config.get("quant", {}), config.get("prune", {})
     finetune, dwconv = config.get("finetune", {}), config.get("dwconv", {})
     precisions = sorted(summaries["precision"].dropna().astype(str).unique()) if "precision" in summaries else []
     checks: list[tuple[str, str, object, Callable[[], object], str]] = [
