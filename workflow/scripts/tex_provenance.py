@@ -32,7 +32,7 @@ def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outp
     )
     write_macros(macros, outputs.macros, "provenance")
     df_to_latex(
-        data_sources_table(summaries), outputs.data_sources, escape=False, column_format="@{}lp{3.0cm}p{8.6cm}rr@{}"
+        data_sources_table(summaries), outputs.data_sources, escape=False, column_format="@{}lp{2.3cm}p{9.6cm}rr@{}"
     )
     df_to_latex(rule_runtimes(benchmarks_dir), outputs.runtimes, float_format="%.1f")
     df_to_latex(

@@ -52,7 +52,7 @@ def provenance_macros(
         "StudyLabel": escape(label),
         "StudyIsSmoke": "1" if "smoke" in label.lower() else "0",
         "ConfigFiles": escape(", ".join(scrub_paths(str(f), repo_dir) for f in configfiles)),
-        "CommandLine": escape(command or "not recorded"),
+        "CommandLine": escape(command or "not recorded").replace("-", "-{}"),  # no -- ligature
         "ConfigHash": config_hash(config),
         "GitCommit": escape(git_commit(repo_dir)),
         "RunCommits": escape(_values(summaries, "git_commit")),
