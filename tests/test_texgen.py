@@ -20,11 +20,14 @@ def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
         macro("Bad1", "x")
 
 
-def test_compare_uses_the_seed_spread():
-    assert compare([90.0, 91.0], [80.0, 80.5]) == "higher"
-    assert compare([80.0, 80.5], [90.0, 91.0]) == "lower"
+def test_compare_is_a_welch_test_at_five_percent():
+    assert compare([90.0, 91.0, 90.5], [80.0, 80.5, 80.2]) == "higher"
+    assert compare([80.0, 80.5, 80.2], [90.0, 91.0, 90.5]) == "lower"
     assert compare([90.0, 92.0], [90.5, 91.5]) == "within noise"
-    assert "spread unknown" in compare([90.0], [80.0])
+    assert compare([90.0], [80.0]) == "untested"  # one seed: no ranking
+    # a consistent one-point drop of each child against its own parent is only visible to the paired test
+    parents, children = [80.0, 90.0, 70.0], [79.0, 88.8, 69.1]
+    assert compare(children, parents) == "within noise" and compare(children, parents, paired=True) == "lower"
 
 
 def test_word_count_expands_macros_and_ignores_markup():

@@ -2,6 +2,13 @@
 
 # exports: rule build_paper (results/paper.pdf); uses PAPER_INPUTS of every part
 
+import os
+import sys
+
+# The command line that runs this workflow, for the provenance appendix. An environment variable, not a
+# params entry: a dry run (-n) or another target must not make tex_provenance out of date.
+os.environ.setdefault("EFFDL_COMMAND_LINE", "\x1f".join(sys.argv))
+
 
 rule tex_provenance:
     input:
@@ -11,6 +18,8 @@ rule tex_provenance:
         macros="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     log:
         "results/logs/tex_provenance.log",
     conda:
@@ -35,6 +44,8 @@ rule build_paper:
         provenance="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     output:
         "results/paper.pdf",
     log:

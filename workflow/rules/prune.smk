@@ -191,9 +191,7 @@ rule benchmark_pruned_models:
 
 rule plot_sparse_sanity:
     input:
-        sparse_iters="results/metrics/part3_sanity/iters.csv",
         sparse_epochs="results/metrics/part3_sanity/epochs.csv",
-        dense_iters=run_files(P3_SANITY_REFERENCE, "iters.csv"),
         dense_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
     output:
         report(
@@ -211,8 +209,6 @@ rule plot_sparse_sanity:
     resources:
         mem_mb=4000,
         runtime=10,
-    params:
-        window=config["schedules"]["smoothing_window"],
     script:
         "../scripts/plot_sparse_sanity.py"
 
@@ -272,7 +268,9 @@ rule plot_oneshot_pruning:
 rule tex_part3:
     input:
         sanity="results/metrics/part3_sanity/summary.csv",
+        sanity_epochs="results/metrics/part3_sanity/epochs.csv",
         sanity_reference=run_files(P3_SANITY_REFERENCE, "summary.csv"),
+        sanity_reference_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
         pruned_summary="results/metrics/part3_pruning/summary.csv",
         pruned_epochs="results/metrics/part3_pruning/epochs.csv",
         baseline_summary=run_files(PART1_BASELINE_RUNS, "summary.csv"),
