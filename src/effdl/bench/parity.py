@@ -61,25 +61,18 @@ def classic_run(data: dict, settings: ParitySettings, seed: int, device: torch.d
     net = build_model("convnet").to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=0.9, weight_decay=5e-4)
-    train_loader = classic_loader(
-        data["train"],
-        settings.batch_size,
-        mean=mean,
-        std=std,
-        augment=True,
-        shuffle=True,
-        num_workers=settings.num_workers,
-        seed=seed,
-    )
-    test_loader = classic_loader(
-        data["test"],
-        settings.batch_size,
-        mean=mean,
-        std=std,
-        augment=False,
-        shuffle=False,
-        num_workers=settings.num_workers,
-        seed=seed,
+    train_loader, test_loader = (
+        classic_loader(
+            data[split],
+            settings.batch_size,
+            mean=mean,
+            std=std,
+            augment=train,
+            shuffle=train,
+            num_workers=settings.num_workers,
+            seed=seed,
+        )
+        for split, train in (("train", True), ("test", False))
     )
     tick = time.perf_counter()
     acc = float("nan")
