@@ -20,13 +20,20 @@ def repo() -> Path:
 def tiny_packed() -> dict:
     """A packed 10-class, 3x32x32 data set of random pixels whose labels are learnable from brightness."""
     generator = torch.Generator().manual_seed(0)
+
     def split(n):
         labels = torch.arange(n) % 10
         images = torch.randint(0, 40, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
         images += (labels * 20).to(torch.uint8)[:, None, None, None]
         return {"images": images, "labels": labels}
-    return {"train": split(200), "test": split(100), "classes": [str(i) for i in range(10)],
-            "source": "synthetic", "sha256": "0" * 64}
+
+    return {
+        "train": split(200),
+        "test": split(100),
+        "classes": [str(i) for i in range(10)],
+        "source": "synthetic",
+        "sha256": "0" * 64,
+    }
 
 
 @pytest.fixture

@@ -8,8 +8,17 @@ import pandas as pd
 import pytest
 import torch
 
-from effdl.bench import (BenchSettings, Pipeline, classic_loader, load_bench_data, measure_epoch_times, parse_args,
-                         run_benchmark, settings_from_args, summarise_throughput, take_per_class)
+from effdl.bench import (
+    BenchSettings,
+    Pipeline,
+    classic_loader,
+    load_bench_data,
+    measure_epoch_times,
+    run_benchmark,
+    summarise_throughput,
+    take_per_class,
+)
+from effdl.bench.__main__ import parse_args, settings_from_args
 from effdl.data import DataError, DeviceDataset, iterate_batches
 from effdl.engine import resolve_precision
 from effdl.io import save_checkpoint
@@ -29,29 +38,56 @@ def test_classic_and_engine_pipelines_preprocess_identically(tiny_packed):
 def test_classic_augmentation_keeps_shape_and_changes_pixels(tiny_packed):
     split = take_per_class(tiny_packed["train"], 2, 0, "train")
     plain = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=False, shuffle=False, num_workers=0)))
-    augmented = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=True, shuffle=False,
-                                         num_workers=0)))
+    augmented = next(iter(classic_loader(split, 20, mean=MEAN, std=STD, augment=True, shuffle=False, num_workers=0)))
     assert augmented[0].shape == plain[0].shape == (20, 3, 32, 32)
     assert not torch.equal(augmented[0], plain[0])
 
 
 def tiny_data(packed: dict, per_class: int) -> dict:
-    return {**packed, "train": take_per_class(packed["train"], per_class, 0, "train"),
-            "test": take_per_class(packed["test"], per_class, 0, "test")}
+    return {
+        **packed,
+        "train": take_per_class(packed["train"], per_class, 0, "train"),
+        "test": take_per_class(packed["test"], per_class, 0, "test"),
+    }
 
 
 def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
     # bf16 is ~10x slower than fp32 on CPUs without bf16 kernels: only the accuracy check exercises it here.
-    settings = BenchSettings(batch_size=8, steps=1, warmup=1, repeats=1, eval_images=16, eval_batch_size=16,
-                             engine=("fp32", "fp32+cl"), acc_seeds=(0,), acc_epochs=1, acc_train_per_class=1,
-                             acc_test_per_class=1)
+    settings = BenchSettings(
+        batch_size=8,
+        steps=1,
+        warmup=1,
+        repeats=1,
+        eval_images=16,
+        eval_batch_size=16,
+        engine=("fp32", "fp32+cl"),
+        acc_seeds=(0,),
+        acc_epochs=1,
+        acc_train_per_class=1,
+        acc_test_per_class=1,
+    )
     run_benchmark(tiny_data(tiny_packed, 2), settings, "cpu", tmp_path, log=lambda _: None)
 
     throughput = pd.read_csv(tmp_path / "throughput.csv")
     assert list(throughput.columns) == [
-        "device", "phase", "pipeline", "label", "precision", "channels_last", "num_workers", "compile", "batch_size",
-        "images_per_round", "rounds", "img_per_s", "img_per_s_min", "img_per_s_max", "speedup_vs_classic",
-        "speedup_vs_seed_loader", "cifar10_epoch_s_projected"]
+        "device",
+        "phase",
+        "pipeline",
+        "label",
+        "precision",
+        "channels_last",
+        "num_workers",
+        "compile",
+        "batch_size",
+        "images_per_round",
+        "rounds",
+        "img_per_s",
+        "img_per_s_min",
+        "img_per_s_max",
+        "speedup_vs_classic",
+        "speedup_vs_seed_loader",
+        "cifar10_epoch_s_projected",
+    ]
     assert len(throughput) == 2 * 4 and set(throughput["phase"]) == {"train", "eval"}
     for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
         assert all(math.isfinite(v) and v > 0 for v in throughput[column]), column
@@ -73,11 +109,19 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
 
 
 def test_ratios_are_per_round_medians_against_the_classic_pipelines():
-    classic0, classic2, engine = Pipeline("classic", num_workers=0), Pipeline("classic", num_workers=2), \
-        Pipeline.engine("fp32+cl")
+    classic0, classic2, engine = (
+        Pipeline("classic", num_workers=0),
+        Pipeline("classic", num_workers=2),
+        Pipeline.engine("fp32+cl"),
+    )
     rates = {classic0: [10, 20, 40], classic2: [20, 10, 10], engine: [40, 60, 200]}  # img/s in rounds 0, 1, 2
-    raw = pd.DataFrame([{"round": r, "phase": "train", "pipeline": p, "images": 8, "seconds": 8 / v, "img_per_s": v}
-                        for p, values in rates.items() for r, v in enumerate(values)])
+    raw = pd.DataFrame(
+        [
+            {"round": r, "phase": "train", "pipeline": p, "images": 8, "seconds": 8 / v, "img_per_s": v}
+            for p, values in rates.items()
+            for r, v in enumerate(values)
+        ]
+    )
     table = summarise_throughput(raw, BenchSettings(batch_size=8)).set_index("label")
     row = table.loc[engine.label]
     assert row["img_per_s"] == 60 and row["rounds"] == 3
@@ -89,8 +133,7 @@ def test_ratios_are_per_round_medians_against_the_classic_pipelines():
 
 def test_epoch_times_cover_the_seed_loader_and_the_engine(tiny_packed):
     settings = BenchSettings(batch_size=8, eval_batch_size=16, engine=("fp32+cl",), workers=(2,))
-    epochs = measure_epoch_times(tiny_data(tiny_packed, 1), settings, torch.device("cpu"), epochs=1,
-                                 log=lambda _: None)
+    epochs = measure_epoch_times(tiny_data(tiny_packed, 1), settings, torch.device("cpu"), epochs=1, log=lambda _: None)
     assert list(epochs["pipeline"]) == ["classic", "engine"] and (epochs["epoch_s"] > 0).all()
     assert epochs["speedup_vs_seed_loader"].iloc[0] == pytest.approx(1.0)
 

@@ -6,10 +6,9 @@ import copy
 
 import pytest
 import yaml
-
-from effdl.config import ConfigError, config_hash, validate_config
-
 from conftest import REPO
+
+from effdl.plan.config import ConfigError, config_hash, validate_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -34,15 +33,18 @@ def test_shipped_configs_are_valid(overlay):
     validate_config(config, SCHEMA)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda c: c["part1"]["lr_sweep"].update(lrz=[0.1]), r"unknown config key 'lrz'.*part1\.lr_sweep"),
-    (lambda c: c.update(seedz=[1]), r"'seedz' \(did you mean 'seeds'\?\)"),
-    (lambda c: c["part1"]["lr_sweep"].update(epochs="five"), r"part1\.lr_sweep\.epochs.*wrong type"),
-    (lambda c: c["part1"]["lr_sweep"].update(lrs=[0.1, -1.0]), r"part1\.lr_sweep\.lrs\.1.*out of range"),
-    (lambda c: c["part1"]["schedulers"].update(names=["cosine"]), r"part1\.schedulers\.names\.0.*'cosine'"),
-    (lambda c: c["part1"]["schedulers"].update(milestones=[25, 150]), r"milestone\(s\) \[150\] past"),
-    (lambda c: c["datasets"]["cifar10"].update(source="ftp"), r"datasets\.cifar10\.source"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda c: c["schedules"]["lr_sweep"].update(lrz=[0.1]), r"unknown config key 'lrz'.*schedules\.lr_sweep"),
+        (lambda c: c.update(seedz=[1]), r"'seedz' \(did you mean 'seeds'\?\)"),
+        (lambda c: c["schedules"]["lr_sweep"].update(epochs="five"), r"schedules\.lr_sweep\.epochs.*wrong type"),
+        (lambda c: c["schedules"]["lr_sweep"].update(lrs=[0.1, -1.0]), r"schedules\.lr_sweep\.lrs\.1.*out of range"),
+        (lambda c: c["schedules"]["schedulers"].update(names=["cosine"]), r"schedules\.schedulers\.names\.0.*'cosine'"),
+        (lambda c: c["schedules"]["schedulers"].update(milestones=[25, 150]), r"milestone\(s\) \[150\] past"),
+        (lambda c: c["datasets"]["cifar10"].update(source="ftp"), r"datasets\.cifar10\.source"),
+    ],
+)
 def test_bad_config_fails_naming_the_key(mutate, message):
     config = full_config()
     mutate(config)

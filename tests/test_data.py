@@ -7,11 +7,10 @@ import tarfile
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 
 from effdl.data import DataError, order_items, prepare_dataset, read_imagefolder
-
-from conftest import SHARED_DATA
 
 
 def _png(value: int, mode: str = "L") -> bytes:
@@ -60,8 +59,9 @@ def test_archive_and_directory_give_the_same_pixels(tmp_path):
 
 
 def test_rgb_subset_is_seeded_and_per_class(tmp_path):
-    layout = {split: [(cls, f"{cls}_{i}.png", i) for cls in ("cat", "dog") for i in range(6)]
-              for split in ("train", "test")}
+    layout = {
+        split: [(cls, f"{cls}_{i}.png", i) for cls in ("cat", "dog") for i in range(6)] for split in ("train", "test")
+    }
     _make_tree(tmp_path, layout, mode="RGB")
     subset = {"train_per_class": 2, "test_per_class": 1, "seed": 3}
     a = read_imagefolder(tmp_path / "top", subset)
@@ -93,8 +93,9 @@ def test_failed_download_names_the_fix(tmp_path, monkeypatch):
 def test_real_mnist_copy_orders_like_torchvision():
     """The offline copy's class folders, ordered by our rule, give torchvision's first MNIST labels."""
     with tarfile.open(SHARED_DATA / "mnist-png.tar.gz") as tar:
-        items = [(m.name.rsplit("/", 1)[1], int(m.name.split("/")[-2])) for m in tar
-                 if m.isfile() and "/train/" in m.name]
+        items = [
+            (m.name.rsplit("/", 1)[1], int(m.name.split("/")[-2])) for m in tar if m.isfile() and "/train/" in m.name
+        ]
     ordered = order_items(items)
     assert [label for _, label in ordered[:8]] == [5, 0, 4, 1, 9, 2, 1, 3]
     assert [int(name[:-4]) for name, _ in ordered] == list(range(60000))

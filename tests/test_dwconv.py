@@ -1,20 +1,20 @@
-"""Tests for effdl.dwconv(_report): the notebook's test, grouped-conv parity, parameter counts, DWConvNet, benchmark."""
+"""Tests for effdl.models.dwconv and studies.dwconv: the notebook's test, grouped-conv parity, counts, the benchmark."""
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from effdl import dwconv
-from effdl.dwconv import (
+from effdl.measure import count_parameters
+from effdl.models import dwconv
+from effdl.models.dwconv import (
     DepthwiseSeparableConvolution,
     DepthwiseSeparableConvolutionSolution,
     DWConvNet,
-    count_params,
     dw_conv_block,
     param_reduction_factor,
 )
-
+from effdl.studies import dwconv as dwconv_study
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest.py
 
@@ -134,17 +134,17 @@ def test_dtype_move_and_state_dict_keep_list_in_sync():
 
 @pytest.mark.parametrize("C_in,C_out,K", [(10, 20, 5), (3, 8, 3), (32, 32, 3), (4, 1, 2)])
 def test_parameter_counts_against_closed_form(C_in, C_out, K):
-    standard = count_params(nn.Conv2d(C_in, C_out, K, bias=False))
+    standard = count_parameters(nn.Conv2d(C_in, C_out, K, bias=False))
     for cls in (DepthwiseSeparableConvolution, DepthwiseSeparableConvolutionSolution):
-        separable = count_params(cls(C_in, C_out, K))
+        separable = count_parameters(cls(C_in, C_out, K))
         assert separable == C_in * K * K + C_in * C_out
         assert standard / separable == pytest.approx(param_reduction_factor(C_out, K))
 
 
 def test_notebook_parameter_counts():
     """The seed's (10, 20, 5) example: 5,000 vs 450, a factor 500/45 (about 11.1), not C_out = 20."""
-    standard = count_params(nn.Conv2d(10, 20, 5, bias=False))
-    separable = count_params(DepthwiseSeparableConvolution(10, 20, 5))
+    standard = count_parameters(nn.Conv2d(10, 20, 5, bias=False))
+    separable = count_parameters(DepthwiseSeparableConvolution(10, 20, 5))
     assert (standard, separable) == (5000, 450)
     assert param_reduction_factor(20, 5) == pytest.approx(500 / 45)
     assert param_reduction_factor(20, 5) < 20
@@ -152,16 +152,17 @@ def test_notebook_parameter_counts():
 
 @pytest.mark.parametrize("impl", ["mine", "solution"])
 def test_dwconvnet_layout_and_count(impl):
-    from effdl.models import ConvNet
+    from effdl.models.convnet import ConvNet
 
     net = DWConvNet(impl)
     layer_cls = dwconv.LAYERS[impl]
-    depthwise_positions = [i for i, block in enumerate(net.model)
-                           if isinstance(block, nn.Sequential) and isinstance(block[0], layer_cls)]
+    depthwise_positions = [
+        i for i, block in enumerate(net.model) if isinstance(block, nn.Sequential) and isinstance(block[0], layer_cls)
+    ]
     assert depthwise_positions == [1, 3, 6, 8]  # layers 2, 4, 7, 9
     # Each swapped 3x3 conv C->C loses 9*C*C and gains 9*C + C*C parameters.
     saved = sum(9 * c * c - (9 * c + c * c) for c in (32, 64, 128, 256))
-    assert count_params(net) == count_params(ConvNet()) - saved == 520_778
+    assert count_parameters(net) == count_parameters(ConvNet()) - saved == 520_778
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -189,7 +190,7 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\)"):
         DepthwiseSeparableConvolution(3, 2, 3)(torch.randn(1, 4, 5, 5))
     with pytest.raises(ValueError, match="reference 'solution' is not among impls"):
-        dwconv.benchmark_training_steps("cpu", impls=("mine",))
+        dwconv_study.benchmark_training_steps("cpu", impls=("mine",))
 
 
 def test_registry_builds_dwconvnet():
@@ -199,7 +200,7 @@ def test_registry_builds_dwconvnet():
 
 
 def test_benchmark_rows():
-    rows = dwconv.benchmark_training_steps("cpu", batch_size=2, steps=1, warmup=0, image_size=8)
+    rows = dwconv_study.benchmark_training_steps("cpu", batch_size=2, steps=1, warmup=0, image_size=8)
     assert [r["impl"] for r in rows] == ["mine", "solution"]
     by_impl = {r["impl"]: r for r in rows}
     assert by_impl["solution"]["time_ratio"] == 1.0
@@ -230,21 +231,53 @@ def _report_inputs(rows: list[dict], mine_time: float):
     import pandas as pd
 
     params = pd.DataFrame(rows)
-    bench = pd.DataFrame([{"impl": impl, "batch_size": 8, "steps": 3, "median_step_s": t, "median_forward_s": t / 4,
-                           "median_backward_s": t / 2, "median_optimizer_s": t / 4, "param_tensors": n,
-                           "images_per_s": 8 / t, "time_ratio": t / 0.1, "device": "cpu"}
-                          for impl, t, n in (("mine", mine_time, 509), ("solution", 0.1, 33))])
-    epochs = pd.DataFrame({"run": "r", "epoch": [0, 1, 2, 3], "lr": [1e-3, 1e-3, 1e-4, 1e-4],
-                           "train_acc": [10.0, 40.0, 60.0, 70.0], "test_acc": [10.0, 35.0, 50.0, 55.0]})
-    summary = pd.DataFrame([{"seed": 43, "epochs_planned": 3, "lr": 1e-3, "n_train": 500, "device": "cpu",
-                             "final_test_acc": 55.0, "best_test_acc": 55.0, "total_time_s": 12.0}])
+    bench = pd.DataFrame(
+        [
+            {
+                "impl": impl,
+                "batch_size": 8,
+                "steps": 3,
+                "median_step_s": t,
+                "median_forward_s": t / 4,
+                "median_backward_s": t / 2,
+                "median_optimizer_s": t / 4,
+                "param_tensors": n,
+                "images_per_s": 8 / t,
+                "time_ratio": t / 0.1,
+                "device": "cpu",
+            }
+            for impl, t, n in (("mine", mine_time, 509), ("solution", 0.1, 33))
+        ]
+    )
+    epochs = pd.DataFrame(
+        {
+            "run": "r",
+            "epoch": [0, 1, 2, 3],
+            "lr": [1e-3, 1e-3, 1e-4, 1e-4],
+            "train_acc": [10.0, 40.0, 60.0, 70.0],
+            "test_acc": [10.0, 35.0, 50.0, 55.0],
+        }
+    )
+    summary = pd.DataFrame(
+        [
+            {
+                "seed": 43,
+                "epochs_planned": 3,
+                "lr": 1e-3,
+                "n_train": 500,
+                "device": "cpu",
+                "final_test_acc": 55.0,
+                "best_test_acc": 55.0,
+                "total_time_s": 12.0,
+            }
+        ]
+    )
     return params, bench, summary, epochs
 
 
-@pytest.mark.parametrize("mine_time,phrase",
-                         [(0.25, "2.50$\\times$ faster than"), (0.05, "2.00$\\times$ slower than")])
+@pytest.mark.parametrize("mine_time,phrase", [(0.25, "2.50$\\times$ faster than"), (0.05, "2.00$\\times$ slower than")])
 def test_part6_macros_follow_the_data(comparison_rows, mine_time, phrase):
-    from effdl.dwconv_report import lr_drop_epochs, part6_macros
+    from effdl.report.part6 import lr_drop_epochs, part6_macros
 
     params, bench, summary, epochs = _report_inputs(comparison_rows, mine_time)
     assert lr_drop_epochs(epochs) == [1]  # epoch 2 trained at the lower rate: the drop follows epoch 1
@@ -257,7 +290,7 @@ def test_part6_macros_follow_the_data(comparison_rows, mine_time, phrase):
 
 
 def test_part6_macros_reject_disagreeing_counts(comparison_rows):
-    from effdl.dwconv_report import part6_macros
+    from effdl.report.part6 import part6_macros
 
     params, bench, summary, epochs = _report_inputs(comparison_rows, 0.2)
     params.loc[params["impl"] == "mine", "separable_params"] += 1

@@ -11,14 +11,16 @@ from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
 from effdl.engine import TrainConfig, lr_schedule, moving_average, train
-from effdl.models import ConvNet, MNISTNet, build_model, count_parameters
+from effdl.measure import count_parameters
+from effdl.models import build_model
+from effdl.models.convnet import ConvNet, MNISTNet
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
 
 def test_convnet_parameter_count_and_shape():
     net = ConvNet()
-    assert count_parameters(net) == (1_212_778, 1_212_778)
+    assert count_parameters(net) == count_parameters(net, trainable=True) == 1_212_778
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -38,7 +40,7 @@ def seed_moving_average(a, n=100):
     """The seed's own implementation, verbatim in behaviour (cumsum of a torch tensor)."""
     ret = torch.cumsum(torch.Tensor(a), 0)
     ret[n:] = ret[n:] - ret[:-n]
-    return ret[n - 1:] / n
+    return ret[n - 1 :] / n
 
 
 def test_moving_average_equals_the_seed():
@@ -49,10 +51,13 @@ def test_moving_average_equals_the_seed():
     assert len(moving_average(values[:50], 100)) == 0
 
 
-@pytest.mark.parametrize("scheduler,expected", [
-    ("multistep", [0.1] * 25 + [0.01] * 25 + [0.001] * 25 + [0.0001] * 25),
-    ("none", [0.1] * 100),
-])
+@pytest.mark.parametrize(
+    "scheduler,expected",
+    [
+        ("multistep", [0.1] * 25 + [0.01] * 25 + [0.001] * 25 + [0.0001] * 25),
+        ("none", [0.1] * 100),
+    ],
+)
 def test_lr_sequences(scheduler, expected):
     cfg = TrainConfig(epochs=100, lr=0.1, scheduler=scheduler, milestones=(25, 50, 75))
     assert lr_schedule(cfg) == pytest.approx(expected)
@@ -64,11 +69,14 @@ def test_cosine_annealing_follows_the_closed_form():
     assert lrs == pytest.approx(closed, abs=1e-9)
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"epochs": 5, "lr": 0.0}, "lr must be positive"),
-    ({"epochs": 5, "lr": 0.1, "scheduler": "cosine"}, "scheduler 'cosine' is unknown"),
-    ({"epochs": 5, "lr": 0.1, "scheduler": "multistep", "milestones": [3, 9]}, r"milestones \[9\]"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"epochs": 5, "lr": 0.0}, "lr must be positive"),
+        ({"epochs": 5, "lr": 0.1, "scheduler": "cosine"}, "scheduler 'cosine' is unknown"),
+        ({"epochs": 5, "lr": 0.1, "scheduler": "multistep", "milestones": [3, 9]}, r"milestones \[9\]"),
+    ],
+)
 def test_bad_settings_fail_with_the_reason(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**settings)
@@ -85,7 +93,7 @@ def test_batch_crop_and_flip_match_per_image_reference():
     cropped = batch_crop(images, top, left, pad=4)
     padded = nn.functional.pad(images, (4, 4, 4, 4))
     for i in range(6):  # reference: one slice per image
-        assert torch.equal(cropped[i], padded[i, :, top[i]:top[i] + 8, left[i]:left[i] + 8])
+        assert torch.equal(cropped[i], padded[i, :, top[i] : top[i] + 8, left[i] : left[i] + 8])
     flip = torch.tensor([True, False, True, False, False, True])
     flipped = batch_flip(images, flip)
     for i in range(6):
@@ -94,10 +102,13 @@ def test_batch_crop_and_flip_match_per_image_reference():
 
 def test_batches_cover_the_data_once_and_are_seeded(tiny_packed):
     ds = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+
     def labels(seed):
         gen = torch.Generator().manual_seed(seed)
-        return torch.cat([y for _, y in iterate_batches(ds, 64, mean=MEAN, std=STD, augment=True,
-                                                         shuffle=True, generator=gen)])
+        return torch.cat(
+            [y for _, y in iterate_batches(ds, 64, mean=MEAN, std=STD, augment=True, shuffle=True, generator=gen)]
+        )
+
     first, again, other = labels(0), labels(0), labels(1)
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert torch.equal(first.sort().values, ds.labels.sort().values)
@@ -105,20 +116,28 @@ def test_batches_cover_the_data_once_and_are_seeded(tiny_packed):
 
 def small_net() -> nn.Module:
     """A few-thousand-parameter CNN with BatchNorm (buffers) so engine tests run in seconds."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 def tiny_run(packed, tmp_path, epochs=3, lr=0.05, checkpoint=True, **kw):
     torch.manual_seed(0)
     model = small_net()
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, scheduler="multistep",
-                      milestones=(2,), seed=7, **kw)
+    cfg = TrainConfig(
+        epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, scheduler="multistep", milestones=(2,), seed=7, **kw
+    )
     train_set = DeviceDataset.from_packed(packed, "train", "cpu")
     test_set = DeviceDataset.from_packed(packed, "test", "cpu")
     ckpt = tmp_path / "ckpt.pt" if checkpoint else None
-    return model, train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, checkpoint_path=ckpt,
-                        log=lambda _: None)
+    return model, train(
+        model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, checkpoint_path=ckpt, log=lambda _: None
+    )
 
 
 def test_training_records_per_iteration_and_per_epoch(tiny_packed, tmp_path):
@@ -132,20 +151,32 @@ def test_training_records_per_iteration_and_per_epoch(tiny_packed, tmp_path):
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_path):
     model_full, full = tiny_run(tiny_packed, tmp_path / "a")
     (tmp_path / "b").mkdir()
+
     # stop after 2 epochs: same run config except epochs would change the fingerprint, so interrupt by
     # training the full config with a hook that raises after epoch index 1 (like a kill between epochs)
     class Kill:
         def after_train_epoch(self, epoch, model):
             if epoch == 2:
                 raise KeyboardInterrupt
+
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
         model = small_net()
-        cfg = TrainConfig(epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, scheduler="multistep",
-                          milestones=(2,), seed=7)
-        train(model, DeviceDataset.from_packed(tiny_packed, "train", "cpu"),
-              DeviceDataset.from_packed(tiny_packed, "test", "cpu"), cfg, "cpu", mean=MEAN, std=STD,
-              checkpoint_path=tmp_path / "b" / "ckpt.pt", hooks=[Kill()], log=lambda _: None)
+        cfg = TrainConfig(
+            epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, scheduler="multistep", milestones=(2,), seed=7
+        )
+        train(
+            model,
+            DeviceDataset.from_packed(tiny_packed, "train", "cpu"),
+            DeviceDataset.from_packed(tiny_packed, "test", "cpu"),
+            cfg,
+            "cpu",
+            mean=MEAN,
+            std=STD,
+            checkpoint_path=tmp_path / "b" / "ckpt.pt",
+            hooks=[Kill()],
+            log=lambda _: None,
+        )
     model_resumed, resumed = tiny_run(tiny_packed, tmp_path / "b")
     assert resumed.resumed_from_epoch == 2
     strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]  # noqa: E731

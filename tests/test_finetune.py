@@ -1,4 +1,4 @@
-"""Tests for effdl.finetune: the three ResNet-18 variants, freezing, the LoRA head and weight checks.
+"""Tests for effdl.models.resnet: the three ResNet-18 variants, freezing, the LoRA head and weight checks.
 
 No network and no real ImageNet weights here: the pretrained path is exercised with a *simulated*
 weights file (a randomly initialised resnet18 state_dict saved to disk). The hash it is checked
@@ -21,24 +21,33 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
-from effdl import finetune, finetune_plan, finetune_report
-from effdl.finetune import (
+from effdl import archives
+from effdl.compress.lora import LoRALinear
+from effdl.data import DataError
+from effdl.io import sha256_file
+from effdl.measure import count_parameters
+from effdl.models import build_model
+from effdl.models import resnet as finetune
+from effdl.models.resnet import (
     DEFAULT_FREEZE,
     WeightsError,
     build_resnet18,
     is_pretrained,
     weights_source,
 )
-from effdl.data import DataError
-from effdl.finetune_plan import RANDOM_INIT_LABEL
-from effdl.io import sha256_file
-from effdl.lora import LoRALinear, count_parameters
-from effdl.models import build_model
+from effdl.plan import finetune as finetune_plan
+from effdl.plan.finetune import RANDOM_INIT_LABEL
+from effdl.report import part4 as finetune_report
 
 RANDOM = {"init": "random"}
 
 
-@functools.lru_cache(maxsize=None)
+def counts(model) -> tuple[int, int]:
+    """(total, trainable) parameters."""
+    return count_parameters(model), count_parameters(model, trainable=True)
+
+
+@functools.cache
 def _build_cached(variant, kwargs_items):
     torch.manual_seed(0)
     return build_resnet18(variant, **{**RANDOM, **dict(kwargs_items)})
@@ -79,23 +88,22 @@ def test_forward_on_32x32_gives_10_logits(variant):
 def test_thousand_way_head_is_torchvision_resnet18():
     model = build("pt_net", num_classes=1000)
     # torchvision publishes the parameter count of its ResNet-18 in the weights' metadata
-    assert count_parameters(model) == (ResNet18_Weights.IMAGENET1K_V1.meta["num_params"],) * 2
+    assert counts(model) == (ResNet18_Weights.IMAGENET1K_V1.meta["num_params"],) * 2
 
 
 def test_trainable_counts_follow_the_freeze_list():
     reference = resnet18(weights=None, num_classes=10)
-    n_params = lambda module: sum(p.numel() for p in module.parameters())
-    total = n_params(reference)
-    frozen = sum(n_params(getattr(reference, name)) for name in DEFAULT_FREEZE)
+    total = count_parameters(reference)
+    frozen = sum(count_parameters(getattr(reference, name)) for name in DEFAULT_FREEZE)
     head = 512 * 10 + 10
     r = 10
-    assert count_parameters(build("pt_net")) == (total, total)
-    assert count_parameters(build("net_freeze")) == (total, total - frozen)
-    lora = count_parameters(build("net_freeze_lora", lora_r=r))
+    assert counts(build("pt_net")) == (total, total)
+    assert counts(build("net_freeze")) == (total, total - frozen)
+    lora = counts(build("net_freeze_lora", lora_r=r))
     # the LoRA head adds r*(in+out) trainable parameters and freezes the 10-way fc
     assert lora == (total + r * (512 + 10), total - frozen - head + r * (512 + 10))
-    custom = count_parameters(build("net_freeze", freeze=["conv1", "bn1"]))
-    assert custom.trainable == total - n_params(reference.conv1) - n_params(reference.bn1)
+    custom = counts(build("net_freeze", freeze=["conv1", "bn1"]))
+    assert custom[1] == total - count_parameters(reference.conv1) - count_parameters(reference.bn1)
 
 
 def test_variants_start_from_the_same_function():
@@ -179,9 +187,7 @@ def test_matching_weights_file_is_loaded(fake_weights, accept_fake_hash):
     path, state_dict = fake_weights
     model = build_resnet18("net_freeze", weights_path=str(path))
     assert is_pretrained(model) and str(path) in weights_source(model)
-    torch.testing.assert_close(
-        model.layer3[0].conv1.weight, state_dict["layer3.0.conv1.weight"], rtol=0, atol=0
-    )
+    torch.testing.assert_close(model.layer3[0].conv1.weight, state_dict["layer3.0.conv1.weight"], rtol=0, atol=0)
     # the 10-way head keeps the first 10 rows of the 1000-way head
     torch.testing.assert_close(model.fc.weight, state_dict["fc.weight"][:10], rtol=0, atol=0)
     torch.testing.assert_close(model.fc.bias, state_dict["fc.bias"][:10], rtol=0, atol=0)
@@ -219,9 +225,7 @@ def test_plan_init_prefers_weights_and_only_falls_back_when_allowed(tmp_path, fa
     # not allowed: stay "pretrained" so the job fails loudly instead of silently degrading
     assert finetune_plan.plan_init("pretrained", hub_dir=empty_hub) == "pretrained"
     assert finetune_plan.plan_init("pretrained", str(fake_weights[0]), True, hub_dir=empty_hub) == "pretrained"
-    assert (
-        finetune_plan.plan_init("pretrained", None, True, download_weights=True, hub_dir=empty_hub) == "pretrained"
-    )
+    assert finetune_plan.plan_init("pretrained", None, True, download_weights=True, hub_dir=empty_hub) == "pretrained"
     cached = finetune_plan.hub_weights_file(empty_hub)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")  # the plan only looks for the file; the job checks its hash
@@ -241,28 +245,28 @@ def make_imagefolder_tar(path, classes, splits=("train", "test")):
 def test_fetch_archive_downloads_and_checks_hash(tmp_path):
     # a file:// URL stands in for the CINIC-10 server (no network here); the code path is urllib's
     source = tmp_path / "CINIC-10.tar.gz"
-    make_imagefolder_tar(source, finetune.CINIC10_CLASSES)
+    make_imagefolder_tar(source, archives.CINIC10_CLASSES)
     url = source.as_uri()
-    digest = finetune.fetch_archive(url, tmp_path / "out" / "a.tar.gz")
+    digest = archives.fetch_archive(url, tmp_path / "out" / "a.tar.gz")
     assert digest == sha256_file(source) == sha256_file(tmp_path / "out" / "a.tar.gz")
-    counts = finetune.check_imagefolder_archive(tmp_path / "out" / "a.tar.gz")
+    counts = archives.check_imagefolder_archive(tmp_path / "out" / "a.tar.gz")
     assert sum(counts["train"].values()) == sum(counts["test"].values()) == 10
     with pytest.raises(DataError, match="sha256"):
-        finetune.fetch_archive(url, tmp_path / "bad.tar.gz", sha256="0" * 64)
+        archives.fetch_archive(url, tmp_path / "bad.tar.gz", sha256="0" * 64)
     assert not (tmp_path / "bad.tar.gz").exists()  # nothing half-written is left behind
     with pytest.raises(DataError, match="datasets.cinic10"):
-        finetune.fetch_archive((tmp_path / "missing.tar.gz").as_uri(), tmp_path / "c.tar.gz")
+        archives.fetch_archive((tmp_path / "missing.tar.gz").as_uri(), tmp_path / "c.tar.gz")
 
 
 def test_archive_check_rejects_missing_classes_and_non_archives(tmp_path):
     partial = tmp_path / "partial.tar.gz"
-    make_imagefolder_tar(partial, finetune.CINIC10_CLASSES[:9])
+    make_imagefolder_tar(partial, archives.CINIC10_CLASSES[:9])
     with pytest.raises(DataError, match="truck"):
-        finetune.check_imagefolder_archive(partial)
+        archives.check_imagefolder_archive(partial)
     html = tmp_path / "error.tar.gz"
     html.write_text("<html>503</html>")
     with pytest.raises(DataError, match="not a readable"):
-        finetune.check_imagefolder_archive(html)
+        archives.check_imagefolder_archive(html)
 
 
 def fake_results(weights=RANDOM_INIT_LABEL, source="imagefolder:../shared/data/cifar10-jpeg.tar.gz"):
@@ -306,9 +310,7 @@ def fake_results(weights=RANDOM_INIT_LABEL, source="imagefolder:../shared/data/c
 def test_report_labels_random_init_and_stand_in_data():
     summary, epochs = fake_results()
     macros = finetune_report.finetune_macros(summary, epochs, num_classes=10, lora_r=10, lora_alpha=10)
-    assert (
-        "random init" in macros["PfourWeights"] and "random initialisation" in macros["PfourRandomInitNote"]
-    )
+    assert "random init" in macros["PfourWeights"] and "random initialisation" in macros["PfourRandomInitNote"]
     assert macros["PfourData"] == "CIFAR-10 standing in for CINIC-10"
     assert macros["PfourPreAccPtNet"] == "10.00"  # epoch 0 = before fine-tuning
     assert macros["PfourAccNetFreezeLora"].startswith("70.50")  # mean of 70 and 71
@@ -325,8 +327,8 @@ def test_report_head_sizes_match_lora_linear():
     for num_classes in (10, 1000):
         heads = finetune_report.head_parameters(num_classes, lora_r=10)
         lora = LoRALinear(nn.Linear(512, num_classes), r=10)
-        assert count_parameters(lora.base).total == heads["plain"]
-        assert count_parameters(lora).trainable == heads["lora"]
+        assert count_parameters(lora.base) == heads["plain"]
+        assert count_parameters(lora, trainable=True) == heads["lora"]
 
 
 def test_report_table_and_figure(tmp_path):
@@ -357,8 +359,15 @@ def test_built_through_the_model_registry_from_plain_config():
     assert model.layer1[0].conv1.weight.requires_grad
 
 
-@pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/opt/th"}, {"XDG_CACHE_HOME": "/var/cache/x"},
-                                 {"TORCH_HOME": "~/th", "XDG_CACHE_HOME": "/var/cache/x"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"TORCH_HOME": "/opt/th"},
+        {"XDG_CACHE_HOME": "/var/cache/x"},
+        {"TORCH_HOME": "~/th", "XDG_CACHE_HOME": "/var/cache/x"},
+    ],
+)
 def test_torch_free_plan_agrees_with_torch_and_torchvision(monkeypatch, env):
     """finetune_plan spells out torch's hub directory and torchvision's file name (to stay torch-free at DAG build)."""
     for name in ("TORCH_HOME", "XDG_CACHE_HOME"):

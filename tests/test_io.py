@@ -12,8 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
-from effdl.io import (CheckpointError, atomic_write, load_checkpoint, remove_stale_temps, save_checkpoint,
-                      write_csv, write_text)
+from effdl.io import (
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    remove_stale_temps,
+    save_checkpoint,
+    write_csv,
+    write_text,
+)
 
 
 def state(path):
@@ -35,8 +42,9 @@ def test_write_csv_and_checkpoint_round_trip(tmp_path):
     assert temps(tmp_path) == [] and temps(tmp_path / "deep") == []
 
 
-@pytest.mark.parametrize("error", [ValueError("boom"), SystemExit(143), KeyboardInterrupt()],
-                         ids=["exception", "sigterm_exit", "ctrl_c"])
+@pytest.mark.parametrize(
+    "error", [ValueError("boom"), SystemExit(143), KeyboardInterrupt()], ids=["exception", "sigterm_exit", "ctrl_c"]
+)
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, error):
     target = tmp_path / "summary.csv"
     write_text("old,complete\n", target)
@@ -95,8 +103,14 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
     path = tmp_path / "model.pt"
     save_checkpoint({"w": torch.randn(64, 64)}, path)
     data = path.read_bytes()
-    path.write_bytes({"empty": b"", "text": b"hello\n", "truncated": data[: len(data) // 2],
-                      "garbage_after_zip_magic": data[:4] + os.urandom(200)}[damage])
+    path.write_bytes(
+        {
+            "empty": b"",
+            "text": b"hello\n",
+            "truncated": data[: len(data) // 2],
+            "garbage_after_zip_magic": data[:4] + os.urandom(200),
+        }[damage]
+    )
     before = state(path)
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
@@ -110,6 +124,9 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
 def test_checkpoint_with_an_unsafe_object_is_refused_naming_it(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"w": torch.ones(1), "opt": torch.optim.SGD}, path)  # a class: weights_only must refuse it
-    with pytest.raises(CheckpointError, match=r"holds a Python object \(torch\.optim\.sgd\.SGD\) that loading with "
-                                              r"weights_only=True refuses.*Fix: re-create it"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"holds a Python object \(torch\.optim\.sgd\.SGD\) that loading with "
+        r"weights_only=True refuses.*Fix: re-create it",
+    ):
         load_checkpoint(path)

@@ -1,4 +1,4 @@
-"""Tests for effdl.lora: LoRALinear's init, maths, merge/unmerge, gradients and parameter counts."""
+"""Tests for effdl.compress.lora: LoRALinear's init, maths, merge/unmerge, gradients and parameter counts."""
 
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from effdl.lora import LoRALinear, count_parameters
+from effdl.compress.lora import LoRALinear
+from effdl.measure import count_parameters
 
 
 def make_layer(in_features=20, out_features=7, r=3, alpha=6.0, seed=0):
@@ -92,15 +93,16 @@ def test_parameter_counts_match_formula(in_features, out_features, r):
     layer = LoRALinear(nn.Linear(in_features, out_features), r=r)
     base_params = in_features * out_features + out_features
     adapter_params = r * (in_features + out_features)
-    assert count_parameters(layer) == (base_params + adapter_params, adapter_params)
-    assert count_parameters(layer.base) == (base_params, 0)
+    assert count_parameters(layer) == base_params + adapter_params
+    assert count_parameters(layer, trainable=True) == adapter_params
+    assert (count_parameters(layer.base), count_parameters(layer.base, trainable=True)) == (base_params, 0)
 
 
 def test_count_parameters_counts_shared_parameters_once():
     shared = nn.Linear(4, 4)
     model = nn.Sequential(shared, nn.ReLU(), shared)
     model[0].bias.requires_grad_(False)
-    assert count_parameters(model) == (20, 16)
+    assert (count_parameters(model), count_parameters(model, trainable=True)) == (20, 16)
 
 
 def test_follows_base_dtype():

@@ -1,10 +1,10 @@
-"""Tests of effdl.plotting helpers that decide what a figure shows."""
+"""Tests of effdl.report.plotting helpers that decide what a figure shows."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from effdl.plotting import hue_order
+from effdl.report.plotting import hue_order
 
 
 def test_hue_order_is_numeric_when_every_setting_is_a_number():

@@ -1,4 +1,4 @@
-"""Tests for effdl.prune: masked convs, L1 pruning vs torch.nn.utils.prune, schedule hook, slim export, costs."""
+"""Tests for effdl.compress.prune/slim and effdl.measure: masked convs, L1 pruning vs torch, schedule, slim, costs."""
 
 import math
 
@@ -9,29 +9,31 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as tprune
 from torch import nn
 
-from effdl.models import CONVNET_LAYERS, ConvNet, build_model
-from effdl.prune import (
+from effdl.compress.prune import (
     PruningHook,
-    SlimConvNet,
     SparseConv2d,
     SparseConvNet,
-    count_macs,
-    count_parameters,
-    csr_nbytes,
-    export_slim,
     filter_l1_pruning,
     get_sparse_conv2d_layers,
     layer_sparsity,
-    measure_latency,
     model_sparsity,
     oneshot_prune,
     prune_to_sparsity,
-    serialized_nbytes,
     sparse_conv_block,
     sparse_from_dense,
-    sparse_storage_nbytes,
     unstructured_pruning,
 )
+from effdl.compress.slim import SlimConvNet, export_slim
+from effdl.measure import (
+    count_macs,
+    count_parameters,
+    csr_nbytes,
+    measure_latency,
+    serialized_nbytes,
+    sparse_storage_nbytes,
+)
+from effdl.models import build_model
+from effdl.models.convnet import CONVNET_LAYERS, ConvNet
 
 PRUNE = {"structured": filter_l1_pruning, "unstructured": unstructured_pruning}
 
@@ -271,8 +273,8 @@ def test_counts_match_references():
     assert csr_nbytes(sparse.weight) == sum(
         t.numel() * t.element_size() for t in (csr.values(), csr.col_indices(), csr.crow_indices())
     )
-    assert count_parameters(sparse, nonzero_only=True) == int(torch.count_nonzero(matrix)) == 108
-    assert count_macs(sparse, (1, 4, 8, 8), nonzero_only=True) == 64 * 108
+    assert count_parameters(sparse, nonzero=True) == int(torch.count_nonzero(matrix)) == 108
+    assert count_macs(sparse, (1, 4, 8, 8), nonzero=True) == 64 * 108
     net = SparseConvNet(mode="unstructured")
     unstructured_pruning(net, 0.5)
     layers = get_sparse_conv2d_layers(net)
@@ -283,7 +285,7 @@ def test_counts_match_references():
         for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))
     ]
     expected = sum(csr_nbytes(m.weight, 4, 2) for m in layers) + sum(t.numel() * t.element_size() for t in others)
-    assert sparse_storage_nbytes(net, index_bytes=2) == expected
+    assert sparse_storage_nbytes(net, layers, index_bytes=2) == expected
 
 
 def test_measure_latency_reports_ordered_quantiles():
@@ -293,15 +295,21 @@ def test_measure_latency_reports_ordered_quantiles():
         measure_latency(nn.Conv2d(3, 4, 3), (1, 3, 16, 16), "cpu", repeats=0)
 
 
-# --- Part 3 report (effdl.prune_report) ----------------------------------------------------------------
+# --- Part 3 report (effdl.report.part3) ----------------------------------------------------------------
 
 
 def test_event_changes_measure_the_dip_into_and_recovery_after_each_pruning_event():
-    from effdl.prune_report import event_changes
+    from effdl.report.part3 import event_changes
 
-    epochs = pd.DataFrame({"mode": "structured", "run": "r", "epoch": [0, 1, 2, 3, 4],
-                           "test_acc": [10.0, 50.0, 40.0, 45.0, 47.0],
-                           "prune_event": [False, False, True, False, True]})
+    epochs = pd.DataFrame(
+        {
+            "mode": "structured",
+            "run": "r",
+            "epoch": [0, 1, 2, 3, 4],
+            "test_acc": [10.0, 50.0, 40.0, 45.0, 47.0],
+            "prune_event": [False, False, True, False, True],
+        }
+    )
     changes = event_changes(epochs)
     assert changes["epoch"].tolist() == [2, 4]
     assert changes["dip"].tolist() == [-10.0, 2.0]  # 50 -> 40, then 45 -> 47
@@ -311,10 +319,16 @@ def test_event_changes_measure_the_dip_into_and_recovery_after_each_pruning_even
 def test_naive_per_event_rounding_uses_each_layers_own_channel_count():
     """The notebook prunes round(p * N) filters per event: with p = 0.25, two events and layers of 3 and 5 channels
     that is 2/3 and 2/5 of the filters, whatever the measured (exact) sparsity says."""
-    from effdl.prune_report import schedule_macros
+    from effdl.report.part3 import schedule_macros
 
-    sparsity = pd.DataFrame({"layer": ["conv1", "conv2", "conv1", "conv2"], "event": [1, 1, 2, 2],
-                             "out_channels": [3, 5, 3, 5], "sparsity": [0.25, 0.2, 0.5, 0.4]})
+    sparsity = pd.DataFrame(
+        {
+            "layer": ["conv1", "conv2", "conv1", "conv2"],
+            "event": [1, 1, 2, 2],
+            "out_channels": [3, 5, 3, 5],
+            "sparsity": [0.25, 0.2, 0.5, 0.4],
+        }
+    )
     pruned = pd.DataFrame({"epochs_planned": [4]})
     macros = {}
     schedule_macros(macros, pruned, sparsity, 0.25, [1, 2])

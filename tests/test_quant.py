@@ -1,4 +1,4 @@
-"""Tests for effdl.quant (seed cases, rounding, torch agreement, state dicts, packing) and the Part 2 study glue."""
+"""Tests for effdl.compress.quant (seed cases, rounding, torch agreement, state dicts, packing) and Part 2 glue."""
 
 import math
 import re
@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from effdl.models import MNISTNet
-from effdl.quant import (
+from effdl.compress.quant import (
     dequantize,
     dequantize_state_dict,
     fake_quantize_state_dict,
@@ -25,9 +24,10 @@ from effdl.quant import (
     unpack_codes,
     unpack_state_dict,
 )
-from effdl.quant_report import part2_macros, part2_table, seed_test_case_sizes, summarize_ptq
-from effdl.quant_study import packed_checkpoint_rows, ptq_variant_rows
-from effdl.quant_variants import VARIANT_PATTERN, Variant, parse_variant, variant_names
+from effdl.models.convnet import MNISTNet
+from effdl.plan.quant_variants import VARIANT_PATTERN, Variant, parse_variant, variant_names
+from effdl.report.part2 import part2_macros, part2_table, seed_test_case_sizes, summarize_ptq
+from effdl.studies.quant import packed_checkpoint_rows, ptq_variant_rows
 
 
 def step_of(params):
@@ -462,7 +462,7 @@ def test_unpack_rejects_other_files():
         unpack_state_dict({"weight": torch.zeros(3)})
 
 
-# --- Part 2 study glue (effdl.quant_study, effdl.quant_report) ---------------------------------------
+# --- Part 2 study glue (effdl.studies.quant, effdl.report.part2) ---------------------------------------
 
 
 def test_variant_names_round_trip_and_match_the_wildcard_pattern():
@@ -475,8 +475,9 @@ def test_variant_names_round_trip_and_match_the_wildcard_pattern():
     assert parse_variant("fp32") == Variant("fp32")
 
 
-@pytest.mark.parametrize("bad", ["fp16", "tensor-nearest-9bit", "row-nearest-8bit", "tensor-stochastic-2bit",
-                                 "tensor-nearest-8bit-trial1"])
+@pytest.mark.parametrize(
+    "bad", ["fp16", "tensor-nearest-9bit", "row-nearest-8bit", "tensor-stochastic-2bit", "tensor-nearest-8bit-trial1"]
+)
 def test_parse_variant_rejects_malformed_names(bad):
     with pytest.raises(ValueError, match="variant"):
         parse_variant(bad)
@@ -486,18 +487,65 @@ def fake_rows():
     """PTQ rows of two checkpoints: fp32, nearest 8/2-bit and three stochastic 2-bit trials."""
     rows = []
     for seed, fp32 in ((43, 97.0), (44, 96.0)):
-        common = {"net": "mnist_mlp", "checkpoint": f"part2/mnist_mlp_seed{seed}", "seed": seed, "batchnorm": "params",
-                  "epochs_planned": 4,
-                  "device": "cpu", "fp32_bytes": 400, "n_test": 1000}
-        rows.append({**common, "rounding": "fp32", "granularity": "none", "bits": 32, "trial": 0, "test_acc": fp32,
-                     "uint8_bytes": 400, "packed_bytes": 400})
-        rows.append({**common, "rounding": "nearest", "granularity": "tensor", "bits": 8, "trial": 0,
-                     "test_acc": fp32 - 0.1, "uint8_bytes": 108, "packed_bytes": 108})
-        rows.append({**common, "rounding": "nearest", "granularity": "tensor", "bits": 2, "trial": 0,
-                     "test_acc": fp32 - 40, "uint8_bytes": 108, "packed_bytes": 33})
+        common = {
+            "net": "mnist_mlp",
+            "checkpoint": f"part2/mnist_mlp_seed{seed}",
+            "seed": seed,
+            "batchnorm": "params",
+            "epochs_planned": 4,
+            "device": "cpu",
+            "fp32_bytes": 400,
+            "n_test": 1000,
+        }
+        rows.append(
+            {
+                **common,
+                "rounding": "fp32",
+                "granularity": "none",
+                "bits": 32,
+                "trial": 0,
+                "test_acc": fp32,
+                "uint8_bytes": 400,
+                "packed_bytes": 400,
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "rounding": "nearest",
+                "granularity": "tensor",
+                "bits": 8,
+                "trial": 0,
+                "test_acc": fp32 - 0.1,
+                "uint8_bytes": 108,
+                "packed_bytes": 108,
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "rounding": "nearest",
+                "granularity": "tensor",
+                "bits": 2,
+                "trial": 0,
+                "test_acc": fp32 - 40,
+                "uint8_bytes": 108,
+                "packed_bytes": 33,
+            }
+        )
         for trial in range(3):
-            rows.append({**common, "rounding": "stochastic", "granularity": "tensor", "bits": 2, "trial": trial,
-                         "test_acc": fp32 - 30 - trial, "uint8_bytes": 108, "packed_bytes": 33})
+            rows.append(
+                {
+                    **common,
+                    "rounding": "stochastic",
+                    "granularity": "tensor",
+                    "bits": 2,
+                    "trial": trial,
+                    "test_acc": fp32 - 30 - trial,
+                    "uint8_bytes": 108,
+                    "packed_bytes": 33,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -516,8 +564,18 @@ def test_summarize_ptq_pairs_each_variant_with_its_own_fp32_checkpoint():
 def test_part2_macros_and_table_are_tex_ready():
     rows = fake_rows()
     summary = summarize_ptq(rows)
-    packed = pd.DataFrame([{"net": "mnist_mlp", "bits": 2, "fp32_file_bytes": 1000, "packed_file_bytes": 200,
-                            "bit_exact": True, "test_acc_from_file": 57.0}])
+    packed = pd.DataFrame(
+        [
+            {
+                "net": "mnist_mlp",
+                "bits": 2,
+                "fp32_file_bytes": 1000,
+                "packed_file_bytes": 200,
+                "bit_exact": True,
+                "test_acc_from_file": 57.0,
+            }
+        ]
+    )
     macros = part2_macros(summary, rows, packed, mnist={"batch_size": 64, "hidden": 128, "lr": 1e-3, "gamma": 0.1})
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
     assert macros["PtwoMnistTensorNearestBEightDelta"] == "$-0.10$"
@@ -537,7 +595,7 @@ def test_part2_macros_and_table_are_tex_ready():
 
 
 def state_dict_nbytes_of(model):
-    """fp32 payload of a model, counted independently of effdl.quant.state_dict_nbytes."""
+    """fp32 payload of a model, counted independently of effdl.compress.quant.state_dict_nbytes."""
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
@@ -546,26 +604,44 @@ def trained_mlp(tmp_path):
     """A train_model-style checkpoint of a small MNISTNet and a packed 20-image test set."""
     torch.manual_seed(0)
     model = MNISTNet(hidden=8)
-    spec = {"seed": 43, "model": {"name": "mnist_mlp", "hidden": 8}, "mean": [0.1307], "std": [0.3081],
-            "train": {"epochs": 1}}
+    spec = {
+        "seed": 43,
+        "model": {"name": "mnist_mlp", "hidden": 8},
+        "mean": [0.1307],
+        "std": [0.3081],
+        "train": {"epochs": 1},
+    }
     torch.save({"state_dict": model.state_dict(), "spec": spec}, tmp_path / "model.pt")
     generator = torch.Generator().manual_seed(0)
-    split = {"images": torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8, generator=generator),
-             "labels": torch.randint(0, 10, (20,), generator=generator)}
-    torch.save({"train": split, "test": split, "classes": list(range(10)), "source": "synthetic", "sha256": "x"},
-               tmp_path / "data.pt")
+    split = {
+        "images": torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8, generator=generator),
+        "labels": torch.randint(0, 10, (20,), generator=generator),
+    }
+    torch.save(
+        {"train": split, "test": split, "classes": list(range(10)), "source": "synthetic", "sha256": "x"},
+        tmp_path / "data.pt",
+    )
     return tmp_path, model
 
 
 def test_ptq_variant_rows_evaluate_each_checkpoint(trained_mlp):
     tmp_path, model = trained_mlp
-    kwargs = dict(net="mnist_mlp", batchnorm="params", rounding_seed=0, eval_batch_size=7,
-                  device=torch.device("cpu"), config={"x": 1}, log=lambda _: None)
+    kwargs = dict(
+        net="mnist_mlp",
+        batchnorm="params",
+        rounding_seed=0,
+        eval_batch_size=7,
+        device=torch.device("cpu"),
+        config={"x": 1},
+        log=lambda _: None,
+    )
     checkpoints = {"part2/mnist_mlp_seed43": str(tmp_path / "model.pt")}
     fp32 = ptq_variant_rows(checkpoints, tmp_path / "data.pt", "fp32", **kwargs).iloc[0]
     nearest = ptq_variant_rows(checkpoints, tmp_path / "data.pt", "tensor-nearest-2bit", **kwargs).iloc[0]
-    trial = [ptq_variant_rows(checkpoints, tmp_path / "data.pt", "tensor-stochastic-2bit-trial1", **kwargs).iloc[0]
-             for _ in range(2)]
+    trial = [
+        ptq_variant_rows(checkpoints, tmp_path / "data.pt", "tensor-stochastic-2bit-trial1", **kwargs).iloc[0]
+        for _ in range(2)
+    ]
     assert fp32["fp32_bytes"] == state_dict_nbytes_of(model) and fp32["packed_bytes"] == fp32["fp32_bytes"]
     assert nearest["quantized_tensors"] == 4 and nearest["packed_bytes"] < nearest["uint8_bytes"] < fp32["fp32_bytes"]
     assert trial[0]["test_loss"] == trial[1]["test_loss"]  # seeded: the same trial is the same model
@@ -576,10 +652,20 @@ def test_ptq_variant_rows_evaluate_each_checkpoint(trained_mlp):
 def test_packed_checkpoint_rows_write_files_quantized_from_fp32(trained_mlp):
     tmp_path, model = trained_mlp
     paths = {4: tmp_path / "4bit.pt", 2: tmp_path / "2bit.pt"}
-    rows = packed_checkpoint_rows(tmp_path / "model.pt", "part2/mnist_mlp_seed43", tmp_path / "data.pt",
-                                  net="mnist_mlp", bits_list=[4, 2], batchnorm="params",
-                                  fp32_path=tmp_path / "fp32.pt", packed_paths=paths, eval_batch_size=20,
-                                  device=torch.device("cpu"), config={}, log=lambda _: None)
+    rows = packed_checkpoint_rows(
+        tmp_path / "model.pt",
+        "part2/mnist_mlp_seed43",
+        tmp_path / "data.pt",
+        net="mnist_mlp",
+        bits_list=[4, 2],
+        batchnorm="params",
+        fp32_path=tmp_path / "fp32.pt",
+        packed_paths=paths,
+        eval_batch_size=20,
+        device=torch.device("cpu"),
+        config={},
+        log=lambda _: None,
+    )
     assert list(rows["bits"]) == [4, 2] and rows["bit_exact"].all()
     assert (rows["packed_file_bytes"] < rows["fp32_file_bytes"]).all()
     for bits, path in paths.items():

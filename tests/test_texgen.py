@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from paper_checks import count_words, expand, undefined_macros
 
-from effdl.latex import check_log
-from effdl.paper_checks import count_words, expand, undefined_macros
-from effdl.texgen import compare, df_to_latex, macro, macro_name
+from effdl.report.latex import check_log
+from effdl.report.texgen import compare, df_to_latex, macro, macro_name
 
 
 def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
@@ -35,10 +35,12 @@ def test_undefined_macros_are_found(tmp_path):
 
 
 def test_latex_log_checks_are_strict():
-    log = ("Overfull \\hbox (45.3pt too wide) in paragraph at lines 3--4\n"
-           "Overfull \\hbox (2.0pt too wide) in paragraph at lines 9--9\n"
-           "LaTeX Warning: Reference `fig:x' on page 1 undefined on input line 7.\n"
-           "! Undefined control sequence.\n")
+    log = (
+        "Overfull \\hbox (45.3pt too wide) in paragraph at lines 3--4\n"
+        "Overfull \\hbox (2.0pt too wide) in paragraph at lines 9--9\n"
+        "LaTeX Warning: Reference `fig:x' on page 1 undefined on input line 7.\n"
+        "! Undefined control sequence.\n"
+    )
     problems = check_log(log, max_overfull_pt=30)
     assert any("45.3pt" in p for p in problems) and not any("2.0pt" in p for p in problems)
     assert any("fig:x" in p for p in problems) and any(p.startswith("! Undefined") for p in problems)
@@ -46,7 +48,7 @@ def test_latex_log_checks_are_strict():
 
 
 def test_rule_runtimes_sum_jobs_per_rule_and_escape_once(tmp_path):
-    from effdl.provenance_report import rule_runtimes
+    from effdl.report.provenance import rule_runtimes
 
     def bench(path: str, seconds: float) -> None:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,4 +65,3 @@ def test_rule_runtimes_sum_jobs_per_rule_and_escape_once(tmp_path):
     df_to_latex(table, tmp_path / "runtimes.tex", float_format="%.1f")
     tex = (tmp_path / "runtimes.tex").read_text()
     assert "train\\_model" in tex and "textbackslash" not in tex and "\\\\_" not in tex
-

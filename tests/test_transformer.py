@@ -6,9 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from effdl.matmul_count import count_matmuls, count_transformer_matmuls, expected_matmuls, expected_matmuls_by_block
-from effdl.seq2seq import BOS, ToyTaskConfig, greedy_decode, reversal_batch, sequence_keys, train_reversal
-from effdl.transformer import (
+from effdl.models.transformer import (
     CausalSelfAttention,
     CrossAttention,
     GlobalSelfAttention,
@@ -16,6 +14,13 @@ from effdl.transformer import (
     Transformer,
     positional_encoding,
 )
+from effdl.studies.matmul_count import (
+    count_matmuls,
+    count_transformer_matmuls,
+    expected_matmuls,
+    expected_matmuls_by_block,
+)
+from effdl.studies.seq2seq import BOS, ToyTaskConfig, greedy_decode, reversal_batch, sequence_keys, train_reversal
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest.py
 
@@ -167,8 +172,15 @@ def test_bad_inputs_raise_clear_errors():
 @pytest.mark.parametrize("num_layers,num_heads", [(1, 1), (2, 4), (3, 2)])
 def test_counted_matmuls_match_closed_form(num_layers, num_heads, fused_qkv):
     result = count_transformer_matmuls(
-        num_layers, num_heads, d_model=8 * num_heads, dff=16, input_vocab_size=9, target_vocab_size=7,
-        context_len=5, target_len=4, fused_qkv=fused_qkv,
+        num_layers,
+        num_heads,
+        d_model=8 * num_heads,
+        dff=16,
+        input_vocab_size=9,
+        target_vocab_size=7,
+        context_len=5,
+        target_len=4,
+        fused_qkv=fused_qkv,
     )
     N, h = num_layers, num_heads
     closed_form = N * (6 * h + 16) + 1 if fused_qkv else N * (15 * h + 7) + 1
@@ -189,8 +201,14 @@ def test_counter_roles_per_attention_block():
     roles = result.by_role()
     cross = roles[roles["block"] == "decoder cross-attention"].set_index("role")["count"].to_dict()
     # Per-head convention: h each of Q, K, V, Q·Kᵀ and softmax·V, one W_O.
-    assert cross == {"Q projection": h, "K projection": h, "V projection": h, "scores Q·Kᵀ": h, "softmax·V": h,
-                     "output projection W_O": 1}
+    assert cross == {
+        "Q projection": h,
+        "K projection": h,
+        "V projection": h,
+        "scores Q·Kᵀ": h,
+        "softmax·V": h,
+        "output projection W_O": 1,
+    }
     assert "other" not in set(roles["role"]) and "other" not in set(roles["block"])
 
 
@@ -226,8 +244,19 @@ def test_greedy_decode_follows_an_oracle():
 
 
 def test_toy_training_reduces_loss():
-    cfg = ToyTaskConfig(seq_len=4, num_layers=1, d_model=16, num_heads=2, dff=32, steps=60, batch_size=32,
-                        warmup_steps=10, eval_every=30, eval_size=64, lr=3e-3)
+    cfg = ToyTaskConfig(
+        seq_len=4,
+        num_layers=1,
+        d_model=16,
+        num_heads=2,
+        dff=32,
+        steps=60,
+        batch_size=32,
+        warmup_steps=10,
+        eval_every=30,
+        eval_size=64,
+        lr=3e-3,
+    )
     result = train_reversal(cfg, torch.device("cpu"), log=lambda _: None)
     assert [row["step"] for row in result.history] == [30, 60]
     assert result.history[-1]["train_loss"] < 0.9 * math.log(BOS + 1)  # below a uniform guess

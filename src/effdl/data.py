@@ -13,8 +13,8 @@ import io
 import re
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -106,8 +106,14 @@ def read_imagefolder(path: str | Path, subset: dict | None = None) -> dict:
         raise DataError(f"{path} has no '<split>/<class>/<image>' files for both splits {SPLITS}")
     packed = {"classes": classes, "source": f"imagefolder:{path}", "sha256": sha256}
     for split in SPLITS:
-        items = order_items([(name, classes.index(cls), blob) for (s, cls), files in entries.items()
-                             if s == split for name, blob in files.items()])
+        items = order_items(
+            [
+                (name, classes.index(cls), blob)
+                for (s, cls), files in entries.items()
+                if s == split
+                for name, blob in files.items()
+            ]
+        )
         labels = torch.tensor([label for _, label, _ in items], dtype=torch.int64)
         keep = _subset_indices(labels, subset, split) if subset else torch.arange(len(items))
         blobs = [items[i][2] for i in keep.tolist()]
@@ -177,11 +183,15 @@ def prepare_dataset(name: str, source_cfg: dict) -> dict:
     elif source == "download":  # the download rule has fetched the archive to <root>/<file name of url>
         archive = Path(source_cfg.get("root") or f"data/{name}") / source_cfg["url"].rsplit("/", 1)[-1]
         if not archive.exists():
-            raise DataError(f"data set '{name}': downloaded archive {archive} is missing. "
-                            f"Fix: run the download rule, or set datasets.{name}.source: imagefolder and .path.")
+            raise DataError(
+                f"data set '{name}': downloaded archive {archive} is missing. "
+                f"Fix: run the download rule, or set datasets.{name}.source: imagefolder and .path."
+            )
         packed = read_imagefolder(archive, subset)
     else:
-        raise DataError(f"datasets.{name}.source = {source!r} is unknown. Fix: use 'torchvision', 'imagefolder' or 'download'.")
+        raise DataError(
+            f"datasets.{name}.source = {source!r} is unknown. Fix: use 'torchvision', 'imagefolder' or 'download'."
+        )
     packed["name"] = name
     packed["subset"] = dict(subset) if subset else None
     return packed
@@ -204,7 +214,7 @@ class DeviceDataset:
         self.labels = labels.to(device)
 
     @classmethod
-    def from_packed(cls, packed: dict, split: str, device: torch.device | str) -> "DeviceDataset":
+    def from_packed(cls, packed: dict, split: str, device: torch.device | str) -> DeviceDataset:
         """The `split` of a packed data set, moved to `device`."""
         return cls(packed[split]["images"], packed[split]["labels"], device)
 
@@ -236,9 +246,18 @@ def normalize(images_u8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) ->
     return (images_u8.float().div_(255.0) - mean[:, None, None]) / std[:, None, None]
 
 
-def iterate_batches(dataset: DeviceDataset, batch_size: int, *, mean, std, augment: bool = False,
-                    shuffle: bool = False, generator: torch.Generator | None = None, crop_pad: int = 4,
-                    channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate_batches(
+    dataset: DeviceDataset,
+    batch_size: int,
+    *,
+    mean,
+    std,
+    augment: bool = False,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    crop_pad: int = 4,
+    channels_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield normalised (x, y) batches on the data set's device; all randomness from `generator` (CPU).
 
     Random draws for the whole epoch are made up front on the CPU generator, so a run is reproducible
@@ -254,7 +273,7 @@ def iterate_batches(dataset: DeviceDataset, batch_size: int, *, mean, std, augme
     order = order.to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         images = dataset.images[idx]
         if augment:
             step = slice(start, start + batch_size)

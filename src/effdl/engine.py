@@ -13,16 +13,16 @@ import hashlib
 import json
 import time
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
-from effdl.spec import TrainConfig
+from effdl.plan.spec import TrainConfig
 
 
 @dataclass
@@ -104,8 +104,16 @@ def lr_schedule(cfg: TrainConfig) -> list[float]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: DeviceDataset, *, mean, std, batch_size: int = 1000,
-             precision: str = "fp32", channels_last: bool = False) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    dataset: DeviceDataset,
+    *,
+    mean,
+    std,
+    batch_size: int = 1000,
+    precision: str = "fp32",
+    channels_last: bool = False,
+) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode."""
     model.eval()
     device = dataset.device
@@ -127,10 +135,20 @@ def _fingerprint(cfg: TrainConfig, model: nn.Module, extra: dict | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def train(model: nn.Module, train_set: DeviceDataset, test_set: DeviceDataset, cfg: TrainConfig,
-          device: torch.device | str, *, mean: Sequence[float], std: Sequence[float],
-          checkpoint_path: str | Path | None = None, hooks: Sequence = (), identity: dict | None = None,
-          log: Callable[[str], None] = print) -> TrainResult:
+def train(
+    model: nn.Module,
+    train_set: DeviceDataset,
+    test_set: DeviceDataset,
+    cfg: TrainConfig,
+    device: torch.device | str,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    checkpoint_path: str | Path | None = None,
+    hooks: Sequence = (),
+    identity: dict | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
     Hooks' `after_train_epoch(epoch, model)` run after each epoch's training and before its test.
@@ -179,16 +197,31 @@ def train(model: nn.Module, train_set: DeviceDataset, test_set: DeviceDataset, c
             log(f"WARNING: {checkpoint_path} belongs to a different run configuration; starting from scratch")
 
     def test_now() -> tuple[float, float]:
-        return evaluate(model, test_set, mean=mean, std=std, batch_size=cfg.eval_batch_size,
-                        precision=precision, channels_last=cfg.channels_last)
+        return evaluate(
+            model,
+            test_set,
+            mean=mean,
+            std=std,
+            batch_size=cfg.eval_batch_size,
+            precision=precision,
+            channels_last=cfg.channels_last,
+        )
 
     if cfg.eval_before_training and start_epoch == 0:
         tick = time.perf_counter()
         test_loss, test_acc = test_now()
         result.total_time_s += time.perf_counter() - tick
-        result.epochs.append({"epoch": 0, "lr": optimizer.param_groups[0]["lr"], "train_loss": float("nan"),
-                              "train_acc": float("nan"), "test_loss": test_loss, "test_acc": test_acc,
-                              "epoch_time_s": 0.0})
+        result.epochs.append(
+            {
+                "epoch": 0,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": float("nan"),
+                "train_acc": float("nan"),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "epoch_time_s": 0.0,
+            }
+        )
 
     n_batches = -(-len(train_set) // cfg.batch_size)
     for epoch in range(start_epoch, cfg.epochs):
@@ -197,8 +230,16 @@ def train(model: nn.Module, train_set: DeviceDataset, test_set: DeviceDataset, c
         losses = torch.empty(n_batches, device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         lr_now = optimizer.param_groups[0]["lr"]
-        batches = iterate_batches(train_set, cfg.batch_size, mean=mean, std=std, augment=cfg.augment,
-                                  shuffle=True, generator=generator, channels_last=cfg.channels_last)
+        batches = iterate_batches(
+            train_set,
+            cfg.batch_size,
+            mean=mean,
+            std=std,
+            augment=cfg.augment,
+            shuffle=True,
+            generator=generator,
+            channels_last=cfg.channels_last,
+        )
         for i, (x, y) in enumerate(batches):
             with autocast(precision, device):
                 out = step_model(x)
@@ -219,25 +260,44 @@ def train(model: nn.Module, train_set: DeviceDataset, test_set: DeviceDataset, c
         epoch_time = time.perf_counter() - tick
         result.total_time_s += epoch_time
         iter_losses.append(losses)
-        result.epochs.append({"epoch": epoch + 1, "lr": lr_now, "train_loss": losses.mean().item(),
-                              "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-                              "epoch_time_s": epoch_time, **extra})
-        log(f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {losses.mean():.4f} "
-            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s")
+        result.epochs.append(
+            {
+                "epoch": epoch + 1,
+                "lr": lr_now,
+                "train_loss": losses.mean().item(),
+                "train_acc": train_acc,
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "epoch_time_s": epoch_time,
+                **extra,
+            }
+        )
+        log(
+            f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {losses.mean():.4f} "
+            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s"
+        )
         if not torch.isfinite(losses).all():
             result.diverged = True
             log(f"training diverged in epoch {epoch + 1} (non-finite loss at lr={cfg.lr}); stopping this run")
             break
         if checkpoint_path is not None:
-            state = {"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                     "torch_rng": torch.get_rng_state(), "epochs": result.epochs,
-                     "iter_losses": torch.cat(iter_losses), "total_time_s": result.total_time_s}
+            state = {
+                "fingerprint": fingerprint,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epochs": result.epochs,
+                "iter_losses": torch.cat(iter_losses),
+                "total_time_s": result.total_time_s,
+            }
             if device.type == "cuda":
                 state["cuda_rng"] = torch.cuda.get_rng_state(device)
             save_checkpoint(state, checkpoint_path)
 
     all_losses = torch.cat(iter_losses) if iter_losses else torch.empty(0)
-    result.iterations = [{"iteration": i, "epoch_float": i / n_batches, "loss": float(v)}
-                         for i, v in enumerate(all_losses.tolist())]
+    result.iterations = [
+        {"iteration": i, "epoch_float": i / n_batches, "loss": float(v)} for i, v in enumerate(all_losses.tolist())
+    ]
     return result

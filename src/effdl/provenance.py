@@ -4,28 +4,33 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from pathlib import Path
-
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from effdl.config import config_hash
+from effdl.plan.config import config_hash
 
 if TYPE_CHECKING:
     import torch
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_commit(repo_dir: str = ".") -> str:
     """The checkout's commit (with '-dirty' when tracked files changed), or 'unknown' outside git."""
     try:
         commit = subprocess.run(
             ["git", "-C", repo_dir, "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -49,8 +54,13 @@ def device_name(device: torch.device | str) -> str:
     return device.type
 
 
-def provenance(device: torch.device | str, seed: int | None, config: dict, data_meta: dict | None = None,
-               repo_dir: str | Path = ".") -> dict:
+def provenance(
+    device: torch.device | str,
+    seed: int | None,
+    config: dict,
+    data_meta: dict | None = None,
+    repo_dir: str | Path = ".",
+) -> dict:
     """The provenance columns for one job's rows."""
     import torch
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,9 @@ def announce_device(device: torch.device, log: Callable[[str], None], threads: i
     if threads:
         torch.set_num_threads(threads)
     if device.type == "cpu":
-        log("GPU rule running on CPU (device: cpu, or no CUDA device available); "
-            f"torch threads = {torch.get_num_threads()}")
+        log(
+            "GPU rule running on CPU (device: cpu, or no CUDA device available); "
+            f"torch threads = {torch.get_num_threads()}"
+        )
     else:
         log(f"running on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device})")

@@ -1,6 +1,7 @@
-"""Make tests/workflow/helpers.py importable."""
+"""Make tests/workflow/helpers.py and tests/paper_checks.py importable."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))

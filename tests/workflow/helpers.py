@@ -11,11 +11,13 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def snakemake(*args: str, timeout: int = 120, cwd: Path = REPO,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, timeout: int = 120, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the venv's snakemake with `args` (in `env`, default: this process's); never hangs past `timeout`."""
-    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_resume import BIN, JOB_LOG, RUN_DIR, copy_workflow, synthetic_mnist
 
 from effdl.data import DataError, DeviceDataset, load_packed, prepare_dataset
 from effdl.engine import TrainConfig, TrainResult, train
-from effdl.experiment import run_training, write_run_outputs
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.models import build_model
+from effdl.runs import run_training, write_run_outputs
 
 TARGET = str(RUN_DIR / "epochs.csv")
 
@@ -46,19 +45,31 @@ def workflow(tmp_path_factory) -> Path:
 
 
 CONFIG_CASES = {
-    "unknown_key": ("engine:\n  batchsize: 64\n",
-                    ["unknown config key 'batchsize'", "did you mean 'batch_size'", "Fix:"]),
-    "wrong_type": ("engine:\n  batch_size: '64'\n",
-                   ["'engine.batch_size' has the wrong type", "'64' is not of type integer", "Fix:"]),
-    "unknown_scheduler": ("part1:\n  lr_sweep:\n    scheduler: cosine\n",
-                          ["'part1.lr_sweep.scheduler' is 'cosine', which is not one of", "Fix: use one of"]),
-    "zero_lr": ("part1:\n  schedulers:\n    lr: 0\n", ["'part1.schedulers.lr' is out of range", "Fix:"]),
-    "negative_lr_in_sweep": ("part1:\n  lr_sweep:\n    lrs: [0.1, -1.0]\n",
-                             ["'part1.lr_sweep.lrs.1' is out of range", "Fix:"]),
-    "milestone_past_epochs": ("part1:\n  schedulers:\n    epochs: 10\n    milestones: [5, 20]\n",
-                              ["milestone(s) [20] past 'part1.schedulers.epochs' = 10", "Fix:"]),
-    "missing_data_path": ("datasets:\n  mnist:\n    path: source/no-such-mnist.tar.gz\n",
-                          ["datasets.mnist.path = 'source/no-such-mnist.tar.gz' does not exist", "Fix:"]),
+    "unknown_key": (
+        "engine:\n  batchsize: 64\n",
+        ["unknown config key 'batchsize'", "did you mean 'batch_size'", "Fix:"],
+    ),
+    "wrong_type": (
+        "engine:\n  batch_size: '64'\n",
+        ["'engine.batch_size' has the wrong type", "'64' is not of type integer", "Fix:"],
+    ),
+    "unknown_scheduler": (
+        "schedules:\n  lr_sweep:\n    scheduler: cosine\n",
+        ["'schedules.lr_sweep.scheduler' is 'cosine', which is not one of", "Fix: use one of"],
+    ),
+    "zero_lr": ("schedules:\n  schedulers:\n    lr: 0\n", ["'schedules.schedulers.lr' is out of range", "Fix:"]),
+    "negative_lr_in_sweep": (
+        "schedules:\n  lr_sweep:\n    lrs: [0.1, -1.0]\n",
+        ["'schedules.lr_sweep.lrs.1' is out of range", "Fix:"],
+    ),
+    "milestone_past_epochs": (
+        "schedules:\n  schedulers:\n    epochs: 10\n    milestones: [5, 20]\n",
+        ["milestone(s) [20] past 'schedules.schedulers.epochs' = 10", "Fix:"],
+    ),
+    "missing_data_path": (
+        "datasets:\n  mnist:\n    path: source/no-such-mnist.tar.gz\n",
+        ["datasets.mnist.path = 'source/no-such-mnist.tar.gz' does not exist", "Fix:"],
+    ),
 }
 
 
@@ -70,9 +81,25 @@ def test_config_mistake_fails_at_dag_build_time(workflow, case):
     before = snapshot(workflow / "results")
     start = time.monotonic()
     # a real run (no -n) with the earlier result's target: nothing may run, nothing may change
-    result = subprocess.run([str(BIN / "snakemake"), TARGET, "--forcerun", "train_model", "--cores", "1",
-                             "--resources", "gpu=1", "--configfile", "overlay.yaml", str(overlay.name)],
-                            cwd=workflow, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            str(BIN / "snakemake"),
+            TARGET,
+            "--forcerun",
+            "train_model",
+            "--cores",
+            "1",
+            "--resources",
+            "gpu=1",
+            "--configfile",
+            "overlay.yaml",
+            str(overlay.name),
+        ],
+        cwd=workflow,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed = time.monotonic() - start
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
@@ -87,10 +114,18 @@ def test_config_mistake_fails_at_dag_build_time(workflow, case):
 # ---------------------------------------------------------------------------------------------
 # Run specs: checked before any data is read or training starts
 
-GOOD_SPEC = {"part": "reliability", "run": "mlp", "dataset": "mnist", "seed": 43,
-             "model": {"name": "mnist_mlp", "hidden": 16},
-             "train": {"lr": 0.05, "epochs": 2, "batch_size": 32, "precision": "fp32"},
-             "hooks": [], "labels": {}, "mean": [0.1307], "std": [0.3081]}
+GOOD_SPEC = {
+    "part": "reliability",
+    "run": "mlp",
+    "dataset": "mnist",
+    "seed": 43,
+    "model": {"name": "mnist_mlp", "hidden": 16},
+    "train": {"lr": 0.05, "epochs": 2, "batch_size": 32, "precision": "fp32"},
+    "hooks": [],
+    "labels": {},
+    "mean": [0.1307],
+    "std": [0.3081],
+}
 
 
 @pytest.fixture
@@ -106,23 +141,41 @@ def assert_untouched(path: Path, before: tuple[bytes, int]) -> None:
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before, f"{path} changed"
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"model": {"name": "convnett"}}, r"unknown model 'convnett'\. Known models: .*mnist_mlp.*Fix:"),
-    ({"train": {"lr": 0.1, "epochs": 2, "scheduler": "cosine"}}, r"scheduler 'cosine' is unknown .*Fix:"),
-    ({"train": {"lr": 0.0, "epochs": 2}}, r"lr must be positive, got 0\.0.*Fix:"),
-    ({"train": {"lr": -0.1, "epochs": 2}}, r"lr must be positive, got -0\.1.*Fix:"),
-    ({"train": {"lr": 0.1, "epochs": 4, "scheduler": "multistep", "milestones": [2, 6]}},
-     r"milestones \[6\] lie past epochs=4.*Fix:"),
-    ({"train": {"lr": 0.1, "epochs": "4"}}, r"epochs must be int, got '4' \(str\).*Fix:"),
-    ({"train": {"lr": 0.1, "epochs": 4, "lrr": 0.2}}, r"unknown training setting\(s\) \['lrr'\].*Fix:"),
-], ids=["unknown_model", "unknown_scheduler", "zero_lr", "negative_lr", "milestone_past_epochs", "wrong_type",
-        "unknown_setting"])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"model": {"name": "convnett"}}, r"unknown model 'convnett'\. Known models: .*mnist_mlp.*Fix:"),
+        ({"train": {"lr": 0.1, "epochs": 2, "scheduler": "cosine"}}, r"scheduler 'cosine' is unknown .*Fix:"),
+        ({"train": {"lr": 0.0, "epochs": 2}}, r"lr must be positive, got 0\.0.*Fix:"),
+        ({"train": {"lr": -0.1, "epochs": 2}}, r"lr must be positive, got -0\.1.*Fix:"),
+        (
+            {"train": {"lr": 0.1, "epochs": 4, "scheduler": "multistep", "milestones": [2, 6]}},
+            r"milestones \[6\] lie past epochs=4.*Fix:",
+        ),
+        ({"train": {"lr": 0.1, "epochs": "4"}}, r"epochs must be int, got '4' \(str\).*Fix:"),
+        ({"train": {"lr": 0.1, "epochs": 4, "lrr": 0.2}}, r"unknown training setting\(s\) \['lrr'\].*Fix:"),
+    ],
+    ids=[
+        "unknown_model",
+        "unknown_scheduler",
+        "zero_lr",
+        "negative_lr",
+        "milestone_past_epochs",
+        "wrong_type",
+        "unknown_setting",
+    ],
+)
 def test_bad_run_spec_fails_before_reading_data(tmp_path, resume_state, change, message):
     before = (resume_state.read_bytes(), resume_state.stat().st_mtime_ns)
     # the data path does not exist: the spec's error must come first, before any data is touched
     with pytest.raises((ValueError, TypeError), match=message):
-        run_training({**GOOD_SPEC, **change}, tmp_path / "no-data.pt", torch.device("cpu"),
-                     checkpoint_path=resume_state, log=lambda _: None)
+        run_training(
+            {**GOOD_SPEC, **change},
+            tmp_path / "no-data.pt",
+            torch.device("cpu"),
+            checkpoint_path=resume_state,
+            log=lambda _: None,
+        )
     assert_untouched(resume_state, before)
 
 
@@ -132,23 +185,37 @@ def test_missing_data_path_is_named_with_the_fix(tmp_path, resume_state):
     with pytest.raises(DataError, match=rf"datasets\.cifar10\.path = '{re.escape(str(missing))}' does not exist.*Fix:"):
         prepare_dataset("cifar10", {"source": "imagefolder", "path": str(missing)})
     with pytest.raises(CheckpointError, match=r"mnist\.pt does not exist\. Fix: build it first"):
-        run_training(GOOD_SPEC, tmp_path / "results" / "data" / "mnist.pt", torch.device("cpu"),
-                     checkpoint_path=resume_state, log=lambda _: None)
+        run_training(
+            GOOD_SPEC,
+            tmp_path / "results" / "data" / "mnist.pt",
+            torch.device("cpu"),
+            checkpoint_path=resume_state,
+            log=lambda _: None,
+        )
     assert_untouched(resume_state, before)
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: corrupt, truncated, unsafe
 
+
 @pytest.fixture
 def model_file(tmp_path) -> Path:
     """A real model.pt as train_model writes it."""
     model = build_model("mnist_mlp", hidden=16)
     paths = {name: tmp_path / "run" / name for name in ("iters.csv", "epochs.csv", "summary.csv", "model.pt")}
-    write_run_outputs(GOOD_SPEC, model, TrainResult(), {"source": "synthetic", "sha256": "0" * 64, "n_train": 0,
-                                                       "n_test": 0}, torch.device("cpu"), {"k": 1},
-                      iters_csv=paths["iters.csv"], epochs_csv=paths["epochs.csv"],
-                      summary_csv=paths["summary.csv"], model_path=paths["model.pt"])
+    write_run_outputs(
+        GOOD_SPEC,
+        model,
+        TrainResult(),
+        {"source": "synthetic", "sha256": "0" * 64, "n_train": 0, "n_test": 0},
+        torch.device("cpu"),
+        {"k": 1},
+        iters_csv=paths["iters.csv"],
+        epochs_csv=paths["epochs.csv"],
+        summary_csv=paths["summary.csv"],
+        model_path=paths["model.pt"],
+    )
     return paths["model.pt"]
 
 
@@ -239,11 +306,18 @@ def test_corrupt_resume_checkpoint_is_reported_and_training_starts_over(tmp_path
     ckpt.write_bytes(b"PK\x03\x04 not really a zip")
     messages = []
     torch.manual_seed(0)
-    result = train(build_model("mnist_mlp", hidden=8), *sets, cfg, "cpu", mean=[0.5], std=[0.25],
-                   checkpoint_path=ckpt, log=messages.append)
+    result = train(
+        build_model("mnist_mlp", hidden=8),
+        *sets,
+        cfg,
+        "cpu",
+        mean=[0.5],
+        std=[0.25],
+        checkpoint_path=ckpt,
+        log=messages.append,
+    )
     torch.manual_seed(0)
-    clean = train(build_model("mnist_mlp", hidden=8), *sets, cfg, "cpu", mean=[0.5], std=[0.25],
-                  log=lambda _: None)
+    clean = train(build_model("mnist_mlp", hidden=8), *sets, cfg, "cpu", mean=[0.5], std=[0.25], log=lambda _: None)
     assert any("ignoring unreadable resume checkpoint" in m and str(ckpt) in m for m in messages), messages
     assert result.resumed_from_epoch == 0
     assert [r["loss"] for r in result.iterations] == [r["loss"] for r in clean.iterations]
@@ -251,10 +325,11 @@ def test_corrupt_resume_checkpoint_is_reported_and_training_starts_over(tmp_path
 
 
 # ---------------------------------------------------------------------------------------------
-# Pretrained weights (Part 4's effdl.finetune owns the hash check)
+# Pretrained weights (Part 4's effdl.models.resnet owns the hash check)
+
 
 def test_weights_file_with_the_wrong_hash_is_refused_before_loading(tmp_path):
-    from effdl.finetune import WeightsError, expected_hash_prefix, load_pretrained_state_dict
+    from effdl.models.resnet import WeightsError, expected_hash_prefix, load_pretrained_state_dict
 
     weights = tmp_path / "resnet18-imagenet.pth"
     torch.save({"fc.weight": torch.zeros(10, 512)}, weights)  # loadable, but not torchvision's file

@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-
 from helpers import BIN, REPO, job_counts, snakemake
 
 DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1")
@@ -38,7 +37,7 @@ def test_one_figure_builds_only_its_ancestors():
 
 def test_misspelled_config_key_fails_fast_naming_it(tmp_path):
     overlay = tmp_path / "typo.yaml"
-    overlay.write_text("part1:\n  lr_sweep:\n    lrz: [0.1]\n")
+    overlay.write_text("schedules:\n  lr_sweep:\n    lrz: [0.1]\n")
     start = time.monotonic()
     result = snakemake(*DRY, "--configfile", str(overlay))
     assert result.returncode != 0
@@ -58,8 +57,9 @@ def test_snakefmt_is_clean():
     snakefmt = BIN / "snakefmt"
     if not snakefmt.exists():
         pytest.skip("snakefmt is not installed in this environment (pip install -e .[dev])")
-    result = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -87,8 +87,8 @@ def test_torch_rules_hold_a_gpu_token_unless_the_device_is_cpu(device, tokens):
 
 
 def test_every_rule_before_the_appendix_writes_a_benchmark_file():
-    """The paper's runtime table (effdl.provenance_report.rule_runtimes) lists exactly the rules that benchmark."""
-    from effdl.provenance_report import UNTIMED_RULES
+    """The paper's runtime table (effdl.report.provenance.rule_runtimes) lists exactly the rules that benchmark."""
+    from effdl.report.provenance import UNTIMED_RULES
 
     missing, misplaced = [], []
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):

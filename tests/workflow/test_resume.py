@@ -22,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from helpers import BIN, REPO
 
 from effdl.io import load_checkpoint, save_checkpoint
@@ -35,7 +34,7 @@ EPOCHS = 10
 TIMING = ["epoch_time_s", "total_time_s"]
 KEPT_RULE_FILES = ("common.smk", "data.smk", "train.smk")
 
-RUN_RULES = f'''
+RUN_RULES = f"""
 register_runs(
     "reliability",
     {{
@@ -50,7 +49,7 @@ register_runs(
         )
     }},
 )
-'''
+"""
 # Relative paths only, so every copy has the same config (and config_hash provenance column).
 OVERLAY = """device: cpu
 seeds: [43]
@@ -73,8 +72,15 @@ def synthetic_mnist(n_train: int = 2000, n_test: int = 500) -> dict:
         images = torch.randint(0, 60, (n, 1, 28, 28), generator=generator, dtype=torch.uint8)
         return {"images": images + (labels * 19).to(torch.uint8)[:, None, None, None], "labels": labels}
 
-    return {"train": split(n_train), "test": split(n_test), "classes": [str(i) for i in range(10)],
-            "source": "synthetic", "sha256": "0" * 64, "name": "mnist", "subset": None}
+    return {
+        "train": split(n_train),
+        "test": split(n_test),
+        "classes": [str(i) for i in range(10)],
+        "source": "synthetic",
+        "sha256": "0" * 64,
+        "name": "mnist",
+        "subset": None,
+    }
 
 
 def copy_workflow(dest: Path, extra_rules: str = RUN_RULES, data: dict | None = None) -> Path:
@@ -83,8 +89,9 @@ def copy_workflow(dest: Path, extra_rules: str = RUN_RULES, data: dict | None = 
     shutil.copytree(REPO / "workflow", dest / "workflow")
     shutil.copytree(REPO / "config", dest / "config")
     lines = (REPO / "Snakefile").read_text().splitlines()
-    kept = [line for line in lines if not line.startswith("include:") or line.split("/")[-1].rstrip('"')
-            in KEPT_RULE_FILES]
+    kept = [
+        line for line in lines if not line.startswith("include:") or line.split("/")[-1].rstrip('"') in KEPT_RULE_FILES
+    ]
     (dest / "Snakefile").write_text("\n".join(kept) + '\n\ninclude: "test_runs.smk"\n')
     (dest / "test_runs.smk").write_text(extra_rules)
     (dest / "overlay.yaml").write_text(OVERLAY)
@@ -112,13 +119,16 @@ def start_and_kill(workdir: Path, sig: signal.Signals, timeout: float = 180) -> 
     """
     checkpoint = workdir / RUN_DIR / "checkpoint.pt"
     with open(workdir / "first_attempt.out", "w") as out:
-        proc = subprocess.Popen(smk_args(TARGET), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            smk_args(TARGET), cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + timeout
         while not checkpoint.exists():
-            assert proc.poll() is None, "snakemake ended before the first epoch checkpoint:\n" + (
-                workdir / "first_attempt.out").read_text()[-3000:]
+            assert proc.poll() is None, (
+                "snakemake ended before the first epoch checkpoint:\n"
+                + (workdir / "first_attempt.out").read_text()[-3000:]
+            )
             assert time.monotonic() < deadline, "no epoch checkpoint within the time limit"
             time.sleep(0.02)
         time.sleep(0.05)  # land inside the next epoch rather than right at its start
@@ -169,8 +179,11 @@ def resume_and_compare(workdir: Path, reference: dict, killed_after: int) -> Non
     assert ours["summary"].loc[0, "resumed_from_epoch"] == killed_after
     assert ours["summary"].loc[0, "epochs_completed"] == EPOCHS
     for name in ("iters", "epochs"):
-        pd.testing.assert_frame_equal(ours[name].drop(columns=TIMING, errors="ignore"),
-                                      reference[name].drop(columns=TIMING, errors="ignore"), check_exact=True)
+        pd.testing.assert_frame_equal(
+            ours[name].drop(columns=TIMING, errors="ignore"),
+            reference[name].drop(columns=TIMING, errors="ignore"),
+            check_exact=True,
+        )
     same = [c for c in reference["summary"].columns if c not in TIMING + ["resumed_from_epoch"]]
     pd.testing.assert_frame_equal(ours["summary"][same], reference["summary"][same], check_exact=True)
     assert (reference["summary"]["resumed_from_epoch"] == 0).all()
@@ -214,4 +227,3 @@ def test_sigkill_mid_run_resumes_after_unlock(tmp_path, reference):
     stale.write_bytes(b"half a checkpoint")
     resume_and_compare(workdir, reference, killed_after)
     assert f"removed {stale.relative_to(workdir)}" in (workdir / JOB_LOG).read_text()
-

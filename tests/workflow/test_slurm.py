@@ -273,7 +273,7 @@ def part1_overlay(workdir: Path) -> Path:
             "mnist": {"path": str(SHARED_DATA / "mnist-png.tar.gz")},
         },
         # 200 images in batches of 64: 4 iterations, a window of 2 leaves 3 smoothed loss points
-        "part1": {"smoothing_window": 2, "lr_sweep": {"lrs": [0.1], "epochs": 1}},
+        "schedules": {"smoothing_window": 2, "lr_sweep": {"lrs": [0.1], "epochs": 1}},
     }
     path = workdir / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))

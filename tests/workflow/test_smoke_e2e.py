@@ -9,7 +9,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from helpers import REPO, snakemake
 
 SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml")
@@ -30,8 +29,7 @@ def smoke_run():
 def pdf_text(path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.mark.slow
@@ -65,7 +63,7 @@ def test_smoke_rerun_is_a_no_op(smoke_run):
 
 @pytest.mark.slow
 def test_answers_respect_the_seed_word_limits(smoke_run):
-    from effdl.paper_checks import answer_word_counts, generated_macros
+    from paper_checks import answer_word_counts, generated_macros
 
     counts = answer_word_counts(REPO / "paper" / "sections", generated_macros(REPO / "results" / "tex"))
     assert counts, "no answer environments found"
@@ -75,7 +73,7 @@ def test_answers_respect_the_seed_word_limits(smoke_run):
 
 @pytest.mark.slow
 def test_every_macro_the_paper_uses_is_generated(smoke_run):
-    from effdl.paper_checks import generated_macros, undefined_macros
+    from paper_checks import generated_macros, undefined_macros
 
     assert undefined_macros(REPO / "paper", generated_macros(REPO / "results" / "tex")) == set()
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from effdl.config import ConfigError, validate_config
-from effdl.spec import check_spec
+from effdl.plan.config import ConfigError, validate_config
+from effdl.plan.spec import check_spec
 
 try:
     validate_config(

@@ -1,6 +1,6 @@
 """Part 4: ResNet-18 transfer learning on CINIC-10: full fine-tuning, frozen early layers, a LoRA head."""
 
-from effdl.finetune_plan import VARIANTS, init_label, plan_init
+from effdl.plan.finetune import VARIANTS, init_label, plan_init
 
 P4 = config["finetune"]
 P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]

@@ -224,7 +224,7 @@ rule plot_sparse_sanity:
         mem_mb=4000,
         runtime=10,
     params:
-        window=config["part1"]["smoothing_window"],
+        window=config["schedules"]["smoothing_window"],
     script:
         "../scripts/plot_sparse_sanity.py"
 

@@ -1,6 +1,6 @@
 """Part 2: post-training quantization (8/4/2-bit nearest, 2-bit stochastic trials) of the MNIST MLP and the ConvNet."""
 
-from effdl.quant_variants import VARIANT_PATTERN, variant_names
+from effdl.plan.quant_variants import VARIANT_PATTERN, variant_names
 
 Q = config["quant"]
 
@@ -45,7 +45,7 @@ QUANT_GRANULARITIES = {
     "mnist_mlp": Q["mnist"]["granularities"],
     "convnet": Q["convnet"]["granularities"],
 }
-# One quantize_model job per variant: fp32, nearest per width, stochastic trials (grammar: effdl.quant_variants).
+# One quantize_model job per variant: fp32, nearest per width, stochastic trials (grammar: effdl.plan.quant_variants).
 QUANT_VARIANTS = {
     net: variant_names(
         QUANT_GRANULARITIES[net],

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.io import write_csv
-from effdl.quant_report import summarize_ptq
+from effdl.report.part2 import summarize_ptq
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

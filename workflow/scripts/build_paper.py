@@ -1,6 +1,6 @@
 """Snakemake adapter for rule build_paper: strict latexmk build of results/paper.pdf."""
 
-from effdl.latex import build_pdf
+from effdl.report.latex import build_pdf
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from effdl.dwconv import parameter_comparison
 from effdl.io import write_csv
+from effdl.models.dwconv import parameter_comparison
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,6 +1,6 @@
 """Snakemake adapter for rule download_cinic10: fetch the official CINIC-10 archive and check its layout."""
 
-from effdl.finetune import check_imagefolder_archive, fetch_archive
+from effdl.archives import check_imagefolder_archive, fetch_archive
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

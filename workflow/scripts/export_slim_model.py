@@ -5,13 +5,15 @@ import copy
 import pandas as pd
 import torch
 
+from effdl.compress.prune import model_sparsity
+from effdl.compress.slim import export_slim, slim_checkpoint
 from effdl.data import DeviceDataset, iterate_batches, load_packed
 from effdl.engine import evaluate, resolve_device
 from effdl.io import save_checkpoint, write_csv
-from effdl.prune import count_parameters, export_slim, model_sparsity, slim_checkpoint
-from effdl.experiment import load_run_model
+from effdl.measure import count_parameters
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log
+from effdl.runs import load_run_model
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -39,20 +41,38 @@ def main(model_path, data_path, device_name, tolerance, check_images, out_model,
     if not diff <= tolerance:
         raise RuntimeError(f"slim export differs from the masked model by {diff:.3g} > tolerance {tolerance}")
     test = DeviceDataset.from_packed(packed, "test", device)
-    accs = {name: evaluate(m.to(device), test, mean=spec["mean"], std=spec["std"])[1]
-            for name, m in (("masked", net), ("slim", slim))}
+    accs = {
+        name: evaluate(m.to(device), test, mean=spec["mean"], std=spec["std"])[1]
+        for name, m in (("masked", net), ("slim", slim))
+    }
     save_checkpoint(slim_checkpoint(slim), out_model)
-    row = {"run": spec["run"], "sparsity": model_sparsity(net),
-           "widths": " ".join(map(str, slim.widths)), "folded_constant_layers": sum(slim.constant_layers),
-           "params_masked": count_parameters(net), "params_slim": count_parameters(slim),
-           "max_abs_diff_float64": diff, "max_abs_diff_float32": diffs[torch.float32], "tolerance": tolerance,
-           "check_images": len(x),
-           "test_acc_masked": accs["masked"], "test_acc_slim": accs["slim"],
-           **provenance(device, spec["seed"], config, packed)}
+    row = {
+        "run": spec["run"],
+        "sparsity": model_sparsity(net),
+        "widths": " ".join(map(str, slim.widths)),
+        "folded_constant_layers": sum(slim.constant_layers),
+        "params_masked": count_parameters(net),
+        "params_slim": count_parameters(slim),
+        "max_abs_diff_float64": diff,
+        "max_abs_diff_float32": diffs[torch.float32],
+        "tolerance": tolerance,
+        "check_images": len(x),
+        "test_acc_masked": accs["masked"],
+        "test_acc_slim": accs["slim"],
+        **provenance(device, spec["seed"], config, packed),
+    }
     write_csv(pd.DataFrame([row]), out_check)
     log(f"test accuracy masked {accs['masked']:.2f}% vs slim {accs['slim']:.2f}%; wrote {out_model}")
 
 
-main(snakemake.input.model, snakemake.input.data, snakemake.params.device, snakemake.params.tolerance,
-     snakemake.params.check_images, snakemake.output.model, snakemake.output.check, snakemake.threads,
-     snakemake.config)
+main(
+    snakemake.input.model,
+    snakemake.input.data,
+    snakemake.params.device,
+    snakemake.params.tolerance,
+    snakemake.params.check_images,
+    snakemake.output.model,
+    snakemake.output.check,
+    snakemake.threads,
+    snakemake.config,
+)

@@ -2,13 +2,14 @@
 
 import pandas as pd
 
+from effdl.compress.prune import model_sparsity, oneshot_prune
 from effdl.data import DeviceDataset, load_packed
 from effdl.engine import evaluate, resolve_device
 from effdl.io import write_csv
-from effdl.prune import count_parameters, model_sparsity, oneshot_prune
-from effdl.experiment import load_run_model
+from effdl.measure import count_parameters
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log
+from effdl.runs import load_run_model
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -30,13 +31,30 @@ def main(model_path, data_path, device_name, sparsities, modes, out_csv, threads
             if key not in results:
                 results[key] = evaluate(pruned, test, mean=spec["mean"], std=spec["std"])
             loss, acc = results[key]
-            rows.append({"baseline_run": spec["run"], "epochs_planned": spec["train"]["epochs"], "mode": mode,
-                         "target_sparsity": target, "sparsity": model_sparsity(pruned),
-                         "params_nonzero": count_parameters(pruned, nonzero_only=True),
-                         "test_loss": loss, "test_acc": acc, **prov})
+            rows.append(
+                {
+                    "baseline_run": spec["run"],
+                    "epochs_planned": spec["train"]["epochs"],
+                    "mode": mode,
+                    "target_sparsity": target,
+                    "sparsity": model_sparsity(pruned),
+                    "params_nonzero": count_parameters(pruned, nonzero=True),
+                    "test_loss": loss,
+                    "test_acc": acc,
+                    **prov,
+                }
+            )
             log(f"{mode} one-shot {target:.0%}: test accuracy {acc:.2f}%")
     write_csv(pd.DataFrame(rows), out_csv)
 
 
-main(snakemake.input.model, snakemake.input.data, snakemake.params.device, list(snakemake.params.sparsities),
-     list(snakemake.params.modes), snakemake.output[0], snakemake.threads, snakemake.config)
+main(
+    snakemake.input.model,
+    snakemake.input.data,
+    snakemake.params.device,
+    list(snakemake.params.sparsities),
+    list(snakemake.params.modes),
+    snakemake.output[0],
+    snakemake.threads,
+    snakemake.config,
+)

@@ -2,8 +2,8 @@
 
 from effdl.engine import resolve_device
 from effdl.io import write_csv
-from effdl.quant_study import packed_checkpoint_rows
 from effdl.runlog import announce_device, open_log
+from effdl.studies.quant import packed_checkpoint_rows
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -13,11 +13,29 @@ def main(net: str, checkpoint: str, data_path: str, params, outputs, config: dic
     device = resolve_device(params.device)
     announce_device(device, log, threads)
     packed_paths = dict(zip(params.bits, outputs.packed))
-    rows = packed_checkpoint_rows(checkpoint, params.checkpoint_key, data_path, net=net, bits_list=params.bits,
-                                  batchnorm=params.batchnorm, fp32_path=outputs.fp32, packed_paths=packed_paths,
-                                  eval_batch_size=params.eval_batch_size, device=device, config=config, log=log)
+    rows = packed_checkpoint_rows(
+        checkpoint,
+        params.checkpoint_key,
+        data_path,
+        net=net,
+        bits_list=params.bits,
+        batchnorm=params.batchnorm,
+        fp32_path=outputs.fp32,
+        packed_paths=packed_paths,
+        eval_batch_size=params.eval_batch_size,
+        device=device,
+        config=config,
+        log=log,
+    )
     write_csv(rows, outputs.sizes)
 
 
-main(snakemake.wildcards.net, snakemake.input.checkpoint, snakemake.input.data, snakemake.params,
-     snakemake.output, snakemake.config, snakemake.threads)
+main(
+    snakemake.wildcards.net,
+    snakemake.input.checkpoint,
+    snakemake.input.data,
+    snakemake.params,
+    snakemake.output,
+    snakemake.config,
+    snakemake.threads,
+)

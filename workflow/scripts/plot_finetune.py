@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from effdl.finetune_report import finetune_figure
-from effdl.plotting import provenance_caption, save_figure
+from effdl.report.part4 import finetune_figure
+from effdl.report.plotting import provenance_caption, save_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from effdl.plotting import ci_lineplot, provenance_caption, save_figure, set_style
+from effdl.report.plotting import ci_lineplot, provenance_caption, save_figure, set_style
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -24,11 +24,20 @@ def main(oneshot_csvs: list, gradual_csv: str, baseline_csvs: list, out_pdf: str
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=MODES, palette=colors, marker="o")
     for mode, group in final.groupby("mode"):
-        ax.errorbar(100 * group["sparsity"].mean(), group["test_acc"].mean(), yerr=group["test_acc"].std(),
-                    fmt="*", markersize=12, color=colors[mode], markeredgecolor="black", capsize=3,
-                    label=f"{mode}, gradual schedule + retraining")
-    ax.axhline(baseline["final_test_acc"].mean(), color="0.3", linestyle="--", linewidth=1,
-               label="dense baseline (Part 1.2)")
+        ax.errorbar(
+            100 * group["sparsity"].mean(),
+            group["test_acc"].mean(),
+            yerr=group["test_acc"].std(),
+            fmt="*",
+            markersize=12,
+            color=colors[mode],
+            markeredgecolor="black",
+            capsize=3,
+            label=f"{mode}, gradual schedule + retraining",
+        )
+    ax.axhline(
+        baseline["final_test_acc"].mean(), color="0.3", linestyle="--", linewidth=1, label="dense baseline (Part 1.2)"
+    )
     ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)", ylim=(0, 100))
     handles, labels = ax.get_legend_handles_labels()
     labels = [f"{label}, one-shot (no retraining)" if label in MODES else label for label in labels]

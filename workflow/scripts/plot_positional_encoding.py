@@ -2,11 +2,11 @@
 
 import torch
 
-from effdl.part5_report import positional_encoding_figure
-from effdl.plotting import save_figure
+from effdl.models.transformer import positional_encoding
 from effdl.provenance import git_commit
+from effdl.report.part5 import positional_encoding_figure
+from effdl.report.plotting import save_figure
 from effdl.runlog import open_log
-from effdl.transformer import positional_encoding
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -14,8 +14,10 @@ log = open_log(snakemake.log[0])
 
 def main(length: int, depth: int, out_pdf: str) -> None:
     fig = positional_encoding_figure(positional_encoding(length, depth).numpy())
-    caption = (f"effdl.transformer.positional_encoding(length={length}, depth={depth}) | torch {torch.__version__} "
-               f"| commit {git_commit()}")
+    caption = (
+        f"effdl.models.transformer.positional_encoding(length={length}, depth={depth}) | torch {torch.__version__} "
+        f"| commit {git_commit()}"
+    )
     save_figure(fig, out_pdf, caption)
     log(f"wrote {out_pdf}")
 

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from effdl.plotting import ci_lineplot, provenance_caption, save_figure, set_style
+from effdl.report.plotting import ci_lineplot, provenance_caption, save_figure, set_style
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -25,8 +25,15 @@ def main(pruned_csv: str, baseline_csvs: list, out_pdf: str) -> None:
     set_style()
     fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
     order = [BASELINE, *LABELS.values()]
-    ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order,
-                palette=dict(zip(order, sns.color_palette("colorblind", len(order)))))
+    ci_lineplot(
+        ax_acc,
+        epochs,
+        "epoch",
+        "test_acc",
+        "network",
+        hue_order=order,
+        palette=dict(zip(order, sns.color_palette("colorblind", len(order)))),
+    )
     # sparsity is the same for every seed (exact counts), so one line per mode; epoch 0 = before any pruning
     sparsity = pruned[pruned["epoch"] >= 1].groupby(["network", "epoch"], as_index=False)["sparsity"].mean()
     start = pd.DataFrame({"network": list(LABELS.values()), "epoch": 0, "sparsity": 0.0})
@@ -34,8 +41,13 @@ def main(pruned_csv: str, baseline_csvs: list, out_pdf: str) -> None:
     sparsity["sparsity_pct"] = 100 * sparsity["sparsity"]
     palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
     for network, line in sparsity.groupby("network"):
-        ax_sparsity.step(line["epoch"], line["sparsity_pct"], where="post", color=palette[network],
-                         linestyle="-" if "unstructured" in network else "--")
+        ax_sparsity.step(
+            line["epoch"],
+            line["sparsity_pct"],
+            where="post",
+            color=palette[network],
+            linestyle="-" if "unstructured" in network else "--",
+        )
     for ax in (ax_acc, ax_sparsity):
         for epoch in events:
             ax.axvline(epoch, color="0.5", linestyle=":", linewidth=0.8, zorder=0)

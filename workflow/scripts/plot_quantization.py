@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from effdl.plotting import provenance_caption, save_figure
-from effdl.quant_report import quantization_figure
+from effdl.report.part2 import quantization_figure
+from effdl.report.plotting import provenance_caption, save_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from effdl.plotting import provenance_caption, save_figure, training_curves_figure
+from effdl.report.plotting import provenance_caption, save_figure, training_curves_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)

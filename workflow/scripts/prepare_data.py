@@ -10,8 +10,10 @@ log = open_log(snakemake.log[0])
 
 def main(name: str, source: dict, out_path: str) -> None:
     packed = prepare_dataset(name, source)
-    log(f"{name}: {len(packed['train']['labels'])} train, {len(packed['test']['labels'])} test images, "
-        f"shape {tuple(packed['train']['images'].shape[1:])}, source {packed['source']}, sha256 {packed['sha256']}")
+    log(
+        f"{name}: {len(packed['train']['labels'])} train, {len(packed['test']['labels'])} test images, "
+        f"shape {tuple(packed['train']['images'].shape[1:])}, source {packed['source']}, sha256 {packed['sha256']}"
+    )
     save_checkpoint(packed, out_path)
 
 

@@ -2,23 +2,49 @@
 
 from effdl.engine import resolve_device
 from effdl.io import write_csv
-from effdl.quant_study import ptq_variant_rows
 from effdl.runlog import announce_device, open_log
+from effdl.studies.quant import ptq_variant_rows
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(net: str, variant: str, checkpoint_keys, checkpoint_paths, data_path: str, params, config: dict,
-         threads: int, out_csv: str) -> None:
+def main(
+    net: str,
+    variant: str,
+    checkpoint_keys,
+    checkpoint_paths,
+    data_path: str,
+    params,
+    config: dict,
+    threads: int,
+    out_csv: str,
+) -> None:
     device = resolve_device(params.device)
     announce_device(device, log, threads)
-    rows = ptq_variant_rows(dict(zip(checkpoint_keys, checkpoint_paths)), data_path, variant, net=net,
-                            batchnorm=params.batchnorm, rounding_seed=params.rounding_seed,
-                            eval_batch_size=params.eval_batch_size, device=device, config=config, log=log)
+    rows = ptq_variant_rows(
+        dict(zip(checkpoint_keys, checkpoint_paths)),
+        data_path,
+        variant,
+        net=net,
+        batchnorm=params.batchnorm,
+        rounding_seed=params.rounding_seed,
+        eval_batch_size=params.eval_batch_size,
+        device=device,
+        config=config,
+        log=log,
+    )
     write_csv(rows, out_csv)
 
 
-main(snakemake.wildcards.net, snakemake.wildcards.variant, snakemake.params.checkpoint_keys,
-     snakemake.input.checkpoints, snakemake.input.data, snakemake.params, snakemake.config, snakemake.threads,
-     snakemake.output[0])
+main(
+    snakemake.wildcards.net,
+    snakemake.wildcards.variant,
+    snakemake.params.checkpoint_keys,
+    snakemake.input.checkpoints,
+    snakemake.input.data,
+    snakemake.params,
+    snakemake.config,
+    snakemake.threads,
+    snakemake.output[0],
+)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.io import write_csv
-from effdl.models import CONVNET_LAYERS
+from effdl.models.convnet import CONVNET_LAYERS
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -23,8 +23,10 @@ def main(epochs_csv: str, out_csv: str) -> None:
     table = table.sort_values(["mode", "seed", "event"], kind="stable")  # melt keeps conv1..conv9 order
     write_csv(table[["mode", "seed", "run", "event", "epoch", "layer", "out_channels", "sparsity"]], out_csv)
     final = table[table["event"] == table["event"].max()]
-    log(f"{events['run'].nunique()} runs, {events['event'].max()} events; final per-layer sparsity "
-        f"{final['sparsity'].min():.4f}..{final['sparsity'].max():.4f}")
+    log(
+        f"{events['run'].nunique()} runs, {events['event'].max()} events; final per-layer sparsity "
+        f"{final['sparsity'].min():.4f}..{final['sparsity'].max():.4f}"
+    )
 
 
 main(snakemake.input[0], snakemake.output[0])

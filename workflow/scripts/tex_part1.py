@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from effdl.part1_report import part1_macros, part1_table
+from effdl.report.part1 import part1_macros, part1_table
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -12,13 +12,25 @@ log = open_log(snakemake.log[0])
 
 def main(inputs, configured_lr: float, batch_size: int, out_macros: str, out_table: str) -> None:
     sweep, sched = pd.read_csv(inputs.sweep), pd.read_csv(inputs.sched)
-    macros = part1_macros(sweep, sched, pd.read_csv(inputs.sweep_epochs), pd.read_csv(inputs.sched_epochs),
-                          configured_lr, batch_size)
+    macros = part1_macros(
+        sweep, sched, pd.read_csv(inputs.sweep_epochs), pd.read_csv(inputs.sched_epochs), configured_lr, batch_size
+    )
     write_macros(macros, out_macros, "Part 1")
-    df_to_latex(part1_table(sweep, sched), out_table, escape=False, caption="Part 1 runs: final test accuracy "
-                "over seeds (mean $\\pm$ std) and the measured total training time per run.", label="tab:part1")
+    df_to_latex(
+        part1_table(sweep, sched),
+        out_table,
+        escape=False,
+        caption="Part 1 runs: final test accuracy "
+        "over seeds (mean $\\pm$ std) and the measured total training time per run.",
+        label="tab:part1",
+    )
     log(f"wrote {out_macros} and {out_table}")
 
 
-main(snakemake.input, snakemake.params.configured_lr, snakemake.params.batch_size, snakemake.output.macros,
-     snakemake.output.table)
+main(
+    snakemake.input,
+    snakemake.params.configured_lr,
+    snakemake.params.batch_size,
+    snakemake.output.macros,
+    snakemake.output.table,
+)

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from effdl.quant_report import packed_table, part2_macros, part2_table
+from effdl.report.part2 import packed_table, part2_macros, part2_table
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -13,15 +13,25 @@ log = open_log(snakemake.log[0])
 def main(inputs, mnist: dict, outputs) -> None:
     summary, rows, packed = pd.read_csv(inputs.summary), pd.read_csv(inputs.rows), pd.read_csv(inputs.packed)
     write_macros(part2_macros(summary, rows, packed, mnist=mnist), outputs.macros, "Part 2")
-    df_to_latex(part2_table(summary), outputs.table, escape=False, label="tab:part2",
-                caption="Part 2: test accuracy after post-training quantization with per-tensor and "
-                "per-channel scales (mean $\\pm$ std over trained models, and over trials for stochastic "
-                "rounding), its change $\\Delta$ in points against the same model in fp32, and the model size "
-                "with bit-packed codes plus shifts and scales, with its ratio to fp32.")
-    df_to_latex(packed_table(packed), outputs.packed_table, escape=False, label="tab:part2-packed",
-                caption="Part 2: real checkpoint files. The fp32 \\texttt{state\\_dict} saved with "
-                "\\texttt{torch.save} against the bit-packed per-tensor file, reloaded and checked bit-exact "
-                "against the simulated model.")
+    df_to_latex(
+        part2_table(summary),
+        outputs.table,
+        escape=False,
+        label="tab:part2",
+        caption="Part 2: test accuracy after post-training quantization with per-tensor and "
+        "per-channel scales (mean $\\pm$ std over trained models, and over trials for stochastic "
+        "rounding), its change $\\Delta$ in points against the same model in fp32, and the model size "
+        "with bit-packed codes plus shifts and scales, with its ratio to fp32.",
+    )
+    df_to_latex(
+        packed_table(packed),
+        outputs.packed_table,
+        escape=False,
+        label="tab:part2-packed",
+        caption="Part 2: real checkpoint files. The fp32 \\texttt{state\\_dict} saved with "
+        "\\texttt{torch.save} against the bit-packed per-tensor file, reloaded and checked bit-exact "
+        "against the simulated model.",
+    )
     log(f"wrote {outputs.macros}, {outputs.table} and {outputs.packed_table}")
 
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from effdl.prune_report import benchmark_table, part3_macros
+from effdl.report.part3 import benchmark_table, part3_macros
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -19,17 +19,33 @@ def main(inputs, percentage, prune_after, out_macros, out_table) -> None:
     m = part3_macros(
         sanity=pd.read_csv(inputs.sanity),
         sanity_reference=read_all(inputs.sanity_reference) if inputs.sanity_reference else pd.DataFrame(),
-        pruned=pd.read_csv(inputs.pruned_summary), pruned_epochs=pd.read_csv(inputs.pruned_epochs),
-        sparsity=pd.read_csv(inputs.sparsity), baseline=read_all(inputs.baseline_summary),
-        oneshot=read_all(inputs.oneshot), bench=bench, slim_checks=read_all(inputs.slim_checks),
-        percentage=percentage, prune_after=prune_after)
+        pruned=pd.read_csv(inputs.pruned_summary),
+        pruned_epochs=pd.read_csv(inputs.pruned_epochs),
+        sparsity=pd.read_csv(inputs.sparsity),
+        baseline=read_all(inputs.baseline_summary),
+        oneshot=read_all(inputs.oneshot),
+        bench=bench,
+        slim_checks=read_all(inputs.slim_checks),
+        percentage=percentage,
+        prune_after=prune_after,
+    )
     write_macros(m, out_macros, "Part 3")
-    df_to_latex(benchmark_table(bench), out_table, escape=False, label="tab:part3-benchmark",
-                caption=f"Inference cost on {m['PthreeBenchDevice']} (one job; median latency of "
-                f"{m['PthreeBenchRepeats']} timed forward passes per batch size). MB: bytes of the saved state dict "
-                "(masked models also store their masks).")
+    df_to_latex(
+        benchmark_table(bench),
+        out_table,
+        escape=False,
+        label="tab:part3-benchmark",
+        caption=f"Inference cost on {m['PthreeBenchDevice']} (one job; median latency of "
+        f"{m['PthreeBenchRepeats']} timed forward passes per batch size). MB: bytes of the saved state dict "
+        "(masked models also store their masks).",
+    )
     log(f"wrote {len(m)} macros to {out_macros} and {out_table}")
 
 
-main(snakemake.input, snakemake.params.prune_percentage, list(snakemake.params.prune_after),
-     snakemake.output.macros, snakemake.output.table)
+main(
+    snakemake.input,
+    snakemake.params.prune_percentage,
+    list(snakemake.params.prune_after),
+    snakemake.output.macros,
+    snakemake.output.table,
+)

@@ -2,23 +2,37 @@
 
 import pandas as pd
 
-from effdl.finetune_report import finetune_macros, finetune_table
+from effdl.report.part4 import finetune_macros, finetune_table
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(summary_csv: str, epochs_csv: str, num_classes: int, lora_r: int, lora_alpha: float,
-         out_macros: str, out_table: str) -> None:
+def main(
+    summary_csv: str, epochs_csv: str, num_classes: int, lora_r: int, lora_alpha: float, out_macros: str, out_table: str
+) -> None:
     summary, epochs = pd.read_csv(summary_csv), pd.read_csv(epochs_csv)
     write_macros(finetune_macros(summary, epochs, num_classes, lora_r, lora_alpha), out_macros, "Part 4")
-    df_to_latex(finetune_table(summary, epochs), out_table, escape=False, column_format="lrrrrr",
-                caption="Part 4: parameters, mean wall time per epoch (training and test pass) and test "
-                "accuracy before and after fine-tuning (mean $\\pm$ std over seeds).", label="tab:part4")
+    df_to_latex(
+        finetune_table(summary, epochs),
+        out_table,
+        escape=False,
+        column_format="lrrrrr",
+        caption="Part 4: parameters, mean wall time per epoch (training and test pass) and test "
+        "accuracy before and after fine-tuning (mean $\\pm$ std over seeds).",
+        label="tab:part4",
+    )
     log(f"wrote {out_macros} and {out_table}")
 
 
-main(snakemake.input.summary, snakemake.input.epochs, snakemake.params.num_classes, snakemake.params.lora_r,
-     snakemake.params.lora_alpha, snakemake.output.macros, snakemake.output.table)
+main(
+    snakemake.input.summary,
+    snakemake.input.epochs,
+    snakemake.params.num_classes,
+    snakemake.params.lora_r,
+    snakemake.params.lora_alpha,
+    snakemake.output.macros,
+    snakemake.output.table,
+)

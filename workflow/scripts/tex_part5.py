@@ -2,16 +2,17 @@
 
 import pandas as pd
 
-from effdl.part5_report import hyperparameter_table, matmul_table, part5_macros
+from effdl.report.part5 import hyperparameter_table, matmul_table, part5_macros
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(totals_csv: str, roles_csv: str, toy_csvs: list, history_csvs: list, pe_length: int, pe_depth: int,
-         outputs) -> None:
+def main(
+    totals_csv: str, roles_csv: str, toy_csvs: list, history_csvs: list, pe_length: int, pe_depth: int, outputs
+) -> None:
     totals, roles = pd.read_csv(totals_csv), pd.read_csv(roles_csv)
     toy = pd.concat([pd.read_csv(path) for path in toy_csvs], ignore_index=True)
     history = pd.concat([pd.read_csv(path) for path in history_csvs], ignore_index=True)
@@ -22,5 +23,12 @@ def main(totals_csv: str, roles_csv: str, toy_csvs: list, history_csvs: list, pe
     log(f"wrote {outputs.macros}, {outputs.matmuls} and {outputs.hparams} from {len(toy)} toy runs")
 
 
-main(snakemake.input.totals, snakemake.input.roles, snakemake.input.toy, snakemake.input.history,
-     snakemake.params.pe_length, snakemake.params.pe_depth, snakemake.output)
+main(
+    snakemake.input.totals,
+    snakemake.input.roles,
+    snakemake.input.toy,
+    snakemake.input.history,
+    snakemake.params.pe_length,
+    snakemake.params.pe_depth,
+    snakemake.output,
+)

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from effdl.dwconv_report import parameter_table, part6_macros
+from effdl.report.part6 import parameter_table, part6_macros
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -12,16 +12,27 @@ log = open_log(snakemake.log[0])
 
 def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str) -> None:
     params = pd.read_csv(inputs.params)
-    macros = part6_macros(params, pd.read_csv(inputs.bench), pd.read_csv(inputs.summary),
-                          pd.read_csv(inputs.epochs), example, batch_size)
+    macros = part6_macros(
+        params, pd.read_csv(inputs.bench), pd.read_csv(inputs.summary), pd.read_csv(inputs.epochs), example, batch_size
+    )
     write_macros(macros, out_macros, "Part 6")
-    df_to_latex(parameter_table(params), out_table, escape=False, label="tab:part6-params",
-                caption="Part 6.1 parameter counts: a standard convolution against the depthwise separable one "
-                "(layer $(C_\\text{in}, C_\\text{out}, K)$, no bias; theoretical ratio "
-                "$K^2C_\\text{out}/(K^2+C_\\text{out})$), "
-                "and ConvNet against DWConvNet. Both separable implementations are counted; their counts must agree.")
+    df_to_latex(
+        parameter_table(params),
+        out_table,
+        escape=False,
+        label="tab:part6-params",
+        caption="Part 6.1 parameter counts: a standard convolution against the depthwise separable one "
+        "(layer $(C_\\text{in}, C_\\text{out}, K)$, no bias; theoretical ratio "
+        "$K^2C_\\text{out}/(K^2+C_\\text{out})$), "
+        "and ConvNet against DWConvNet. Both separable implementations are counted; their counts must agree.",
+    )
     log(f"wrote {out_macros} and {out_table}")
 
 
-main(snakemake.input, dict(snakemake.params.example), snakemake.params.batch_size, snakemake.output.macros,
-     snakemake.output.table)
+main(
+    snakemake.input,
+    dict(snakemake.params.example),
+    snakemake.params.batch_size,
+    snakemake.output.macros,
+    snakemake.output.table,
+)

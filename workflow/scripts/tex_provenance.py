@@ -4,9 +4,9 @@ from importlib.metadata import version
 
 import pandas as pd
 
-from effdl.provenance_report import data_sources_table, provenance_macros, rule_runtimes
+from effdl.report.provenance import data_sources_table, provenance_macros, rule_runtimes
+from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
-from effdl.texgen import df_to_latex, write_macros
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -14,12 +14,19 @@ log = open_log(snakemake.log[0])
 
 def main(summary_csvs, config, label, configfiles, benchmarks_dir, outputs) -> None:
     summaries = pd.concat([pd.read_csv(path) for path in summary_csvs], ignore_index=True)
-    write_macros(provenance_macros(summaries, config, label, configfiles, version("snakemake")),
-                 outputs.macros, "provenance")
+    write_macros(
+        provenance_macros(summaries, config, label, configfiles, version("snakemake")), outputs.macros, "provenance"
+    )
     df_to_latex(data_sources_table(summaries), outputs.data_sources, escape=False)
     df_to_latex(rule_runtimes(benchmarks_dir), outputs.runtimes, float_format="%.1f")
     log(f"provenance of {len(summaries)} runs written")
 
 
-main(snakemake.input.summaries, snakemake.config, snakemake.params.label, snakemake.params.configfiles,
-     snakemake.params.benchmarks_dir, snakemake.output)
+main(
+    snakemake.input.summaries,
+    snakemake.config,
+    snakemake.params.label,
+    snakemake.params.configfiles,
+    snakemake.params.benchmarks_dir,
+    snakemake.output,
+)

@@ -8,7 +8,7 @@ from effdl.engine import resolve_device
 from effdl.io import save_checkpoint, write_csv
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log
-from effdl.seq2seq import ToyTaskConfig, train_reversal
+from effdl.studies.seq2seq import ToyTaskConfig, train_reversal
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -27,5 +27,11 @@ def main(settings: dict, seed: int, device_name: str, config: dict, threads: int
     log(f"greedy token accuracy {result.final['greedy_token_acc']:.2f}% after {result.train_time_s:.1f} s")
 
 
-main(dict(snakemake.params.toy), int(snakemake.wildcards.seed), snakemake.params.device, snakemake.config,
-     snakemake.threads, snakemake.output)
+main(
+    dict(snakemake.params.toy),
+    int(snakemake.wildcards.seed),
+    snakemake.params.device,
+    snakemake.config,
+    snakemake.threads,
+    snakemake.output,
+)

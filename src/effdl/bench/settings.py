@@ -1,0 +1,163 @@
+"""Benchmark settings: the pipelines compared (`Pipeline`), run sizes (`BenchSettings`), the machine's description."""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+
+import torch
+
+from effdl.engine import resolve_precision
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # the seed's Normalize
+
+
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+
+
+CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
+
+
+SEED_NUM_WORKERS = 2  # the seed's train and test DataLoaders use num_workers=2
+
+
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+BENCH_PRECISIONS = ("fp32", "bf16")
+
+
+ENGINE_OPTIONS = ("cl", "compile")  # suffixes of an engine variant name: "bf16+cl+compile"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One way of feeding the training step: the seed's `classic` DataLoader or the `engine`'s device tensors."""
+
+    kind: str  # "classic" | "engine"
+    precision: str = "fp32"
+    channels_last: bool = False
+    num_workers: int = 0
+    compile: bool = False
+
+    @classmethod
+    def engine(cls, variant: str) -> Pipeline:
+        """Parse an engine variant name: a precision plus optional '+cl' (channels_last) and '+compile'."""
+        precision, *options = variant.split("+")
+        if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS):
+            raise ValueError(
+                f"unknown engine variant '{variant}'. Fix: write a precision {BENCH_PRECISIONS} "
+                f"optionally followed by '+cl' and/or '+compile', e.g. 'bf16+cl'"
+            )
+        return cls("engine", precision, "cl" in options, compile="compile" in options)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "classic":
+            return f"classic PIL+DataLoader, {self.num_workers} workers, fp32"
+        extras = (
+            [self.precision] + (["channels_last"] if self.channels_last else []) + (["compile"] if self.compile else [])
+        )
+        return "engine " + " + ".join(extras)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Sizes of one benchmark run; `quick()` is the CI version (about a minute on a 2-core AVX2 CPU)."""
+
+    batch_size: int = 128
+    steps: int = 10
+    warmup: int = 2
+    repeats: int = 3
+    eval_images: int = 1000
+    eval_batch_size: int = 1000  # the engine's default; the classic test loader keeps `batch_size` as the seed
+    engine: tuple[str, ...] = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # see Pipeline.engine
+    workers: tuple[int, ...] = (0, SEED_NUM_WORKERS)
+    epoch_timing: bool = False
+    # The accuracy check: a small batch so a few epochs on a few hundred images take enough SGD steps to
+    # leave chance level (at batch 128, 3 epochs of 300 images stay at 10%: BatchNorm statistics lag).
+    acc_seeds: tuple[int, ...] = (0, 1, 2)
+    acc_epochs: int = 4
+    acc_train_per_class: int = 30
+    acc_test_per_class: int = 30
+    acc_batch_size: int = 32
+    acc_lr: float = 0.05
+    mean: tuple[float, ...] = CIFAR10_MEAN
+    std: tuple[float, ...] = CIFAR10_STD
+
+    def __post_init__(self):
+        for variant in self.engine:
+            Pipeline.engine(variant)  # raises on an unknown name
+        if (
+            min(self.batch_size, self.steps, self.repeats, self.eval_images, self.eval_batch_size, self.acc_batch_size)
+            < 1
+        ):
+            raise ValueError("batch_size, steps, repeats, eval_images, eval_batch_size and acc_batch_size must be >= 1")
+        if self.warmup < 0 or self.acc_epochs < 0 or any(w < 0 for w in self.workers):
+            raise ValueError("warmup, acc_epochs and workers must be >= 0")
+
+    @classmethod
+    def quick(cls, **overrides) -> BenchSettings:
+        """The CI version: one timed step per pipeline at batch 16, a 10-image accuracy check (plumbing only).
+
+        Sized for a 2-core AVX2 CPU, where one bf16 step costs ~10 fp32 steps (no oneDNN bf16 kernels),
+        hence bf16 is timed in its faster channels_last variant only.
+        """
+        base = dict(
+            batch_size=16,
+            steps=1,
+            warmup=1,
+            repeats=1,
+            eval_images=32,
+            engine=("fp32", "fp32+cl", "bf16+cl"),
+            acc_seeds=(0, 1),
+            acc_epochs=1,
+            acc_train_per_class=1,
+            acc_test_per_class=1,
+        )
+        return cls(**{**base, **overrides})
+
+    def pipelines(self) -> list[Pipeline]:
+        """Every pipeline this run measures: classic per worker count, engine per precision and memory format."""
+        classic = [Pipeline("classic", num_workers=w) for w in self.workers]
+        return classic + [Pipeline.engine(variant) for variant in self.engine]
+
+
+def machine_info(device: torch.device) -> dict:
+    """What the numbers were measured on: CPU model and relevant flags, torch build, threads, GPU, auto precision."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        lscpu = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=10, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}
+        ).stdout
+        model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M).group(1).strip()
+        flags = set(re.search(r"^Flags:\s*(.+)$", lscpu, re.M).group(1).split())
+    except (OSError, subprocess.SubprocessError, AttributeError):
+        pass  # no lscpu (macOS, containers): keep what platform knows
+    import torchvision
+
+    return {
+        "cpu_model": model,
+        "cpu_flags": " ".join(f for f in CPU_FLAGS_OF_INTEREST if f in flags)
+        or "none of " + "/".join(CPU_FLAGS_OF_INTEREST),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "mkldnn_bf16": mkldnn_bf16_supported(),
+        "torch_threads": torch.get_num_threads(),
+        "logical_cpus": torch.multiprocessing.cpu_count(),
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "python_version": platform.python_version(),
+        "device": str(device),
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
+        "auto_precision": resolve_precision("auto", device),
+    }
+
+
+def mkldnn_bf16_supported() -> bool:
+    """Whether oneDNN has bf16 kernels on this CPU (AVX-512 BF16 or AMX); without them bf16 convs are slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

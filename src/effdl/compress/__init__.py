@@ -1,0 +1,1 @@
+"""Compression methods: post-training quantization (with bit packing), pruning (masks, schedule, slim export), LoRA."""

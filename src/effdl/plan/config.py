@@ -1,0 +1,139 @@
+"""Config validation against the JSON schema, with one clear message per problem, and the config hash."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the fix."""
+
+
+def load_schema(schema_path: str | Path) -> dict:
+    """Load the top-level schema and inline the per-part schemas it references with `$ref: <file>`."""
+    schema_path = Path(schema_path)
+    return _inline_refs(yaml.safe_load(schema_path.read_text()), schema_path.parent)
+
+
+def _inline_refs(node: Any, base: Path) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            return _inline_refs(yaml.safe_load((base / ref).read_text()), base)
+        return {key: _inline_refs(value, base) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, base) for item in node]
+    return node
+
+
+def _key_path(path: Any) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def _subschema(schema: dict, path: Any) -> dict:
+    """Walk the schema along a config path (object properties only) to list the known keys there."""
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, node.get("additionalProperties", {}))
+        if not isinstance(node, dict):
+            return {}
+    return node
+
+
+# Top-level keys that were renamed: old -> new (the old key fails validation with a message naming the new one).
+RENAMED_KEYS = {"part1": "schedules"}
+
+
+def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = sorted(_subschema(schema, error.absolute_path).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        renamed = [key for key in unknown if not error.absolute_path and key in RENAMED_KEYS]
+        if renamed:
+            return (
+                "; ".join(
+                    f"config key '{key}' was renamed to '{RENAMED_KEYS[key]}'. Fix: rename '{key}:' to "
+                    f"'{RENAMED_KEYS[key]}:' in your config file (the keys under it are unchanged)"
+                    for key in renamed
+                )
+                + "."
+            )
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return (
+            f"unknown config key {', '.join(hints)} under '{where}'. Known keys there: {', '.join(known)}. "
+            "Fix: correct or remove the key (every key is documented in config/README.md)."
+        )
+    if error.validator == "required":
+        missing = re.findall(r"'(\w+)' is a required property", error.message)
+        if missing and not error.absolute_path and any(old in error.instance for old in RENAMED_KEYS):
+            return f"config is missing '{missing[0]}' (see the renamed key above). Fix: rename the old key."
+        return (
+            f"config section '{where}' is missing a required key: {error.message}. Fix: add it (see config/README.md)."
+        )
+    if error.validator == "enum":
+        return (
+            f"config key '{where}' is {error.instance!r}, which is not one of {error.validator_value}. "
+            "Fix: use one of the listed values."
+        )
+    if error.validator == "type":
+        return (
+            f"config key '{where}' has the wrong type: {error.instance!r} is not of type {error.validator_value}. "
+            "Fix: change its value (see config/README.md)."
+        )
+    if error.validator in ("exclusiveMinimum", "minimum", "maximum", "exclusiveMaximum", "minItems"):
+        return f"config key '{where}' is out of range: {error.message}. Fix: change its value (see config/README.md)."
+    return f"config key '{where}' is invalid: {error.message}. Fix: see config/README.md."
+
+
+def _check_semantics(config: dict) -> list[str]:
+    """Cross-key checks a JSON schema cannot express."""
+    problems = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        if not isinstance(node, dict):
+            return
+        # any block that has epochs and milestones: every milestone must fall inside the run
+        if isinstance(node.get("epochs"), int) and isinstance(node.get("milestones"), list):
+            late = [m for m in node["milestones"] if isinstance(m, int) and m > node["epochs"]]
+            if late:
+                problems.append(
+                    f"config key '{'.'.join(path + ['milestones'])}' has milestone(s) {late} past "
+                    f"'{'.'.join(path + ['epochs'])}' = {node['epochs']}, so they would never fire. "
+                    "Fix: lower the milestones or raise epochs."
+                )
+        for key, value in node.items():
+            walk(value, path + [str(key)])
+
+    walk(config, [])
+    return problems
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Validate `config` against the schema (and cross-key rules); raise ConfigError listing every problem."""
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [_explain(error, schema) for error in errors] + _check_semantics(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def config_hash(config: dict) -> str:
+    """Short sha256 of the config's canonical JSON: identifies which configuration produced a row."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

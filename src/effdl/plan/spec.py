@@ -1,0 +1,120 @@
+"""A run spec (the plain dict one training run is built from) and its TrainConfig, checked without importing torch.
+
+Snakemake checks every registered run's spec while it builds the DAG (workflow/rules/common.smk), so a bad
+setting fails before any job starts; keeping this module torch-free keeps that check, and `snakemake -n`, fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+from effdl.plan.registry import HOOKS, MODELS
+
+SPEC_KEYS = {"part", "run", "dataset", "seed", "model", "train", "hooks", "labels", "mean", "std"}
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULERS = ("none", "multistep", "cosine_annealing", "step")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of one training run; unknown keys raise TypeError (dataclass init)."""
+
+    epochs: int
+    lr: float
+    seed: int = 43
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scheduler: str = "none"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    step_size: int = 1
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    augment: bool = True
+    precision: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    eval_before_training: bool = False
+
+    def __post_init__(self):
+        wrong = _wrong_types(self)
+        if wrong:
+            raise TypeError("invalid training settings: " + "; ".join(wrong) + ". Fix: change them in the config.")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        problems = []
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer '{self.optimizer}' is unknown (use one of {OPTIMIZERS})")
+        if self.scheduler not in SCHEDULERS:
+            problems.append(f"scheduler '{self.scheduler}' is unknown (use one of {SCHEDULERS})")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision '{self.precision}' is unknown (use one of {PRECISIONS})")
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, got {self.lr}")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            problems.append("epochs, batch_size and eval_batch_size must be >= 1")
+        late = [m for m in self.milestones if m > self.epochs]
+        if self.scheduler == "multistep" and late:
+            problems.append(f"milestones {late} lie past epochs={self.epochs} and would never fire")
+        if problems:
+            raise ValueError("invalid training settings: " + "; ".join(problems) + ". Fix: change them in the config.")
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> TrainConfig:
+        """Build from a plain dict (e.g. a rule's params); unknown keys raise TypeError naming them."""
+        return dataclass_from_dict(cls, settings, "training")
+
+
+def dataclass_from_dict(cls, settings: dict, what: str):
+    """Build the settings dataclass `cls` from a plain dict; unknown keys raise TypeError naming them."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"unknown {what} setting(s) {unknown}; known: {sorted(known)}. Fix: correct or remove them.")
+    return cls(**settings)
+
+
+# Field annotation -> accepted types (bool is an int in Python, so it is excluded from numbers explicitly).
+_FIELD_TYPES = {"int": numbers.Integral, "float": numbers.Real, "str": str, "bool": bool}
+
+
+def _wrong_types(cfg: TrainConfig) -> list[str]:
+    """'name must be int, got '5' (str)' for every field whose value has the wrong type."""
+    wrong = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "milestones":
+            ok = isinstance(value, (list, tuple)) and all(
+                isinstance(m, numbers.Integral) and not isinstance(m, bool) for m in value
+            )
+            expected = "a list of integers"
+        else:
+            kind = _FIELD_TYPES.get(f.type)
+            if kind is None:  # a field type without a check here
+                continue
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            expected = f.type
+        if not ok:
+            wrong.append(f"{f.name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return wrong
+
+
+def check_spec(spec: dict) -> None:
+    """Fail fast (before any data is loaded) on a malformed spec: unknown keys, models, hooks or settings."""
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"run spec has unknown key(s) {unknown}; known: {sorted(SPEC_KEYS)}")
+    model_name = spec["model"]["name"]
+    if model_name not in MODELS:
+        raise ValueError(
+            f"unknown model '{model_name}'. Known models: {', '.join(sorted(MODELS))}. "
+            "Fix: use one of them in the config."
+        )
+    for hook in spec.get("hooks", []):
+        if hook["name"] not in HOOKS:
+            raise ValueError(f"unknown hook '{hook['name']}'. Known hooks: {', '.join(sorted(HOOKS))}.")
+    TrainConfig.from_dict({**spec["train"], "seed": spec["seed"]})

@@ -1,0 +1,55 @@
+"""Strict LaTeX build: run latexmk and fail on errors, undefined references and wide overfull boxes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+UNDEFINED = re.compile(r"(LaTeX Warning: (Reference|Citation) .* undefined.*|There were undefined references.*)")
+OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\).*")
+ERROR = re.compile(r"^! .*", re.MULTILINE)
+
+
+class LatexError(RuntimeError):
+    """The paper did not build cleanly; the message quotes the offending LaTeX log line."""
+
+
+def check_log(log_text: str, max_overfull_pt: float) -> list[str]:
+    """Problems found in a LaTeX log: error lines, undefined references/citations, overfull boxes past the limit."""
+    problems = [m.group(0) for m in ERROR.finditer(log_text)]
+    problems += sorted({m.group(0) for m in UNDEFINED.finditer(log_text)})
+    problems += [m.group(0) for m in OVERFULL.finditer(log_text) if float(m.group(1)) > max_overfull_pt]
+    return problems
+
+
+def build_pdf(
+    main_tex: str | Path, build_dir: str | Path, out_pdf: str | Path, max_overfull_pt: float, timeout_s: int = 300
+) -> str:
+    """Compile `main_tex` with latexmk into `build_dir`, check the log strictly, copy the PDF to `out_pdf`."""
+    main_tex, build_dir, out_pdf = Path(main_tex).resolve(), Path(build_dir).resolve(), Path(out_pdf)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "latexmk",
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        "-cd",
+        f"-outdir={build_dir}",
+        str(main_tex),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    log_path = build_dir / (main_tex.stem + ".log")
+    log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    problems = check_log(log_text, max_overfull_pt)
+    if proc.returncode != 0 or problems:
+        detail = "\n".join(problems[:10]) or proc.stdout[-2000:]
+        raise LatexError(
+            f"the paper did not build cleanly (latexmk exit {proc.returncode}); LaTeX log {log_path}:\n{detail}"
+        )
+    tmp = out_pdf.with_name(f".{out_pdf.name}.tmp")
+    shutil.copyfile(build_dir / (main_tex.stem + ".pdf"), tmp)
+    tmp.replace(out_pdf)
+    return proc.stdout

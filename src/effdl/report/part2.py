@@ -1,0 +1,338 @@
+"""Part 2's report: PTQ results summarised over checkpoints and trials, the paper's tables and macros, the figure.
+
+Torch-free, so that aggregate_quant and plot_quantization start fast (only seed_test_case_sizes imports
+effdl.compress.quant, lazily).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from effdl.plan.quant_variants import GRANULARITIES
+from effdl.report.plotting import set_style
+from effdl.report.summaries import mean_pm_std
+from effdl.report.texgen import compare, escape, fmt, macro_name
+
+PROVENANCE_COLUMNS = (
+    "seed",
+    "device",
+    "torch_version",
+    "torchvision_version",
+    "git_commit",
+    "config_hash",
+    "data_source",
+    "data_sha256",
+)
+
+
+def signed(value: float, digits: int = 2) -> str:
+    """A signed change for TeX text: '$-0.45$', '$+0.10$' (a true minus sign, not a hyphen)."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"${value:+.{digits}f}$"
+
+
+def _joined(values) -> str:
+    return ";".join(sorted({str(v) for v in values if not pd.isna(v)}))
+
+
+def summarize_ptq(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (net, granularity, rounding, bits): accuracy mean/std/min/max over checkpoints x trials,
+    its change against the same checkpoint's fp32 accuracy, sizes, and the provenance columns joined."""
+    fp32 = rows[rows["rounding"] == "fp32"].set_index(["net", "checkpoint"])["test_acc"]
+    if fp32.index.duplicated().any():
+        raise ValueError("more than one fp32 row per (net, checkpoint). Fix: aggregate each variant once.")
+    rows = rows.assign(fp32_acc=[fp32.get((n, c), np.nan) for n, c in zip(rows["net"], rows["checkpoint"])])
+    rows = rows.assign(delta_acc=rows["test_acc"] - rows["fp32_acc"])
+    keys = ["net", "granularity", "rounding", "bits"]
+    out = []
+    for key, group in rows.groupby(keys, sort=True):
+        acc = group["test_acc"]
+        out.append(
+            {
+                **dict(zip(keys, key)),
+                "batchnorm": _joined(group["batchnorm"]),
+                "n": len(group),
+                "checkpoints": group["checkpoint"].nunique(),
+                "trials": group["trial"].nunique(),
+                "acc_mean": acc.mean(),
+                "acc_std": acc.std(),
+                "acc_min": acc.min(),
+                "acc_max": acc.max(),
+                "fp32_acc_mean": group["fp32_acc"].mean(),
+                "delta_mean": group["delta_acc"].mean(),
+                "delta_std": group["delta_acc"].std(),
+                "fp32_bytes": group["fp32_bytes"].mean(),
+                "uint8_bytes": group["uint8_bytes"].mean(),
+                "packed_bytes": group["packed_bytes"].mean(),
+                "ratio_uint8": (group["fp32_bytes"] / group["uint8_bytes"]).mean(),
+                "ratio_packed": (group["fp32_bytes"] / group["packed_bytes"]).mean(),
+                "n_test": group["n_test"].max(),
+                **{col: _joined(group[col]) for col in PROVENANCE_COLUMNS if col in group},
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def seed_test_case_sizes(n: int = 100) -> dict[str, float]:
+    """Sizes behind question 2.1.4 for the notebook's first test case (arange(n)), counted three ways."""
+    from effdl.compress.quant import memory_ratio, quantize  # lazily: effdl.compress.quant imports torch
+
+    x = np.arange(n)
+    q, params = quantize(x)
+    return {
+        "n": n,
+        "fp32_bytes": n * 4,
+        "uint8_bytes": q.nbytes,
+        "param_bytes": params.nbytes,
+        "ratio_payload": memory_ratio(x, q, params),
+        "getsizeof_fp32": sys.getsizeof(x.astype(np.float32)),
+        "getsizeof_uint8": sys.getsizeof(q),
+        "ratio_getsizeof": sys.getsizeof(x.astype(np.float32)) / sys.getsizeof(q),
+    }
+
+
+NET_LABELS = {"mnist_mlp": "MNIST MLP", "convnet": "CIFAR-10 ConvNet"}
+NET_SHORT = {"mnist_mlp": "MNIST", "convnet": "ConvNet"}  # table cells
+
+
+def _setting_label(row) -> str:
+    if row.rounding == "fp32":
+        return "fp32"
+    return f"{row.bits}-bit" + (" stochastic" if row.rounding == "stochastic" else "")
+
+
+def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper's table: per net and setting, accuracy and change vs fp32 per granularity, and the packed size."""
+    rows = []
+    order = {"fp32": 0, "nearest": 1, "stochastic": 2}
+    settings = summary.assign(order=summary["rounding"].map(order)).sort_values(
+        ["net", "order", "bits"], ascending=[False, True, False]
+    )
+    for (net, rounding, _bits), group in settings.groupby(["net", "rounding", "bits"], sort=False):
+        present = set(summary.loc[summary["net"] == net, "granularity"]) - {"none"}
+        cells = {"model": NET_SHORT.get(net, escape(net)), "setting": _setting_label(group.iloc[0])}
+        for granularity in GRANULARITIES:
+            match = group[group["granularity"].isin([granularity, "none"])]
+            acc_col, delta_col = f"{granularity} (\\%)", f"{granularity} $\\Delta$"
+            if match.empty or granularity not in present:
+                cells[acc_col] = cells[delta_col] = "--"
+                continue
+            m = match.iloc[0]
+            cells[acc_col] = mean_pm_std(m.acc_mean, m.acc_std)
+            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean)
+        size = group[group["granularity"].isin(["tensor", "none"])]
+        size = size.iloc[0] if not size.empty else group.iloc[0]
+        cells["size (kB)"] = fmt(size.packed_bytes / 1000, 1)
+        cells["fp32/size"] = fmt(size.ratio_packed, 2)
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def packed_table(packed: pd.DataFrame) -> pd.DataFrame:
+    """On-disk sizes of the fp32 state_dict file and the bit-packed files, one row per net and width."""
+    rows = []
+    for row in packed.sort_values(["net", "bits"], ascending=[False, False]).itertuples():
+        rows.append(
+            {
+                "model": NET_SHORT.get(row.net, escape(row.net)),
+                "bits": int(row.bits),
+                "fp32 file (kB)": fmt(row.fp32_file_bytes / 1000, 1),
+                "packed file (kB)": fmt(row.packed_file_bytes / 1000, 1),
+                "ratio": fmt(row.fp32_file_bytes / row.packed_file_bytes, 2),
+                "bit-exact": "yes" if row.bit_exact else "no",
+                "acc from file (\\%)": fmt(row.test_acc_from_file, 2),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def comparison_phrase(word: str) -> str:
+    """A `compare` word as a phrase before its reference: 'lower' -> 'lower than', 'within noise' ->
+    'within the run-to-run spread of'; the one-seed note is kept."""
+    head, _, rest = word.partition(" ")
+    if word.startswith("within noise"):
+        return "within the run-to-run spread of"
+    phrase = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}[head]
+    return f"{phrase} {rest}".strip()
+
+
+NET_TAGS = {"mnist_mlp": "Mnist", "convnet": "Convnet"}
+BATCHNORM_SENTENCES = {
+    "keep": "BatchNorm weights, biases and running statistics all stay fp32 (at deployment they fold into the "
+    "preceding convolution).",
+    "params": "BatchNorm weight and bias are parameters and are quantized like every other parameter (the "
+    "seed's ``each parameter''); the running mean and variance are buffers and stay fp32.",
+    "all": "BatchNorm weight and bias and also the running mean and variance are quantized, each per tensor.",
+}
+
+
+def _accs(rows: pd.DataFrame, granularity: str, rounding: str, bits: int) -> pd.Series:
+    return rows.loc[
+        (rows["granularity"] == granularity) & (rows["rounding"] == rounding) & (rows["bits"] == bits), "test_acc"
+    ]
+
+
+def part2_macros(
+    summary: pd.DataFrame, rows: pd.DataFrame, packed: pd.DataFrame, *, mnist: dict, seed_batch_size: int = 1
+) -> dict[str, str]:
+    """Macros named \\Ptwo... for every number and comparison word the Part 2 text quotes.
+
+    Per net (tag Mnist/Convnet): fp32 accuracy; per (granularity, rounding, width) accuracy, change vs
+    fp32 and size ratios; per-tensor nearest words vs fp32 (`...BEightVsFp`); the stochastic setting under
+    width-free names (`...StochAcc`, `...StochVsNearest`, ...); per-channel vs per-tensor; packed files.
+    """
+    m: dict[str, str] = {}
+    sizes = seed_test_case_sizes()
+    m["PtwoCaseBytesFp"] = fmt(int(sizes["fp32_bytes"]))
+    m["PtwoCaseBytesCodes"] = fmt(int(sizes["uint8_bytes"]))
+    m["PtwoCaseBytesParams"] = fmt(int(sizes["param_bytes"]))
+    m["PtwoCaseRatio"] = fmt(sizes["ratio_payload"], 2)
+    m["PtwoCaseGetsizeofFp"] = fmt(int(sizes["getsizeof_fp32"]))
+    m["PtwoCaseGetsizeofCodes"] = fmt(int(sizes["getsizeof_uint8"]))
+    m["PtwoCaseGetsizeofRatio"] = fmt(sizes["ratio_getsizeof"], 2)
+    m["PtwoMnistBatchSize"] = str(int(mnist["batch_size"]))
+    m["PtwoMnistHidden"] = str(int(mnist["hidden"]))
+    m["PtwoMnistLr"] = f"{mnist['lr']:g}"
+    m["PtwoMnistGamma"] = f"{mnist['gamma']:g}"
+    m["PtwoSeedBatchSize"] = str(int(seed_batch_size))
+    m["PtwoConvnetIncluded"] = "1" if "convnet" in set(summary["net"]) else "0"
+    m["PtwoCaseN"] = str(int(sizes["n"]))
+    m["PtwoCaseHeaderBytes"] = str(int(sizes["getsizeof_uint8"] - sizes["uint8_bytes"]))
+    modes = sorted(set(summary["batchnorm"].dropna()))
+    m["PtwoBatchnormSentence"] = " ".join(BATCHNORM_SENTENCES[mode] for mode in modes)
+    for net in sorted(summary["net"].unique()):
+        tag = NET_TAGS.get(net, net)
+        rows_net, summ = rows[rows["net"] == net], summary[summary["net"] == net]
+        fp = summ[summ["rounding"] == "fp32"].iloc[0]
+        fp_accs = rows_net.loc[rows_net["rounding"] == "fp32", "test_acc"]
+        m[macro_name("Ptwo", tag, "fp acc")] = mean_pm_std(fp.acc_mean, fp.acc_std)
+        m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
+        m[macro_name("Ptwo", tag, "test images")] = fmt(int(fp.n_test))
+        m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
+        m[macro_name("Ptwo", tag, "batchnorm")] = escape(_joined(summ["batchnorm"]))
+        m[macro_name("Ptwo", tag, "epochs")] = str(int(rows_net["epochs_planned"].max()))
+        for s in summ[summ["rounding"] != "fp32"].itertuples():
+            base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
+            m[macro_name(*base, "acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name(*base, "delta")] = signed(s.delta_mean)
+            m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
+            m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
+            if s.rounding == "nearest" and s.granularity == "tensor":
+                word = compare(_accs(rows_net, "tensor", "nearest", s.bits), fp_accs)
+                m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = escape(comparison_phrase(word))
+        stochastic = summ[(summ["rounding"] == "stochastic") & (summ["granularity"] == "tensor")]
+        if not stochastic.empty:
+            s = stochastic.iloc[0]
+            trial_accs = _accs(rows_net, "tensor", "stochastic", s.bits)
+            nearest_accs = _accs(rows_net, "tensor", "nearest", s.bits)
+            m[macro_name("Ptwo", tag, "stoch bits")] = str(int(s.bits))
+            m[macro_name("Ptwo", tag, "stoch acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
+            m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
+            m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
+            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean)
+            m[macro_name("Ptwo", tag, "stoch nearest acc")] = (
+                mean_pm_std(nearest_accs.mean(), nearest_accs.std()) if len(nearest_accs) else "n/a"
+            )
+            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean())
+            m[macro_name("Ptwo", tag, "stoch vs nearest")] = escape(
+                comparison_phrase(compare(trial_accs, nearest_accs)) if len(nearest_accs) else "not compared with"
+            )
+        nearest = summ[summ["rounding"] == "nearest"]
+        low = int(nearest["bits"].min()) if not nearest.empty else 0
+        per_tensor, per_channel = _accs(rows_net, "tensor", "nearest", low), _accs(rows_net, "channel", "nearest", low)
+        if len(per_tensor) and len(per_channel):
+            sentence = (
+                f"At {low} bits, per-channel accuracy was "
+                f"{escape(comparison_phrase(compare(per_channel, per_tensor)))} per-tensor accuracy."
+            )
+        else:
+            only = _joined(summ.loc[summ["granularity"] != "none", "granularity"])
+            sentence = f"This run configured only per-{only} scales, so the two granularities are not compared."
+        m[macro_name("Ptwo", tag, "granularity sentence")] = sentence
+    for net, files in packed.groupby("net"):
+        tag = NET_TAGS.get(net, net)
+        smallest = files.loc[files["bits"].idxmin()]
+        m[macro_name("Ptwo", tag, "file fp kB")] = fmt(smallest.fp32_file_bytes / 1000, 1)
+        m[macro_name("Ptwo", tag, "file bits")] = str(int(smallest.bits))
+        m[macro_name("Ptwo", tag, "file kB")] = fmt(smallest.packed_file_bytes / 1000, 1)
+        m[macro_name("Ptwo", tag, "file ratio")] = fmt(smallest.fp32_file_bytes / smallest.packed_file_bytes, 2)
+    m["PtwoPackedBitExact"] = "yes" if bool(packed["bit_exact"].all()) else "no"
+    m["PtwoDevice"] = escape(_joined(rows["device"]))
+    return m
+
+
+def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
+    """One panel per network: test accuracy vs bit width (nearest, per granularity) with the fp32 level, and
+    every stochastic trial as a dot beside the banker's-rounding point at the same width."""
+    set_style()
+    nets = [n for n in NET_LABELS if n in set(summary["net"])] + sorted(set(summary["net"]) - set(NET_LABELS))
+    fig, axes = plt.subplots(1, len(nets), figsize=(4.6 * len(nets), 3.4), squeeze=False)
+    colors = dict(zip(GRANULARITIES, sns.color_palette("colorblind", len(GRANULARITIES))))
+    for ax, net in zip(axes[0], nets):
+        summ, net_rows = summary[summary["net"] == net], rows[rows["net"] == net]
+        widths = sorted(int(b) for b in summ.loc[summ["rounding"] != "fp32", "bits"].unique())
+        position = {b: i for i, b in enumerate(widths)}
+        fp = summ[summ["rounding"] == "fp32"].iloc[0]
+        ax.axhline(fp.acc_mean, color="0.3", linestyle="--", linewidth=1, label="fp32 (unquantized)")
+        granularities = [g for g in GRANULARITIES if g in set(summ["granularity"])]
+        for k, granularity in enumerate(granularities):
+            offset = 0.12 * (k - (len(granularities) - 1) / 2)
+            nearest = summ[(summ["granularity"] == granularity) & (summ["rounding"] == "nearest")].sort_values("bits")
+            ax.errorbar(
+                [position[b] + offset for b in nearest["bits"]],
+                nearest["acc_mean"],
+                yerr=nearest["acc_std"].fillna(0),
+                color=colors[granularity],
+                marker="o",
+                capsize=3,
+                label=f"per {granularity}, nearest (banker's)",
+            )
+            trials = net_rows[(net_rows["granularity"] == granularity) & (net_rows["rounding"] == "stochastic")]
+            for bits, group in trials.groupby("bits"):
+                x = position[int(bits)] + offset + 0.25
+                jitter = np.linspace(-0.05, 0.05, len(group)) if len(group) > 1 else np.zeros(1)
+                ax.scatter(
+                    x + jitter,
+                    group["test_acc"],
+                    s=10,
+                    color=colors[granularity],
+                    alpha=0.5,
+                    marker="x",
+                    linewidths=0.8,
+                )
+                ax.errorbar(
+                    [x],
+                    [group["test_acc"].mean()],
+                    yerr=[group["test_acc"].std()],
+                    color=colors[granularity],
+                    marker="D",
+                    markerfacecolor="white",
+                    capsize=3,
+                    label=f"per {granularity}, stochastic (mean $\\pm$ std; x = trials)",
+                )
+        ax.set_xticks(range(len(widths)), [f"{b}-bit" for b in widths])
+        ax.set_xlim(-0.6, len(widths) - 0.3)
+        ax.set(xlabel="bit width of every quantized tensor", ylabel="test accuracy (%)", title=NET_LABELS.get(net, net))
+    legend = {}  # one shared legend: label -> handle, first occurrence wins
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.suptitle("Part 2: post-training quantization (min/max affine, quantize then dequantize)")
+    fig.legend(
+        legend.values(),
+        legend.keys(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.93),
+        ncol=3,
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    return fig

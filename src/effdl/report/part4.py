@@ -1,0 +1,160 @@
+"""Part 4's figure, table and paper numbers, derived from the fine-tuning runs' CSVs only."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
+from effdl.report.plotting import ci_lineplot, set_style
+from effdl.report.summaries import compare_settings, mean_pm_std, over_seeds
+from effdl.report.texgen import escape, fmt, macro_name
+
+RESNET18_FEATURES = 512  # inputs of ResNet-18's classifier
+IMAGENET_CLASSES = 1000
+
+
+def data_name(data_sources) -> str:
+    """'CINIC-10' for the real data set, else say plainly what stands in for it."""
+    sources = sorted(set(data_sources))
+    if all("cinic" in s.lower() for s in sources):
+        return "CINIC-10"
+    return "CIFAR-10 standing in for CINIC-10" if all("cifar" in s.lower() for s in sources) else ", ".join(sources)
+
+
+def weights_label(frame: pd.DataFrame) -> str:
+    """The runs' starting weights (one label; mixed labels are reported as such)."""
+    labels = sorted(frame["weights"].unique())
+    return labels[0] if len(labels) == 1 else "mixed: " + "; ".join(labels)
+
+
+def head_parameters(num_classes: int, lora_r: int) -> dict[str, int]:
+    """Trainable classifier parameters: a plain head (W and b) against a LoRA adapter (A and B)."""
+    return {
+        "plain": RESNET18_FEATURES * num_classes + num_classes,
+        "lora": lora_r * (RESNET18_FEATURES + num_classes),
+    }
+
+
+def _versus(word: str, other: str) -> str:
+    """compare() word -> 'higher than \\texttt{pt\\_net}'s' (+ the one-seed caveat), as TeX."""
+    head, _, caveat = word.partition(" ")
+    relation = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}.get(head, "within noise of")
+    text = f"{relation} \\texttt{{{escape(other)}}}'s"
+    return text + (f" {escape(caveat)}" if caveat and head != "within" else "")
+
+
+def finetune_figure(epochs: pd.DataFrame):
+    """Test accuracy against epoch for the three models on one axis; epoch 0 is before fine-tuning."""
+    set_style()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    order = [v for v in VARIANTS if v in set(epochs["variant"])]
+    # distinct dashes and markers keep overlapping curves (common at epoch 0) distinguishable
+    ci_lineplot(
+        ax,
+        epochs,
+        "epoch",
+        "test_acc",
+        "variant",
+        hue_order=order,
+        style="variant",
+        style_order=order,
+        markers=True,
+        dashes=True,
+    )
+    ax.set(xlabel="epoch (0 = before fine-tuning)", ylabel="test accuracy (%)")
+    ax.set_xticks(sorted(epochs["epoch"].unique()))
+    ax.legend(title=None)
+    weights = weights_label(epochs)
+    title = f"Part 4.2: ResNet-18 on {data_name(epochs['data_source'])}\n({weights})"
+    ax.set_title(title, color="firebrick" if weights == RANDOM_INIT_LABEL else "black")
+    return fig
+
+
+def _epoch_time(epochs: pd.DataFrame) -> pd.Series:
+    """Mean wall time of one training epoch (its training and test pass) per variant."""
+    return epochs[epochs["epoch"] >= 1].groupby("variant")["epoch_time_s"].mean()
+
+
+def _pre_finetune_acc(epochs: pd.DataFrame) -> pd.DataFrame:
+    return over_seeds(epochs[epochs["epoch"] == 0], ["variant"], "test_acc").set_index("variant")
+
+
+def finetune_table(summary: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: parameters (total, trainable), time per epoch, accuracy before and after."""
+    final = over_seeds(summary, ["variant"], "final_test_acc").set_index("variant")
+    pre, seconds = _pre_finetune_acc(epochs), _epoch_time(epochs)
+    rows = []
+    for variant in [v for v in VARIANTS if v in final.index]:
+        run = summary[summary["variant"] == variant].iloc[0]
+        total, trainable = int(run["params_total"]), int(run["params_trainable"])
+        rows.append(
+            {
+                "model": f"\\texttt{{{escape(variant)}}}",
+                "total params": fmt(total),
+                "trainable params": f"{fmt(trainable)} ({100 * trainable / total:.1f}\\%)",
+                "s / epoch": fmt(float(seconds[variant]), 1),
+                "acc. before (\\%)": mean_pm_std(pre.loc[variant, "mean"], pre.loc[variant, "std"]),
+                "acc. after (\\%)": mean_pm_std(final.loc[variant, "mean"], final.loc[variant, "std"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def finetune_macros(
+    summary: pd.DataFrame, epochs: pd.DataFrame, num_classes: int, lora_r: int, lora_alpha: float
+) -> dict[str, str]:
+    """Macros named \\Pfour... for every number and comparison the Part 4 text quotes."""
+    m: dict[str, str] = {}
+    weights = weights_label(summary)
+    m["PfourWeights"] = escape(weights)
+    m["PfourRandomInitNote"] = (
+        "\\textbf{These runs start from a random initialisation, not from ImageNet weights}: no "
+        "weights file was available, and the configuration allowed a random start. "
+        if weights == RANDOM_INIT_LABEL
+        else ""
+    )
+    m["PfourData"] = escape(data_name(summary["data_source"]))
+    m["PfourDataSource"] = ", ".join(f"\\path{{{s}}}" for s in sorted(summary["data_source"].unique()))
+    m["PfourTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
+    m["PfourTestImages"] = fmt(int(summary["n_test"].iloc[0]))
+    m["PfourEpochs"] = str(int(summary["epochs_planned"].max()))
+    m["PfourSeeds"] = str(summary["seed"].nunique())
+    m["PfourLr"] = f"{summary['lr'].iloc[0]:g}"
+    m["PfourDevice"] = escape(", ".join(sorted(summary["device"].unique())))
+    m["PfourNumClasses"] = str(num_classes)
+    m["PfourLoraR"] = str(lora_r)
+    m["PfourLoraAlpha"] = f"{lora_alpha:g}"
+    m["PfourLoraScaling"] = f"{lora_alpha / lora_r:g}"
+
+    head = head_parameters(num_classes, lora_r)
+    imagenet_head = head_parameters(IMAGENET_CLASSES, lora_r)
+    m["PfourHeadPlain"], m["PfourHeadLora"] = fmt(head["plain"]), fmt(head["lora"])
+    m["PfourImagenetHeadPlain"], m["PfourImagenetHeadLora"] = fmt(imagenet_head["plain"]), fmt(imagenet_head["lora"])
+
+    final = over_seeds(summary, ["variant"], "final_test_acc").set_index("variant")
+    pre, seconds = _pre_finetune_acc(epochs), _epoch_time(epochs)
+    for variant in final.index:
+        run = summary[summary["variant"] == variant].iloc[0]
+        m[macro_name("Pfour", "acc", variant)] = mean_pm_std(final.loc[variant, "mean"], final.loc[variant, "std"])
+        m[macro_name("Pfour", "pre acc", variant)] = fmt(float(pre.loc[variant, "mean"]), 2)
+        m[macro_name("Pfour", "trainable", variant)] = fmt(int(run["params_trainable"]))
+        m[macro_name("Pfour", "trainable share", variant)] = (
+            f"{100 * run['params_trainable'] / run['params_total']:.1f}"
+        )
+        m[macro_name("Pfour", "epoch time", variant)] = fmt(float(seconds[variant]), 1)
+    m["PfourTotal"] = fmt(int(summary.loc[summary["variant"] == "pt_net", "params_total"].iloc[0]))
+    if {"pt_net", "net_freeze"} <= set(final.index):
+        m["PfourFreezeSpeedup"] = fmt(float(seconds["pt_net"] / seconds["net_freeze"]), 2)
+        m["PfourFreezeVsFull"] = _versus(compare_settings(summary, "variant", "net_freeze", "pt_net"), "pt_net")
+    if {"net_freeze", "net_freeze_lora"} <= set(final.index):
+        word = compare_settings(summary, "variant", "net_freeze_lora", "net_freeze")
+        m["PfourLoraVsFreeze"] = _versus(word, "net_freeze")
+    full_rank = min(RESNET18_FEATURES, num_classes)
+    m["PfourLoraRankPhrase"] = (
+        f"already reaches the full rank {full_rank} of such a matrix, so LoRA restricts nothing"
+        if lora_r >= full_rank
+        else f"is restricted to rank {lora_r} of a possible {full_rank}"
+    )
+    m["PfourBest"] = f"\\texttt{{{escape(str(final['mean'].idxmax()))}}}"
+    return m

@@ -1,0 +1,111 @@
+"""Part 1: learning-rate sweep (1.1) and MultiStep vs cosine schedulers (1.2) on the seed's ConvNet."""
+
+P1 = config["schedules"]
+
+
+# Part 1.1: one run per (lr, seed), constant lr; Part 1.2: one run per (scheduler, seed).
+register_runs(
+    "part1",
+    {
+        f"lr_sweep_lr{lr}_seed{seed}": make_spec(
+            dataset="cifar10",
+            model={"name": "convnet"},
+            train={
+                "lr": lr,
+                "epochs": P1["lr_sweep"]["epochs"],
+                "scheduler": P1["lr_sweep"]["scheduler"],
+                "milestones": [],
+            },
+            seed=seed,
+            labels={"experiment": "lr_sweep"},
+        )
+        for seed in config["seeds"]
+        for lr in P1["lr_sweep"]["lrs"]
+    },
+)
+register_runs(
+    "part1",
+    {
+        f"sched_{name}_seed{seed}": make_spec(
+            dataset="cifar10",
+            model={"name": "convnet"},
+            train={
+                "lr": P1["schedulers"]["lr"],
+                "epochs": P1["schedulers"]["epochs"],
+                "scheduler": name,
+                "milestones": P1["schedulers"]["milestones"],
+                "gamma": P1["schedulers"]["gamma"],
+            },
+            seed=seed,
+            labels={"experiment": "schedulers"},
+        )
+        for seed in config["seeds"]
+        for name in P1["schedulers"]["names"]
+    },
+)
+RUN_COLLECTIONS["part1_lr_sweep"] = [k for k in RUNS if k.startswith("part1/lr_sweep_")]
+RUN_COLLECTIONS["part1_schedulers"] = [k for k in RUNS if k.startswith("part1/sched_")]
+# The Part 1.2 MultiStep ConvNet: the baseline that Parts 2 and 3 build on.
+PART1_BASELINE_RUNS = [k for k in RUNS if k.startswith("part1/sched_multistep_")]
+
+PAPER_INPUTS["part1"] = [
+    "results/figs/lr_sweep.pdf",
+    "results/figs/schedulers.pdf",
+    "results/tex/part1.tex",
+    "results/tex/part1_table.tex",
+]
+
+
+rule plot_training_curves:
+    input:
+        iters="results/metrics/part1_{experiment}/iters.csv",
+        epochs="results/metrics/part1_{experiment}/epochs.csv",
+    output:
+        report(
+            "results/figs/{experiment}.pdf",
+            caption="../report/part1.rst",
+            category="Part 1: learning rates and schedulers",
+        ),
+    log:
+        "results/logs/plot_training_curves/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_training_curves/{experiment}.tsv"
+    wildcard_constraints:
+        experiment="lr_sweep|schedulers",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        window=P1["smoothing_window"],
+        hue=lambda w: "lr" if w.experiment == "lr_sweep" else "scheduler",
+    script:
+        "../scripts/plot_training_curves.py"
+
+
+rule tex_part1:
+    input:
+        sweep="results/metrics/part1_lr_sweep/summary.csv",
+        sched="results/metrics/part1_schedulers/summary.csv",
+        sweep_epochs="results/metrics/part1_lr_sweep/epochs.csv",
+        sched_epochs="results/metrics/part1_schedulers/epochs.csv",
+    output:
+        macros="results/tex/part1.tex",
+        table="results/tex/part1_table.tex",
+    log:
+        "results/logs/tex_part1.log",
+    benchmark:
+        "results/benchmarks/tex_part1/tex_part1.tsv"
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        configured_lr=P1["schedulers"]["lr"],
+        batch_size=config["engine"]["batch_size"],
+    script:
+        "../scripts/tex_part1.py"
