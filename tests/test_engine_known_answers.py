@@ -6,6 +6,7 @@ Expected values are literals or closed forms computed here, never the engine's o
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,8 +98,11 @@ def test_hand_made_loss_and_accuracy():
         def forward(self, x):
             return torch.tensor([[2.0, 0.0], [2.0, 0.0], [1.0, 1.0]])[x[:, 0, 0, 0].round().long()]
 
-    dataset = DeviceDataset(torch.tensor([0, 1, 2], dtype=torch.uint8)[:, None, None, None].expand(-1, 1, 1, 1),
-                            torch.tensor([0, 1, 1]), "cpu")
+    dataset = DeviceDataset(
+        torch.tensor([0, 1, 2], dtype=torch.uint8)[:, None, None, None].expand(-1, 1, 1, 1),
+        torch.tensor([0, 1, 1]),
+        "cpu",
+    )
     loss, acc = evaluate(Table(), dataset, batch_size=2, **PIXEL_IS_VALUE)
     expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(2)) + math.log(2)) / 3
     assert loss == pytest.approx(expected, rel=1e-6)
@@ -120,8 +124,7 @@ def test_evaluate_puts_the_model_in_eval_mode_and_uses_no_grad():
 
 
 def test_evaluate_in_bf16_still_scores_a_confident_oracle_exactly():
-    loss, acc = evaluate(Oracle(scale=30.0), label_coded_set(LABELS), batch_size=10, precision="bf16",
-                         **PIXEL_IS_VALUE)
+    loss, acc = evaluate(Oracle(scale=30.0), label_coded_set(LABELS), batch_size=10, precision="bf16", **PIXEL_IS_VALUE)
     assert acc == 100.0 and loss < 1e-10
 
 
@@ -132,18 +135,24 @@ MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
 
 def small_net() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 def run(packed, *, epochs=3, lr=0.05, hooks=(), checkpoint=None, **settings):
     torch.manual_seed(0)
     model = small_net()
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, seed=7, precision="fp32",
-                      **settings)
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, seed=7, precision="fp32", **settings)
     sets = [DeviceDataset.from_packed(packed, split, "cpu") for split in ("train", "test")]
-    return model, train(model, *sets, cfg, "cpu", mean=MEAN, std=STD, hooks=hooks, checkpoint_path=checkpoint,
-                        log=lambda _: None)
+    return model, train(
+        model, *sets, cfg, "cpu", mean=MEAN, std=STD, hooks=hooks, checkpoint_path=checkpoint, log=lambda _: None
+    )
 
 
 def test_training_on_a_learnable_toy_set_ends_well_above_chance(tiny_packed, one_torch_thread):
@@ -275,7 +284,9 @@ def test_precision_and_device_resolution(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == cpu and resolve_device("cuda:1") == torch.device("cuda:1")
+    assert (
+        resolve_device() == cpu and resolve_device("auto") == cpu and resolve_device("cuda:1") == torch.device("cuda:1")
+    )
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == cuda
 
@@ -285,3 +296,66 @@ def test_autocast_is_bf16_only_for_bf16():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast("fp32", torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------------------------
+# the resume fingerprint: a checkpoint is reused only by the run that wrote it
+
+
+def test_fingerprint_changes_with_config_model_shapes_and_identity():
+    from effdl.engine import _fingerprint
+
+    cfg = TrainConfig(epochs=2, lr=0.1)
+    net = nn.Linear(4, 3)
+    base = _fingerprint(cfg, net, {"run": "a"})
+    assert base == _fingerprint(TrainConfig(epochs=2, lr=0.1), nn.Linear(4, 3), {"run": "a"})  # weights don't count
+    assert len(base) == 16 and int(base, 16) >= 0
+    assert base != _fingerprint(TrainConfig(epochs=2, lr=0.2), net, {"run": "a"})
+    assert base != _fingerprint(cfg, nn.Linear(5, 3), {"run": "a"})
+    assert base != _fingerprint(cfg, net, {"run": "b"})
+    assert _fingerprint(cfg, net, None) == _fingerprint(cfg, net, {}) != base
+    # identities hold whatever the run spec holds; values JSON cannot encode are fingerprinted by str()
+    assert _fingerprint(cfg, net, {"path": Path("a")}) == _fingerprint(cfg, net, {"path": "a"})
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(tiny_packed, tmp_path, one_torch_thread):
+    ckpt = tmp_path / "ckpt.pt"
+    sets = [DeviceDataset.from_packed(tiny_packed, split, "cpu") for split in ("train", "test")]
+    cfg = TrainConfig(epochs=1, lr=0.05, batch_size=50, precision="fp32")
+    train(
+        small_net(),
+        *sets,
+        cfg,
+        "cpu",
+        mean=MEAN,
+        std=STD,
+        checkpoint_path=ckpt,
+        identity={"run": "a"},
+        log=lambda _: None,
+    )
+    messages = []
+    result = train(
+        small_net(),
+        *sets,
+        cfg,
+        "cpu",
+        mean=MEAN,
+        std=STD,
+        checkpoint_path=ckpt,
+        identity={"run": "b"},
+        log=messages.append,
+    )
+    assert result.resumed_from_epoch == 0 and len(result.iterations) == 4
+    assert any("belongs to a different run configuration" in m for m in messages), messages
+    again = train(
+        small_net(),
+        *sets,
+        cfg,
+        "cpu",
+        mean=MEAN,
+        std=STD,
+        checkpoint_path=ckpt,
+        identity={"run": "b"},
+        log=messages.append,
+    )
+    assert again.resumed_from_epoch == 1 and len(again.iterations) == 4  # the finished run's records come back

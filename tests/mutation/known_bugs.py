@@ -20,30 +20,53 @@ KA = "tests/test_engine_known_answers.py"
 
 # (name, file, original text, mutated text, tests that must fail)
 BUGS = [
-    ("evaluate: argmax -> argmin", "src/effdl/engine.py",
-     "    for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):\n"
-     "        with autocast(precision, device):\n            out = model(x)\n"
-     "        loss_sum += nn.functional.cross_entropy(out.float(), y, reduction=\"sum\")\n"
-     "        correct += (out.argmax(1) == y).sum()",
-     "    for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):\n"
-     "        with autocast(precision, device):\n            out = model(x)\n"
-     "        loss_sum += nn.functional.cross_entropy(out.float(), y, reduction=\"sum\")\n"
-     "        correct += (out.argmin(1) == y).sum()",
-     [f"{KA}::test_one_hot_logits_on_the_labels_give_100_percent_and_the_closed_form_loss",
-      f"{KA}::test_constant_logits_give_the_majority_class_share"]),
-    ("evaluate: accuracy halved", "src/effdl/engine.py",
-     "100.0 * correct.item() / n", "50.0 * correct.item() / n",
-     [f"{KA}::test_one_hot_logits_on_the_labels_give_100_percent_and_the_closed_form_loss",
-      f"{KA}::test_constant_logits_give_the_majority_class_share"]),
-    ("train: no stop after divergence", "src/effdl/engine.py",
-     "stopping this run\")\n            break\n", "stopping this run\")\n",
-     [f"{KA}::test_divergence_stops_the_run_at_the_first_non_finite_epoch",
-      f"{KA}::test_divergence_at_a_huge_lr_stops_after_the_epoch_of_the_first_non_finite_loss",
-      "tests/test_engine.py::test_divergence_is_recorded_not_raised"]),
-    ("moving_average: nothing for a series exactly one window long", "src/effdl/engine.py",
-     "if len(a) < n:", "if len(a) <= n:",
-     [f"{KA}::test_moving_average_of_exactly_one_window_is_one_point_as_the_seed",
-      "tests/test_engine.py::test_moving_average_equals_the_seed"]),
+    (
+        "evaluate: argmax -> argmin",
+        "src/effdl/engine.py",
+        "    for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):\n"
+        "        with autocast(precision, device):\n            out = model(x)\n"
+        '        loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")\n'
+        "        correct += (out.argmax(1) == y).sum()",
+        "    for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):\n"
+        "        with autocast(precision, device):\n            out = model(x)\n"
+        '        loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")\n'
+        "        correct += (out.argmin(1) == y).sum()",
+        [
+            f"{KA}::test_one_hot_logits_on_the_labels_give_100_percent_and_the_closed_form_loss",
+            f"{KA}::test_constant_logits_give_the_majority_class_share",
+        ],
+    ),
+    (
+        "evaluate: accuracy halved",
+        "src/effdl/engine.py",
+        "100.0 * correct.item() / n",
+        "50.0 * correct.item() / n",
+        [
+            f"{KA}::test_one_hot_logits_on_the_labels_give_100_percent_and_the_closed_form_loss",
+            f"{KA}::test_constant_logits_give_the_majority_class_share",
+        ],
+    ),
+    (
+        "train: no stop after divergence",
+        "src/effdl/engine.py",
+        'stopping this run")\n            break\n',
+        'stopping this run")\n',
+        [
+            f"{KA}::test_divergence_stops_the_run_at_the_first_non_finite_epoch",
+            f"{KA}::test_divergence_at_a_huge_lr_stops_after_the_epoch_of_the_first_non_finite_loss",
+            "tests/test_engine.py::test_divergence_is_recorded_not_raised",
+        ],
+    ),
+    (
+        "moving_average: nothing for a series exactly one window long",
+        "src/effdl/engine.py",
+        "if len(a) < n:",
+        "if len(a) <= n:",
+        [
+            f"{KA}::test_moving_average_of_exactly_one_window_is_one_point_as_the_seed",
+            "tests/test_engine.py::test_moving_average_equals_the_seed",
+        ],
+    ),
 ]
 
 
@@ -52,8 +75,13 @@ def run_tests(src: Path, tests: list[str]) -> dict[str, bool]:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "EFFDL_TEST_THREADS": "1"}
     outcome = {}
     for test in tests:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
-                              cwd=REPO, env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         outcome[test] = proc.returncode == 0
     return outcome
 

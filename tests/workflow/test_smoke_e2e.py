@@ -12,6 +12,15 @@ import pytest
 from helpers import REPO, snakemake
 
 SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml")
+SECTIONS = [  # the \\section titles of paper/sections/*.tex, as pdftotext prints them
+    "Part 1: learning rate and learning-rate schedules",
+    "Part 2: post-training quantization",
+    "Part 3: structured and unstructured pruning",
+    "Part 4: fine-tuning ResNet-18 with frozen layers and a LoRA head",
+    "Part 5: the transformer",
+    "Part 6: depthwise separable convolutions",
+    "Provenance",
+]
 PROVENANCE = ["seed", "device", "torch_version", "git_commit", "config_hash", "data_source", "data_sha256"]
 
 
@@ -26,17 +35,29 @@ def smoke_run():
     return result
 
 
-def pdf_text(path) -> str:
+@pytest.fixture
+def pdf_text(skip_or_fail):
+    """A PDF -> text reader (pdftotext); skips without poppler-utils, fails so under CI."""
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        skip_or_fail("pdftotext (poppler-utils) is not installed")
+
+    def read(path) -> str:
+        return subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+
+    return read
 
 
 @pytest.mark.slow
-def test_smoke_builds_the_paper_with_part1_figures(smoke_run):
+def test_smoke_builds_the_paper_with_part1_figures(smoke_run, pdf_text):
     paper = REPO / "results" / "paper.pdf"
-    assert paper.exists() and paper.stat().st_size > 10_000
+    data = paper.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), "not a complete PDF"
     text = pdf_text(paper)
+    for part in SECTIONS:  # every section of paper/main.tex made it into the PDF, in order
+        assert part in text, f"section {part!r} missing from the PDF"
+    assert [text.index(p) for p in SECTIONS] == sorted(text.index(p) for p in SECTIONS)
     assert "Part 1.1: training loss (moving average)" in text
     assert "Part 1.2: MultiStep" in text
     assert "??" not in text
@@ -89,7 +110,7 @@ def test_report_html_has_the_figures(smoke_run):
 
 
 @pytest.mark.slow
-def test_changed_csv_changes_only_the_paper(smoke_run):
+def test_changed_csv_changes_only_the_paper(smoke_run, pdf_text):
     """Edit one aggregated number by hand: only the TeX generator and the paper re-run, and the PDF shows it."""
     summary_csv = REPO / "results" / "metrics" / "part1_schedulers" / "summary.csv"
     original = summary_csv.read_text()
