@@ -359,3 +359,15 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tiny_packed, tmp_path, one_t
         log=messages.append,
     )
     assert again.resumed_from_epoch == 1 and len(again.iterations) == 4  # the finished run's records come back
+
+
+def test_train_records_the_resolved_precision_and_keeps_channels_last(tiny_packed, one_torch_thread):
+    model, result = run(tiny_packed, epochs=1, channels_last=True, augment=False)
+    assert result.precision == "fp32"
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    train_set = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    cfg = TrainConfig(epochs=1, lr=0.01, batch_size=100, precision="bf16", augment=False)
+    result = train(net, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+    assert result.precision == "bf16" and math.isfinite(result.epochs[0]["train_loss"])
