@@ -123,6 +123,19 @@ def test_evaluate_puts_the_model_in_eval_mode_and_uses_no_grad():
     assert seen == {"training": False, "grad": False}
 
 
+def test_evaluate_runs_the_model_under_autocast_only_for_bf16():
+    seen = []
+
+    class Spy(Oracle):
+        def forward(self, x):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            return super().forward(x)
+
+    evaluate(Spy(), label_coded_set([1, 2]), precision="bf16", **PIXEL_IS_VALUE)
+    evaluate(Spy(), label_coded_set([1, 2]), precision="fp32", **PIXEL_IS_VALUE)
+    assert seen == [True, False]
+
+
 def test_evaluate_in_bf16_still_scores_a_confident_oracle_exactly():
     loss, acc = evaluate(Oracle(scale=30.0), label_coded_set(LABELS), batch_size=10, precision="bf16", **PIXEL_IS_VALUE)
     assert acc == 100.0 and loss < 1e-10
@@ -162,7 +175,8 @@ def test_training_on_a_learnable_toy_set_ends_well_above_chance(tiny_packed, one
     assert first["test_acc"] < 25.0  # an untrained net is near chance (10 %)
     assert last["test_acc"] >= 50.0 and last["train_acc"] >= 50.0  # chance is 10 %
     assert last["test_loss"] < 0.5 * math.log(10)  # well below a uniform guess's loss
-    assert not result.diverged and result.total_time_s > 0
+    assert not result.diverged
+    assert result.total_time_s > sum(e["epoch_time_s"] for e in result.epochs) > 0  # + the epoch-0 evaluation
 
 
 def test_train_accuracy_and_loss_are_the_epoch_s_means(tiny_packed, one_torch_thread):
@@ -371,3 +385,38 @@ def test_train_records_the_resolved_precision_and_keeps_channels_last(tiny_packe
     cfg = TrainConfig(epochs=1, lr=0.01, batch_size=100, precision="bf16", augment=False)
     result = train(net, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
     assert result.precision == "bf16" and math.isfinite(result.epochs[0]["train_loss"])
+
+
+class Recorder(nn.Module):
+    """A linear classifier that records each forward's input, train/eval mode and autocast state."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_autocast_enabled("cpu"), x.detach().clone()))
+        return self.net(x)
+
+
+def test_training_batches_are_shuffled_and_cover_the_set_once(tiny_packed, one_torch_thread):
+    torch.manual_seed(0)
+    model = Recorder()
+    train_set = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    cfg = TrainConfig(epochs=1, lr=0.01, batch_size=50, augment=False, precision="fp32")
+    train(model, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+    seen = torch.cat([x for training, _, x in model.calls if training])
+    in_order = (train_set.images.float() / 255 - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+    assert seen.shape == in_order.shape and not torch.equal(seen, in_order)  # shuffled
+    flat = lambda t: t.flatten(1).tolist()  # noqa: E731
+    assert sorted(flat(seen)) == sorted(flat(in_order))  # each image once
+
+
+def test_bf16_training_also_evaluates_in_bf16(tiny_packed, one_torch_thread):
+    torch.manual_seed(0)
+    model = Recorder()
+    train_set = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    cfg = TrainConfig(epochs=1, lr=0.01, batch_size=100, eval_batch_size=200, augment=False, precision="bf16")
+    train(model, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+    assert [(training, autocast) for training, autocast, _ in model.calls] == [(True, True)] * 2 + [(False, True)]
