@@ -125,3 +125,9 @@ def test_rejects_non_linear_base():
 def test_rejects_bad_alpha():
     with pytest.raises(ValueError, match="alpha"):
         LoRALinear(nn.Linear(4, 4), r=2, alpha=0)
+
+
+def test_rank_one_is_the_smallest_allowed_rank():
+    layer = LoRALinear(nn.Linear(4, 3), r=1, alpha=2.0)
+    assert layer.r == 1 and layer.lora_A.shape == (1, 4) and layer.lora_B.shape == (3, 1)
+    assert "r=1, alpha=2" in repr(layer)
