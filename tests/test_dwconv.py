@@ -296,3 +296,10 @@ def test_part6_macros_reject_disagreeing_counts(comparison_rows):
     params.loc[params["impl"] == "mine", "separable_params"] += 1
     with pytest.raises(ValueError, match="disagree on parameter counts"):
         part6_macros(params, bench, summary, epochs, {"C_in": 10, "C_out": 20, "kernel_size": 5}, 8)
+
+
+def test_parameter_comparison_defaults_are_the_notebook_example():
+    layer = [r for r in dwconv.parameter_comparison() if r["comparison"].startswith("layer")]
+    assert [(r["comparison"], r["standard_params"], r["separable_params"]) for r in layer] == [
+        ("layer (10, 20, 5)", 10 * 20 * 5 * 5, 10 * 5 * 5 + 10 * 20)
+    ] * 2

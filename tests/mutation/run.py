@@ -44,7 +44,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "prune": ("src/effdl/compress/prune.py", ["tests/test_prune.py"]),
     "lora": ("src/effdl/compress/lora.py", ["tests/test_lora.py"]),
     "dwconv": ("src/effdl/models/dwconv.py", ["tests/test_dwconv.py"]),
-    "matmul_count": ("src/effdl/studies/matmul_count.py", ["tests/test_transformer.py"]),
+    "matmul_count": (
+        "src/effdl/studies/matmul_count.py",
+        ["tests/test_transformer.py", "tests/test_matmul_known_answers.py"],
+    ),
     "texgen": ("src/effdl/report/texgen.py", ["tests/test_texgen.py", "tests/test_texgen_known_answers.py"]),
 }
 KILLED = {"killed", "caught by type check"}
