@@ -24,6 +24,12 @@ include: "workflow/rules/dwconv.smk"
 include: "workflow/rules/paper.smk"
 
 
+# The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
+# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
+if workflow.is_main_process:
+    announce_plan()
+
+
 rule all:
     default_target: True
     input:

@@ -115,13 +115,13 @@ def read_imagefolder(path: str | Path, subset: dict | None = None) -> dict:
             ]
         )
         labels = torch.tensor([label for _, label, _ in items], dtype=torch.int64)
-        keep = _subset_indices(labels, subset, split) if subset else torch.arange(len(items))
+        keep = subset_indices(labels, subset, split) if subset else torch.arange(len(items))
         blobs = [items[i][2] for i in keep.tolist()]
         packed[split] = {"images": torch.from_numpy(_decode(blobs)), "labels": labels[keep]}
     return packed
 
 
-def _subset_indices(labels: torch.Tensor, subset: dict, split: str) -> torch.Tensor:
+def subset_indices(labels: torch.Tensor, subset: dict, split: str) -> torch.Tensor:
     """A seeded per-class subset, kept in the original order."""
     per_class = subset[f"{split}_per_class"]
     generator = torch.Generator().manual_seed(int(subset.get("seed", 0)))
@@ -148,7 +148,7 @@ def read_torchvision(name: str, root: str | Path, subset: dict | None = None) ->
             images = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)
             labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
             digest.update(np.ascontiguousarray(images).tobytes() + labels.numpy().tobytes())
-            keep = _subset_indices(labels, subset, split) if subset else torch.arange(len(labels))
+            keep = subset_indices(labels, subset, split) if subset else torch.arange(len(labels))
             packed[split] = {"images": torch.from_numpy(np.ascontiguousarray(images))[keep], "labels": labels[keep]}
             packed["classes"] = list(ds.classes)
     except (OSError, RuntimeError) as err:
@@ -239,6 +239,12 @@ def batch_crop(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, pad:
 def batch_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """Mirror the images whose `flip` entry is True (left-right)."""
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def channel_stats(images_u8: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of (N, C, H, W) uint8 images, on the [0, 1] scale of `normalize`."""
+    pixels = images_u8.transpose(0, 1).reshape(images_u8.shape[1], -1).double() / 255.0  # (C, N*H*W)
+    return tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist())
 
 
 def normalize(images_u8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

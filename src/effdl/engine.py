@@ -21,8 +21,17 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, iterate_batches
+from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.plan.spec import TrainConfig
+from effdl.progress import eta_seconds, timing_text
+
+# engine.compile: auto compiles runs of at least this many epochs (compiling costs tens of seconds once)
+COMPILE_MIN_EPOCHS = 10
+# ... and on a CPU only when the benchmark measured at least this training speed-up from compiling
+COMPILE_MIN_CPU_GAIN = 1.05
+# the GPU slots this process holds (released when it exits); see effdl.devices
+_CLAIMS: list[DeviceClaim] = []
 
 
 @dataclass
@@ -35,13 +44,51 @@ class TrainResult:
     diverged: bool = False
     precision: str = "fp32"
     resumed_from_epoch: int = 0
+    compiled: bool = False
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; otherwise the named device."""
+def resolve_device(
+    name: str = "auto",
+    *,
+    jobs_per_device: int | None = None,
+    lock_dir: str | Path = DEFAULT_LOCK_DIR,
+    log: Callable[[str], None] | None = None,
+) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; otherwise the named device.
+
+    With `jobs_per_device` (a workflow job), 'auto' and 'cuda' claim one free (GPU, slot) among the visible
+    GPUs for the rest of this process's life (effdl.devices), so concurrent jobs spread over all GPUs with at
+    most `jobs_per_device` on each; 'cuda:N' is taken as given (no claim).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cuda" or jobs_per_device is None:
+        return torch.device(name)
+    if _CLAIMS:
+        return torch.device(_CLAIMS[0].torch_name)
+    claim = claim_device(torch.cuda.device_count(), jobs_per_device, lock_dir, log=log)
+    _CLAIMS.append(claim)
+    torch.cuda.set_device(claim.index)
+    if log is not None:
+        log(f"claimed GPU slot {claim.describe()} ({claim.path})")
+    return torch.device(claim.torch_name)
+
+
+def device_claim() -> DeviceClaim | None:
+    """The GPU slot this process claimed through resolve_device, if any."""
+    return _CLAIMS[0] if _CLAIMS else None
+
+
+def resolve_compile(setting: bool | str, device: torch.device, epochs: int, cpu_gain: float | None = None) -> bool:
+    """'auto' -> compile on CUDA for runs of >= COMPILE_MIN_EPOCHS epochs; on a CPU only when the benchmark's
+    measured training speed-up from compiling (`cpu_gain`, None = not measured) is at least COMPILE_MIN_CPU_GAIN."""
+    if setting != "auto":
+        return bool(setting)
+    if epochs < COMPILE_MIN_EPOCHS:
+        return False
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and cpu_gain is not None and cpu_gain >= COMPILE_MIN_CPU_GAIN
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -135,6 +182,101 @@ def _fingerprint(cfg: TrainConfig, model: nn.Module, extra: dict | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def training_step(
+    step_model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on a batch (the seed's Code Cell 1.4 step): (detached loss, logits). No host-device sync."""
+    with autocast(precision, x.device):
+        out = step_model(x)
+    loss = nn.functional.cross_entropy(out.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), out
+
+
+def train_epoch(
+    model,
+    step_model,
+    optimizer,
+    train_set: DeviceDataset,
+    cfg: TrainConfig,
+    precision: str,
+    generator: torch.Generator,
+    *,
+    mean,
+    std,
+) -> tuple[torch.Tensor, float]:
+    """One pass over `train_set`: (per-iteration losses on the CPU, training accuracy in percent)."""
+    model.train()
+    n_batches = -(-len(train_set) // cfg.batch_size)
+    losses = torch.empty(n_batches, device=train_set.device)
+    correct = torch.zeros((), device=train_set.device, dtype=torch.long)
+    batches = iterate_batches(
+        train_set,
+        cfg.batch_size,
+        mean=mean,
+        std=std,
+        augment=cfg.augment,
+        shuffle=True,
+        generator=generator,
+        channels_last=cfg.channels_last,
+    )
+    for i, (x, y) in enumerate(batches):
+        losses[i], out = training_step(step_model, optimizer, x, y, precision)
+        correct += (out.argmax(1) == y).sum()
+    return losses.cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync for training metrics
+
+
+def _resume(checkpoint_path, fingerprint: str, device: torch.device, log) -> dict | None:
+    """The saved state of this very run (matching fingerprint), or None: missing, unreadable or foreign."""
+    if checkpoint_path is None or not Path(checkpoint_path).is_file():
+        return None
+    try:
+        state = load_checkpoint(checkpoint_path, map_location=device)
+    except CheckpointError as err:
+        log(f"WARNING: ignoring unreadable resume checkpoint, starting from scratch: {err}")
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log(f"WARNING: {checkpoint_path} belongs to a different run configuration; starting from scratch")
+        return None
+    return state
+
+
+def _restore(state: dict, model, optimizer, scheduler, generator: torch.Generator, device: torch.device) -> None:
+    """Put model, optimizer, scheduler and every random generator back where the saved epoch left them."""
+    model.load_state_dict(state["model"])
+    with warnings.catch_warnings():  # stepping a scheduler without optimizer.step() warns
+        warnings.simplefilter("ignore")
+        for _ in range(state["epoch"] if scheduler is not None else 0):
+            scheduler.step()
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
+def _save_state(
+    path, fingerprint: str, model, optimizer, generator, result: TrainResult, iter_losses, device: torch.device
+) -> None:
+    """Write the resume state after a completed epoch (atomically)."""
+    state = {
+        "fingerprint": fingerprint,
+        "epoch": sum(1 for row in result.epochs if row["epoch"] >= 1),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epochs": result.epochs,
+        "iter_losses": torch.cat(iter_losses),
+        "total_time_s": result.total_time_s,
+    }
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    save_checkpoint(state, path)
+
+
 def train(
     model: nn.Module,
     train_set: DeviceDataset,
@@ -148,6 +290,8 @@ def train(
     hooks: Sequence = (),
     identity: dict | None = None,
     log: Callable[[str], None] = print,
+    progress: Callable[[dict], None] | None = None,
+    cpu_compile_gain: float | None = None,
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
@@ -156,45 +300,26 @@ def train(
     The resume state is saved atomically after every epoch, never mid-epoch: a killed run loses at most
     the epoch in progress and resumes bit-identically (same device and thread count). An unreadable or
     foreign resume checkpoint is reported and ignored (training starts over), since it is only a cache.
+    Every epoch line carries the run's elapsed training time and an ETA; `progress(record)` is called once
+    before the first epoch and after every epoch (after its checkpoint is saved) with epoch, epochs,
+    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`).
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=memory_format)
+    model.to(device=device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     scheduler = make_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(cfg.seed)
-    step_model = torch.compile(model) if cfg.compile else model
+    compiled = resolve_compile(cfg.compile, device, cfg.epochs, cpu_compile_gain)
+    step_model = torch.compile(model) if compiled else model
     fingerprint = _fingerprint(cfg, model, identity)
-    result = TrainResult(precision=precision)
-    iter_losses: list[torch.Tensor] = []
-    start_epoch = 0
-
-    if checkpoint_path is not None and Path(checkpoint_path).is_file():
-        try:
-            state = load_checkpoint(checkpoint_path, map_location=device)
-        except CheckpointError as err:
-            log(f"WARNING: ignoring unreadable resume checkpoint, starting from scratch: {err}")
-            state = None
-        if state is not None and state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            with warnings.catch_warnings():  # stepping a scheduler without optimizer.step() warns
-                warnings.simplefilter("ignore")
-                for _ in range(state["epoch"]):
-                    if scheduler is not None:
-                        scheduler.step()
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            if device.type == "cuda" and "cuda_rng" in state:
-                torch.cuda.set_rng_state(state["cuda_rng"], device)
-            result.epochs = state["epochs"]
-            iter_losses = [state["iter_losses"]]
-            result.total_time_s = state["total_time_s"]
-            start_epoch = result.resumed_from_epoch = state["epoch"]
-            log(f"resumed from {checkpoint_path} after epoch {start_epoch}/{cfg.epochs}")
-        elif state is not None:
-            log(f"WARNING: {checkpoint_path} belongs to a different run configuration; starting from scratch")
+    result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
+    state = _resume(checkpoint_path, fingerprint, device, log)
+    if state is not None:
+        _restore(state, model, optimizer, scheduler, generator, device)
+        result.epochs, iter_losses, result.total_time_s = state["epochs"], [state["iter_losses"]], state["total_time_s"]
+        result.resumed_from_epoch = state["epoch"]
+        log(f"resumed from {checkpoint_path} after epoch {state['epoch']}/{cfg.epochs}")
 
     def test_now() -> tuple[float, float]:
         return evaluate(
@@ -207,7 +332,7 @@ def train(
             channels_last=cfg.channels_last,
         )
 
-    if cfg.eval_before_training and start_epoch == 0:
+    if cfg.eval_before_training and not result.epochs:
         tick = time.perf_counter()
         test_loss, test_acc = test_now()
         result.total_time_s += time.perf_counter() - tick
@@ -223,42 +348,38 @@ def train(
             }
         )
 
-    n_batches = -(-len(train_set) // cfg.batch_size)
-    for epoch in range(start_epoch, cfg.epochs):
-        tick = time.perf_counter()
-        model.train()
-        losses = torch.empty(n_batches, device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        lr_now = optimizer.param_groups[0]["lr"]
-        batches = iterate_batches(
-            train_set,
-            cfg.batch_size,
-            mean=mean,
-            std=std,
-            augment=cfg.augment,
-            shuffle=True,
-            generator=generator,
-            channels_last=cfg.channels_last,
+    def report(epoch_done: int) -> None:
+        if progress is not None:
+            last = result.epochs[-1] if result.epochs else {}
+            progress(
+                {
+                    "state": "running",
+                    "epoch": epoch_done,
+                    "epochs": cfg.epochs,
+                    "test_acc": last.get("test_acc"),
+                    "train_loss": last.get("train_loss"),
+                    "elapsed_s": result.total_time_s,
+                    "eta_s": eta_seconds(epoch_done, cfg.epochs, epoch_times),
+                    "epoch_time_s": epoch_times[-1] if epoch_times else None,
+                    "compiled": compiled,
+                    "precision": precision,
+                }
+            )
+
+    epoch_times: list[float] = []  # this process's epochs (a resumed run's earlier ones ran elsewhere)
+    report(result.resumed_from_epoch)
+    for epoch in range(result.resumed_from_epoch, cfg.epochs):
+        tick, lr_now = time.perf_counter(), optimizer.param_groups[0]["lr"]
+        losses, train_acc = train_epoch(
+            model, step_model, optimizer, train_set, cfg, precision, generator, mean=mean, std=std
         )
-        for i, (x, y) in enumerate(batches):
-            with autocast(precision, device):
-                out = step_model(x)
-            loss = nn.functional.cross_entropy(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses[i] = loss.detach()
-            correct += (out.argmax(1) == y).sum()
-        losses = losses.cpu()  # the epoch's one host-device sync for training metrics
-        train_acc = 100.0 * correct.item() / len(train_set)
-        extra = {}
-        for hook in hooks:
-            extra.update(hook.after_train_epoch(epoch, model) or {})
+        extra = {key: value for hook in hooks for key, value in (hook.after_train_epoch(epoch, model) or {}).items()}
         test_loss, test_acc = test_now()
         if scheduler is not None:
             scheduler.step()
         epoch_time = time.perf_counter() - tick
         result.total_time_s += epoch_time
+        epoch_times.append(epoch_time)
         iter_losses.append(losses)
         result.epochs.append(
             {
@@ -274,28 +395,18 @@ def train(
         )
         log(
             f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {losses.mean():.4f} "
-            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s"
+            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s | "
+            + timing_text(epoch + 1, cfg.epochs, result.total_time_s, epoch_times)
         )
         if not torch.isfinite(losses).all():
             result.diverged = True
             log(f"training diverged in epoch {epoch + 1} (non-finite loss at lr={cfg.lr}); stopping this run")
             break
         if checkpoint_path is not None:
-            state = {
-                "fingerprint": fingerprint,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "epochs": result.epochs,
-                "iter_losses": torch.cat(iter_losses),
-                "total_time_s": result.total_time_s,
-            }
-            if device.type == "cuda":
-                state["cuda_rng"] = torch.cuda.get_rng_state(device)
-            save_checkpoint(state, checkpoint_path)
+            _save_state(checkpoint_path, fingerprint, model, optimizer, generator, result, iter_losses, device)
+        report(epoch + 1)
 
+    n_batches = -(-len(train_set) // cfg.batch_size)
     all_losses = torch.cat(iter_losses) if iter_losses else torch.empty(0)
     result.iterations = [
         {"iteration": i, "epoch_float": i / n_batches, "loss": float(v)} for i, v in enumerate(all_losses.tolist())

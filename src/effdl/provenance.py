@@ -17,22 +17,15 @@ if TYPE_CHECKING:
 @functools.cache
 def git_commit(repo_dir: str = ".") -> str:
     """The checkout's commit (with '-dirty' when tracked files changed), or 'unknown' outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", repo_dir, *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", repo_dir, "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short=12", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -45,12 +38,13 @@ def _version(package: str) -> str:
 
 
 def device_name(device: torch.device | str) -> str:
-    """A human-readable device name: the GPU model on CUDA, 'cpu' otherwise."""
+    """A human-readable device name: 'cuda:1 NVIDIA H200' (ordinal and model) on CUDA, 'cpu' otherwise."""
     import torch  # lazily: report jobs import this module for git_commit and must start fast
 
     device = torch.device(device)
     if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
     return device.type
 
 

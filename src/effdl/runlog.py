@@ -37,4 +37,6 @@ def announce_device(device: torch.device, log: Callable[[str], None], threads: i
             f"torch threads = {torch.get_num_threads()}"
         )
     else:
-        log(f"running on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else device})")
+        from effdl.provenance import device_name
+
+        log(f"running on {device_name(device)}")

@@ -37,8 +37,11 @@ def run_training(
     *,
     checkpoint_path: str | Path | None = None,
     log: Callable[[str], None] = print,
+    **train_options,
 ) -> tuple[torch.nn.Module, TrainResult, dict]:
-    """Train the run described by `spec` on the packed data set at `data_path`; returns (model, result, data meta)."""
+    """Train the run described by `spec` on the packed data set at `data_path`; returns (model, result, data meta).
+
+    `train_options` go to effdl.engine.train (`progress`, `cpu_compile_gain`)."""
     check_spec(spec)
     cfg = TrainConfig.from_dict({**spec["train"], "seed": spec["seed"]})
     packed = load_packed(data_path)
@@ -62,6 +65,7 @@ def run_training(
         hooks=hooks,
         identity=spec,
         log=log,
+        **train_options,
     )
     meta = {
         "source": packed["source"],
@@ -84,6 +88,7 @@ def identifiers(spec: dict) -> dict:
         "optimizer": spec["train"].get("optimizer", "sgd"),
         "scheduler": spec["train"].get("scheduler", "none"),
         "epochs_planned": spec["train"]["epochs"],
+        "batch_size": spec["train"]["batch_size"],
     }
     cols.update(spec.get("labels", {}))
     return cols
@@ -105,7 +110,7 @@ def write_run_outputs(
     """Write the run's tidy CSVs (every row with provenance) and its final model, each atomically."""
     prov = provenance(device, spec["seed"], config, meta)
     ident = identifiers(spec)
-    run_cols = {**ident, "precision": result.precision, **prov}
+    run_cols = {**ident, "precision": result.precision, "compiled": result.compiled, **prov}
     write_csv(
         pd.DataFrame(
             [{**run_cols, **row} for row in result.iterations]

@@ -71,6 +71,17 @@ def test_snakefmt_is_clean(skip_or_fail):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(args):
+    import subprocess
+
+    ruff = BIN / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment (pip install -e .[dev])")
+    result = subprocess.run([str(ruff), *args, "."], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 def test_building_the_dag_never_imports_torch(tmp_path):
     """`snakemake -n` and every cluster job's DAG build would pay torch's ~3 s import: a torch that cannot be
     imported (first on sys.path) must not stop a dry run of the full study."""
@@ -78,7 +89,7 @@ def test_building_the_dag_never_imports_torch(tmp_path):
     (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('the DAG build imported torch')\n")
     (tmp_path / "torchvision").mkdir()
     (tmp_path / "torchvision" / "__init__.py").write_text("raise ImportError('the DAG build imported torchvision')\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
     result = snakemake(*DRY, "--forceall", env=env)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert job_counts(result.stdout)["train_model"] > 0

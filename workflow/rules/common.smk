@@ -1,5 +1,7 @@
 """Shared workflow helpers: config validation, the run registry, wildcard constraints, paths."""
 
+# exports: GPU_PER_JOB, RUNS, PAPER_INPUTS, RUN_COLLECTIONS, make_spec, register_runs, run_file, run_files, spec_of, ...
+
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -59,7 +61,8 @@ def make_spec(*, dataset, model, train, seed, labels=None, hooks=None):
 
 
 def register_runs(part, runs):
-    """Add {run name: spec} of one part to RUNS, checking each spec while the DAG is built."""
+    """Add {run name: spec} of one part to RUNS, checking each spec while the DAG is built; returns their keys."""
+    keys = []
     for run, spec in runs.items():
         full = {"part": part, "run": run, **spec}
         try:
@@ -67,10 +70,12 @@ def register_runs(part, runs):
         except (ValueError, TypeError) as err:
             raise WorkflowError(f"run {part}/{run}: {err}") from None
         RUNS[f"{part}/{run}"] = full
+        keys.append(f"{part}/{run}")
+    return keys
 
 
 def run_file(key, name):
-    """Path of one output of a registered run: run_file('part1/x', 'epochs.csv')."""
+    """The one place a run's path is spelled: run_file('part1/x', 'epochs.csv'); key may hold wildcards."""
     return f"results/runs/{key}/{name}"
 
 
@@ -121,3 +126,19 @@ def dataset_inputs(wildcards):
 def paper_inputs():
     """Every figure and generated TeX file that some part registered in PAPER_INPUTS."""
     return sorted({path for paths in PAPER_INPUTS.values() for path in paths})
+
+
+def announce_plan():
+    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+    import sys
+
+    from effdl.plan.work import announce
+
+    def to_stderr(text):
+        print(text, file=sys.stderr, flush=True)
+
+    # a report only: never stop the workflow over it
+    try:
+        announce(RUNS, config, log=to_stderr)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"(could not plan the training work: {err})", file=sys.stderr)

@@ -1,5 +1,7 @@
 """Data preparation: every data set becomes one packed uint8 file, read once by all training jobs."""
 
+# exports: rule prepare_data (results/data/{dataset}.pt)
+
 
 rule prepare_data:
     input:

@@ -1,10 +1,12 @@
 """Part 6: depthwise separable convolutions: parameter counts (6.1), runtime benchmark and DWConvNet training (6.2)."""
 
+# exports: P6_RUNS
+
 P6 = config["dwconv"]
 
 
 # 6.2 deliverable 3: DWConvNet with the groups-based solution layer, Adam + MultiStep (Code Cell 6.3).
-register_runs(
+P6_RUNS = register_runs(
     "part6",
     {
         f"dwconvnet_solution_seed{seed}": make_spec(
@@ -25,7 +27,7 @@ register_runs(
         for seed in P6["train"]["seeds"]
     },
 )
-RUN_COLLECTIONS["part6_dwconv"] = [k for k in RUNS if k.startswith("part6/dwconvnet_")]
+RUN_COLLECTIONS["part6_dwconv"] = P6_RUNS
 
 PAPER_INPUTS["part6"] = [
     "results/figs/dwconv.pdf",

@@ -1,5 +1,7 @@
 """Part 4: ResNet-18 transfer learning on CINIC-10: full fine-tuning, frozen early layers, a LoRA head."""
 
+# exports: P4_RUNS, CINIC10_ARCHIVE
+
 from effdl.plan.finetune import VARIANTS, init_label, plan_init
 
 P4 = config["finetune"]
@@ -16,7 +18,7 @@ CINIC10_ARCHIVE = (
     f"{(CINIC10.get('url') or 'CINIC-10.tar.gz').rsplit('/', 1)[-1]}"
 )
 
-register_runs(
+P4_RUNS = register_runs(
     "part4",
     {
         f"{variant}_seed{seed}": make_spec(
@@ -50,7 +52,7 @@ register_runs(
         for seed in P4_SEEDS
     },
 )
-RUN_COLLECTIONS["part4_finetune"] = [k for k in RUNS if k.startswith("part4/")]
+RUN_COLLECTIONS["part4_finetune"] = P4_RUNS
 
 PAPER_INPUTS["part4"] = [
     "results/figs/finetune.pdf",

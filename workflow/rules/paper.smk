@@ -1,5 +1,7 @@
 """The write-up: provenance appendix, strict LaTeX build of results/paper.pdf from every part's outputs."""
 
+# exports: rule build_paper (results/paper.pdf); uses PAPER_INPUTS of every part
+
 
 rule tex_provenance:
     input:

@@ -1,30 +1,21 @@
 """Part 3: structured/unstructured pruning of the ConvNet: sanity run, gradual schedule, one-shot sweep, slim export."""
 
+# exports: P3_SANITY_RUNS, P3_PRUNING_RUNS, P3_PRUNE_AFTER; uses LR_SWEEP_RUNS, PART1_BASELINE_RUNS (schedules.smk)
+
+from effdl.plan.prune import PRUNE_MODES, prune_after_epochs
+
 P3 = config["prune"]
-P3_MODES = ["structured", "unstructured"]
+P3_MODES = list(PRUNE_MODES)
 P3_SCHEDULE = P3["schedule"]
 # Pruning epochs are configured as completed-epoch counts (the CSV `epoch` column, 1-based: prune after
 # the 10th, 20th, ... epoch); the engine hook takes the 0-based index of the epoch just trained.
-P3_PRUNE_AFTER = list(
-    range(
-        P3_SCHEDULE["prune_start"],
-        P3_SCHEDULE["prune_end"] + 1,
-        P3_SCHEDULE["prune_every"],
-    )
-)
-if not P3_PRUNE_AFTER or P3_PRUNE_AFTER[-1] > P3_SCHEDULE["epochs"]:
-    raise WorkflowError(
-        f"prune.schedule: pruning after epochs {P3_PRUNE_AFTER} does not fit in "
-        f"{P3_SCHEDULE['epochs']} epochs. Fix: set prune_start <= prune_end <= epochs."
-    )
-if len(P3_PRUNE_AFTER) * P3_SCHEDULE["prune_percentage"] > 1 + 1e-9:
-    raise WorkflowError(
-        f"prune.schedule: {len(P3_PRUNE_AFTER)} events x prune_percentage "
-        f"{P3_SCHEDULE['prune_percentage']} exceeds 100% sparsity. Fix: fewer events or a smaller percentage."
-    )
+try:
+    P3_PRUNE_AFTER = prune_after_epochs(P3_SCHEDULE)
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
 
 # Part 3.2: SparseConvNet without pruning, compared with Part 1.1's ConvNet at the same lr.
-register_runs(
+P3_SANITY_RUNS = register_runs(
     "part3",
     {
         f"sanity_seed{seed}": make_spec(
@@ -43,7 +34,7 @@ register_runs(
     },
 )
 # Parts 3.3/3.4: gradual pruning during a Part 1.2 MultiStep run, one run per (mode, seed).
-register_runs(
+P3_PRUNING_RUNS = register_runs(
     "part3",
     {
         f"{mode}_seed{seed}": make_spec(
@@ -57,7 +48,11 @@ register_runs(
                 "gamma": P3_SCHEDULE["gamma"],
             },
             seed=seed,
-            labels={"experiment": "pruning", "mode": mode},
+            labels={
+                "experiment": "pruning",
+                "mode": mode,
+                "prune_percent": P3_SCHEDULE["prune_percentage"],
+            },
             hooks=[
                 {
                     "name": "prune",
@@ -71,20 +66,16 @@ register_runs(
         for mode in P3_MODES
     },
 )
-RUN_COLLECTIONS["part3_sanity"] = [k for k in RUNS if k.startswith("part3/sanity_")]
-RUN_COLLECTIONS["part3_pruning"] = [
-    k for k in RUNS if k.startswith("part3/") and RUNS[k]["hooks"]
-]
+RUN_COLLECTIONS["part3_sanity"] = P3_SANITY_RUNS
+RUN_COLLECTIONS["part3_pruning"] = P3_PRUNING_RUNS
 # Part 1.1 ConvNet runs at the sanity run's lr, and the Part 1.2 MultiStep baseline per seed.
 P3_SANITY_REFERENCE = [
-    k
-    for k in RUN_COLLECTIONS["part1_lr_sweep"]
-    if RUNS[k]["train"]["lr"] == P3["sanity"]["lr"]
+    k for k in LR_SWEEP_RUNS if RUNS[k]["train"]["lr"] == P3["sanity"]["lr"]
 ]
 P3_BASELINE_BY_SEED = {RUNS[k]["seed"]: k for k in PART1_BASELINE_RUNS}
 if not P3_BASELINE_BY_SEED:
     raise WorkflowError(
-        "Part 3 compares against the Part 1.2 MultiStep ConvNet, but part1.schedulers.names has no "
+        "Part 3 compares against the Part 1.2 MultiStep ConvNet, but schedules.schedulers.names has no "
         "'multistep'. Fix: add it there."
     )
 P3_BENCHMARK_SEED = config["seeds"][0]
@@ -119,7 +110,7 @@ rule tabulate_pruning_sparsity:
 
 rule export_slim_model:
     input:
-        model="results/runs/part3/structured_seed{seed}/model.pt",
+        model=run_file("part3/structured_seed{seed}", "model.pt"),
         data="results/data/cifar10.pt",
     output:
         model="results/models/part3/slim_structured_seed{seed}.pt",
@@ -175,8 +166,8 @@ rule oneshot_prune_sweep:
 rule benchmark_pruned_models:
     input:
         dense=run_file(P3_BASELINE_BY_SEED[P3_BENCHMARK_SEED], "model.pt"),
-        structured=f"results/runs/part3/structured_seed{P3_BENCHMARK_SEED}/model.pt",
-        unstructured=f"results/runs/part3/unstructured_seed{P3_BENCHMARK_SEED}/model.pt",
+        structured=run_file(f"part3/structured_seed{P3_BENCHMARK_SEED}", "model.pt"),
+        unstructured=run_file(f"part3/unstructured_seed{P3_BENCHMARK_SEED}", "model.pt"),
         slim=f"results/models/part3/slim_structured_seed{P3_BENCHMARK_SEED}.pt",
         data="results/data/cifar10.pt",
     output:
@@ -310,8 +301,5 @@ rule tex_part3:
     resources:
         mem_mb=2000,
         runtime=5,
-    params:
-        prune_percentage=P3_SCHEDULE["prune_percentage"],
-        prune_after=P3_PRUNE_AFTER,
     script:
         "../scripts/tex_part3.py"

@@ -1,11 +1,13 @@
 """Part 2: post-training quantization (8/4/2-bit nearest, 2-bit stochastic trials) of the MNIST MLP and the ConvNet."""
 
+# exports: QUANT_MNIST_RUNS, QUANT_CHECKPOINTS; uses PART1_BASELINE_RUNS (schedules.smk)
+
 from effdl.plan.quant_variants import VARIANT_PATTERN, variant_names
 
 Q = config["quant"]
 
 # Part 2.1's model: the seed's MNIST MLP, trained once per seed with Adam + StepLR (Code Cell 2.1).
-register_runs(
+QUANT_MNIST_RUNS = register_runs(
     "part2",
     {
         f"mnist_mlp_seed{seed}": make_spec(
@@ -33,7 +35,7 @@ register_runs(
 
 # Networks of the PTQ sweep -> the train_model runs whose model.pt they quantize.
 QUANT_CHECKPOINTS = {
-    "mnist_mlp": [f"part2/mnist_mlp_seed{seed}" for seed in config["seeds"]],
+    "mnist_mlp": QUANT_MNIST_RUNS,
     **(
         {"convnet": PART1_BASELINE_RUNS[: Q["convnet"]["checkpoints"]]}
         if Q["convnet"]["enabled"]

@@ -1,10 +1,12 @@
 """Part 1: learning-rate sweep (1.1) and MultiStep vs cosine schedulers (1.2) on the seed's ConvNet."""
 
+# exports: LR_SWEEP_RUNS, SCHEDULER_RUNS, PART1_BASELINE_RUNS (the MultiStep ConvNets Parts 2 and 3 build on)
+
 P1 = config["schedules"]
 
 
 # Part 1.1: one run per (lr, seed), constant lr; Part 1.2: one run per (scheduler, seed).
-register_runs(
+LR_SWEEP_RUNS = register_runs(
     "part1",
     {
         f"lr_sweep_lr{lr}_seed{seed}": make_spec(
@@ -23,7 +25,7 @@ register_runs(
         for lr in P1["lr_sweep"]["lrs"]
     },
 )
-register_runs(
+SCHEDULER_RUNS = register_runs(
     "part1",
     {
         f"sched_{name}_seed{seed}": make_spec(
@@ -43,10 +45,12 @@ register_runs(
         for name in P1["schedulers"]["names"]
     },
 )
-RUN_COLLECTIONS["part1_lr_sweep"] = [k for k in RUNS if k.startswith("part1/lr_sweep_")]
-RUN_COLLECTIONS["part1_schedulers"] = [k for k in RUNS if k.startswith("part1/sched_")]
+RUN_COLLECTIONS["part1_lr_sweep"] = LR_SWEEP_RUNS
+RUN_COLLECTIONS["part1_schedulers"] = SCHEDULER_RUNS
 # The Part 1.2 MultiStep ConvNet: the baseline that Parts 2 and 3 build on.
-PART1_BASELINE_RUNS = [k for k in RUNS if k.startswith("part1/sched_multistep_")]
+PART1_BASELINE_RUNS = [
+    k for k in SCHEDULER_RUNS if RUNS[k]["train"]["scheduler"] == "multistep"
+]
 
 PAPER_INPUTS["part1"] = [
     "results/figs/lr_sweep.pdf",
@@ -104,8 +108,5 @@ rule tex_part1:
     resources:
         mem_mb=2000,
         runtime=5,
-    params:
-        configured_lr=P1["schedulers"]["lr"],
-        batch_size=config["engine"]["batch_size"],
     script:
         "../scripts/tex_part1.py"

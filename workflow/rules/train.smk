@@ -1,14 +1,16 @@
 """The one generic training rule: trains any run registered in RUNS (see docs/architecture.md)."""
 
+# exports: rules train_model (any key of RUNS) and aggregate_runs (any RUN_COLLECTIONS entry)
+
 
 rule train_model:
     input:
         data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
     output:
-        iters="results/runs/{part}/{run}/iters.csv",
-        epochs="results/runs/{part}/{run}/epochs.csv",
-        summary="results/runs/{part}/{run}/summary.csv",
-        model="results/runs/{part}/{run}/model.pt",
+        iters=run_file("{part}/{run}", "iters.csv"),
+        epochs=run_file("{part}/{run}", "epochs.csv"),
+        summary=run_file("{part}/{run}", "summary.csv"),
+        model=run_file("{part}/{run}", "model.pt"),
     log:
         "results/logs/train_model/{part}/{run}.log",
     benchmark:
@@ -23,7 +25,7 @@ rule train_model:
     params:
         spec=spec_of,
         device=config["device"],
-        resume_state="results/runs/{part}/{run}/checkpoint.pt",
+        resume_state=run_file("{part}/{run}", "checkpoint.pt"),
     script:
         "../scripts/train_model.py"
 

@@ -1,5 +1,7 @@
 """Part 5: the notebook's transformer: positional-encoding figure, counted matmuls, toy reversal training."""
 
+# exports: PAPER_INPUTS["part5"]
+
 P5 = config["transformer"]
 
 PAPER_INPUTS["part5"] = [

@@ -13,7 +13,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(settings: dict, device_name: str, config: dict, threads: int, out_csv: str) -> None:
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     rows = benchmark_training_steps(
         device,

@@ -28,7 +28,7 @@ def max_logit_difference(slim, net, x, dtype, device):
 
 
 def main(model_path, data_path, device_name, tolerance, check_images, out_model, out_check, threads, config):
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     net, spec = load_run_model(model_path)
     slim = export_slim(net.eval())

@@ -16,7 +16,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(model_path, data_path, device_name, sparsities, modes, out_csv, threads, config):
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     dense, spec = load_run_model(model_path)
     dense = dense.to(device).eval()

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.report.part6 import dwconv_figure
-from effdl.report.plotting import provenance_caption, save_figure
+from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -13,8 +13,7 @@ log = open_log(snakemake.log[0])
 def main(iters_csv: str, epochs_csv: str, out_pdf: str, window: int) -> None:
     iters, epochs = pd.read_csv(iters_csv), pd.read_csv(epochs_csv)
     fig = dwconv_figure(iters, epochs, window, "Part 6.2: DWConvNet (depthwise layers 2, 4, 7, 9), Adam + MultiStep")
-    save_figure(fig, out_pdf, provenance_caption(epochs))
-    log(f"wrote {out_pdf} from {epochs['run'].nunique()} runs")
+    write_figure(fig, out_pdf, epochs, log)
 
 
 main(snakemake.input.iters, snakemake.input.epochs, snakemake.output[0], snakemake.params.window)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.report.part4 import finetune_figure
-from effdl.report.plotting import provenance_caption, save_figure
+from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -12,8 +12,7 @@ log = open_log(snakemake.log[0])
 
 def main(epochs_csv: str, out_pdf: str) -> None:
     epochs = pd.read_csv(epochs_csv)
-    save_figure(finetune_figure(epochs), out_pdf, provenance_caption(epochs))
-    log(f"wrote {out_pdf} from {epochs['run'].nunique()} runs")
+    write_figure(finetune_figure(epochs), out_pdf, epochs, log)
 
 
 main(snakemake.input.epochs, snakemake.output[0])

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.report.part2 import quantization_figure
-from effdl.report.plotting import provenance_caption, save_figure
+from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -12,8 +12,7 @@ log = open_log(snakemake.log[0])
 
 def main(summary_csv: str, rows_csv: str, out_pdf: str) -> None:
     summary, rows = pd.read_csv(summary_csv), pd.read_csv(rows_csv)
-    save_figure(quantization_figure(summary, rows), out_pdf, provenance_caption(rows))
-    log(f"wrote {out_pdf} from {len(rows)} PTQ rows")
+    write_figure(quantization_figure(summary, rows), out_pdf, rows, log)
 
 
 main(snakemake.input.summary, snakemake.input.rows, snakemake.output[0])

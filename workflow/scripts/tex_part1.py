@@ -10,11 +10,9 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(inputs, configured_lr: float, batch_size: int, out_macros: str, out_table: str) -> None:
+def main(inputs, out_macros: str, out_table: str) -> None:
     sweep, sched = pd.read_csv(inputs.sweep), pd.read_csv(inputs.sched)
-    macros = part1_macros(
-        sweep, sched, pd.read_csv(inputs.sweep_epochs), pd.read_csv(inputs.sched_epochs), configured_lr, batch_size
-    )
+    macros = part1_macros(sweep, sched, pd.read_csv(inputs.sweep_epochs), pd.read_csv(inputs.sched_epochs))
     write_macros(macros, out_macros, "Part 1")
     df_to_latex(
         part1_table(sweep, sched),
@@ -29,8 +27,6 @@ def main(inputs, configured_lr: float, batch_size: int, out_macros: str, out_tab
 
 main(
     snakemake.input,
-    snakemake.params.configured_lr,
-    snakemake.params.batch_size,
     snakemake.output.macros,
     snakemake.output.table,
 )

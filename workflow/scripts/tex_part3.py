@@ -14,7 +14,7 @@ def read_all(paths) -> pd.DataFrame:
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
-def main(inputs, percentage, prune_after, out_macros, out_table) -> None:
+def main(inputs, out_macros, out_table) -> None:
     bench = pd.read_csv(inputs.benchmark)
     m = part3_macros(
         sanity=pd.read_csv(inputs.sanity),
@@ -26,8 +26,6 @@ def main(inputs, percentage, prune_after, out_macros, out_table) -> None:
         oneshot=read_all(inputs.oneshot),
         bench=bench,
         slim_checks=read_all(inputs.slim_checks),
-        percentage=percentage,
-        prune_after=prune_after,
     )
     write_macros(m, out_macros, "Part 3")
     df_to_latex(
@@ -44,8 +42,6 @@ def main(inputs, percentage, prune_after, out_macros, out_table) -> None:
 
 main(
     snakemake.input,
-    snakemake.params.prune_percentage,
-    list(snakemake.params.prune_after),
     snakemake.output.macros,
     snakemake.output.table,
 )

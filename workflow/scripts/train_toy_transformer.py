@@ -16,7 +16,7 @@ log = open_log(snakemake.log[0])
 
 def main(settings: dict, seed: int, device_name: str, config: dict, threads: int, outputs) -> None:
     cfg = ToyTaskConfig.from_dict({**settings, "seed": seed})
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     result = train_reversal(cfg, device, log=log)
     prov = provenance(device, seed, config, {"source": "synthetic digit reversal (generated per step)"})

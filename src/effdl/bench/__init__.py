@@ -19,8 +19,6 @@ from effdl.bench.classic import (  # noqa: F401
 from effdl.bench.settings import (  # noqa: F401
     BENCH_PRECISIONS,
     CIFAR10_EPOCH_IMAGES,
-    CIFAR10_MEAN,
-    CIFAR10_STD,
     CPU_FLAGS_OF_INTEREST,
     ENGINE_OPTIONS,
     SEED_NUM_WORKERS,

@@ -10,13 +10,13 @@ import torch
 from torch import nn
 
 from effdl.bench.settings import SEED_NUM_WORKERS, BenchSettings
-from effdl.data import DataError, _subset_indices, load_packed, read_imagefolder
+from effdl.data import DataError, load_packed, read_imagefolder, subset_indices
 from effdl.measure import synchronize
 
 
 def take_per_class(split: dict, per_class: int, seed: int, split_name: str) -> dict:
     """A seeded per-class subset {'images', 'labels'} of one split of a packed data set."""
-    keep = _subset_indices(split["labels"], {f"{split_name}_per_class": per_class, "seed": seed}, split_name)
+    keep = subset_indices(split["labels"], {f"{split_name}_per_class": per_class, "seed": seed}, split_name)
     return {"images": split["images"][keep], "labels": split["labels"][keep]}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import re
 import subprocess
@@ -9,13 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from effdl.data import channel_stats
 from effdl.engine import resolve_precision
-
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # the seed's Normalize
-
-
-CIFAR10_STD = (0.2023, 0.1994, 0.2010)
-
 
 CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
 
@@ -84,8 +80,9 @@ class BenchSettings:
     acc_test_per_class: int = 30
     acc_batch_size: int = 32
     acc_lr: float = 0.05
-    mean: tuple[float, ...] = CIFAR10_MEAN
-    std: tuple[float, ...] = CIFAR10_STD
+    # Normalisation; None = the training split's own per-channel statistics (`for_data`), like the seed's constants.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self):
         for variant in self.engine:
@@ -97,6 +94,13 @@ class BenchSettings:
             raise ValueError("batch_size, steps, repeats, eval_images, eval_batch_size and acc_batch_size must be >= 1")
         if self.warmup < 0 or self.acc_epochs < 0 or any(w < 0 for w in self.workers):
             raise ValueError("warmup, acc_epochs and workers must be >= 0")
+
+    def for_data(self, data: dict) -> BenchSettings:
+        """These settings with mean/std taken from the training images where they are not set."""
+        if self.mean is not None and self.std is not None:
+            return self
+        mean, std = channel_stats(data["train"]["images"])
+        return dataclasses.replace(self, mean=self.mean or mean, std=self.std or std)
 
     @classmethod
     def quick(cls, **overrides) -> BenchSettings:

@@ -24,7 +24,7 @@ from effdl.bench.settings import (
     machine_info,
 )
 from effdl.data import DeviceDataset, iterate_batches
-from effdl.engine import TrainConfig, autocast, evaluate, train
+from effdl.engine import TrainConfig, evaluate, train, training_step
 from effdl.io import write_csv
 from effdl.measure import synchronize
 from effdl.models import build_model
@@ -44,18 +44,23 @@ def fresh_model(pipeline: Pipeline, device: torch.device, seed: int = 0) -> nn.M
     return build_model("convnet").to(device=device, memory_format=memory_format)
 
 
+def pipeline_loader(pipeline: Pipeline, split: dict, settings: BenchSettings, *, train: bool):
+    """The seed's DataLoader over `split` with the pipeline's workers: augmented and shuffled when `train`."""
+    return classic_loader(
+        split,
+        settings.batch_size,
+        mean=settings.mean,
+        std=settings.std,
+        augment=train,
+        shuffle=train,
+        num_workers=pipeline.num_workers,
+    )
+
+
 def train_batches(pipeline: Pipeline, train_split: dict, settings: BenchSettings, device: torch.device) -> Iterator:
     """Endless augmented, shuffled training batches (x, y) on `device` from the pipeline's data path."""
     if pipeline.kind == "classic":
-        loader = classic_loader(
-            train_split,
-            settings.batch_size,
-            mean=settings.mean,
-            std=settings.std,
-            augment=True,
-            shuffle=True,
-            num_workers=pipeline.num_workers,
-        )
+        loader = pipeline_loader(pipeline, train_split, settings, train=True)
         return (
             (x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in forever(lambda: iter(loader))
         )
@@ -85,13 +90,8 @@ def time_training(pipeline: Pipeline, train_split: dict, settings: BenchSettings
 
     def step(x, y):
         nonlocal losses
-        with autocast(pipeline.precision, device):
-            out = step_model(x)
-        loss = nn.functional.cross_entropy(out.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses = losses + loss.detach()  # accumulate on the device, as the engine does
+        loss, _ = training_step(step_model, optimizer, x, y, pipeline.precision)  # the engine's own step
+        losses = losses + loss  # accumulate on the device, as the engine does
 
     model.train()
     for x, y in itertools.islice(batches, settings.warmup):
@@ -113,15 +113,7 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
     """Images per second of one evaluation pass after a one-batch warm-up (classic worker start-up excluded)."""
     model = fresh_model(pipeline, device).eval()
     if pipeline.kind == "classic":
-        loader = classic_loader(
-            test_split,
-            settings.batch_size,
-            mean=settings.mean,
-            std=settings.std,
-            augment=False,
-            shuffle=False,
-            num_workers=pipeline.num_workers,
-        )
+        loader = pipeline_loader(pipeline, test_split, settings, train=False)
         batches = iter(loader)
         correct = torch.zeros((), device=device, dtype=torch.long)
         with torch.no_grad():
@@ -168,6 +160,7 @@ def measure_throughput(
     the classic pipeline with the seed's 2 workers (falls back to the first classic one); both are medians
     over rounds.
     """
+    settings = settings.for_data(data)
     pipelines = settings.pipelines()
     eval_split = take_eval_images(data["test"], settings.eval_images)
     raw = []
@@ -245,6 +238,7 @@ def measure_epoch_times(
 
     The last of `epochs` epochs is reported, so start-up (cuDNN autotune, compile) is excluded.
     """
+    settings = settings.for_data(data)
     mean, std, rows = list(settings.mean), list(settings.std), []
     for pipeline in settings.pipelines():
         if pipeline.kind == "classic" and pipeline.num_workers != SEED_NUM_WORKERS:
@@ -304,6 +298,7 @@ def accuracy_check(
     The summary's `bf16_vs_fp32` is effdl.report.texgen.compare(bf16 accs, fp32 accs): 'within noise' when the
     means differ by no more than the larger seed-to-seed standard deviation.
     """
+    settings = settings.for_data(data)
     train_split = take_per_class(data["train"], settings.acc_train_per_class, 1, "train")
     test_split = take_per_class(data["test"], settings.acc_test_per_class, 1, "test")
     train_set = DeviceDataset(train_split["images"], train_split["labels"], device)
@@ -375,6 +370,7 @@ def run_benchmark(
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
     """Measure everything and write machine.csv, throughput.csv, accuracy.csv, accuracy_summary.csv (+ epochs.csv)."""
+    settings = settings.for_data(data)
     device = torch.device(device)
     out_dir = Path(out_dir)
     machine = machine_info(device)

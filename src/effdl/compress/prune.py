@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from effdl.models.convnet import CONVNET_LAYERS
-
-PRUNE_MODES = ("structured", "unstructured")
+from effdl.plan.prune import PRUNE_MODES
 
 
 def _check_mode(mode):

@@ -277,18 +277,12 @@ def dequantize_state_dict(qsd: QuantizedStateDict) -> dict[str, torch.Tensor]:
     return out
 
 
-def fake_quantize_state_dict(
-    state_dict: Mapping[str, torch.Tensor],
-    names: Iterable[str] | None = None,
-    bits: int = 8,
-    rounding: str = "nearest",
-    rng: np.random.Generator | None = None,
-    *,
-    per_channel: bool = False,
-) -> dict[str, torch.Tensor]:
-    """Quantize then dequantize (simulated PTQ): the seed's Part 2.2/2.3 operation on a whole model."""
-    qsd = quantize_state_dict(state_dict, names, bits, rounding, rng, per_channel=per_channel)
-    return dequantize_state_dict(qsd)
+def fake_quantize_state_dict(state_dict: Mapping[str, torch.Tensor], *args, **kwargs) -> dict[str, torch.Tensor]:
+    """Quantize then dequantize (simulated PTQ): the seed's Part 2.2/2.3 operation on a whole model.
+
+    Takes exactly `quantize_state_dict`'s arguments and returns a loadable float32 state dict.
+    """
+    return dequantize_state_dict(quantize_state_dict(state_dict, *args, **kwargs))
 
 
 def pack_state_dict(qsd: QuantizedStateDict) -> dict:

@@ -13,7 +13,9 @@ Without weights the build fails, unless `allow_random_init` is set; the model's 
 attribute then reads RANDOM_INIT_LABEL so that every result can say so.
 """
 
+import fcntl
 import re
+import urllib.error
 from pathlib import Path
 
 import torch
@@ -28,6 +30,8 @@ DEFAULT_FREEZE = ("conv1", "bn1", "layer1", "layer2", "layer3")
 IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 # config keys named in error messages (the `finetune:` section of config/config.yaml)
 _CONFIG = "finetune"
+# what fills the torch hub cache on a machine with a network (README: "Pretrained weights")
+PRESEED_COMMAND = "python -c 'import torchvision as tv; tv.models.resnet18(weights=\"IMAGENET1K_V1\")'"
 
 
 class WeightsError(RuntimeError):
@@ -75,23 +79,53 @@ def load_pretrained_state_dict(
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
         return state_dict, f"ImageNet IMAGENET1K_V1 from {path} (sha256 {digest[:12]})"
     cached = hub_weights_file(hub_dir)
+    how = "cached"
     if not cached.is_file():
         if not download:
             return None
-        # torchvision downloads into the hub cache and checks the hash while doing so
-        IMAGENET_WEIGHTS.get_state_dict(model_dir=str(cached.parent), progress=False, check_hash=True)
+        download_weights(cached)
+        how = "downloaded"
     # torch.hub checks the hash only while downloading, so check the cached file every time
     digest = check_weights_hash(cached, "the torch hub cache ($TORCH_HOME)")
     state_dict = IMAGENET_WEIGHTS.get_state_dict(model_dir=str(cached.parent), progress=False, weights_only=True)
-    return state_dict, f"ImageNet IMAGENET1K_V1 via torchvision (sha256 {digest[:12]})"
+    return state_dict, f"ImageNet IMAGENET1K_V1 {how} via torchvision at {cached} (sha256 {digest[:12]})"
+
+
+def download_weights(cached: Path) -> None:
+    """Fetch IMAGENET1K_V1 into the hub cache through torchvision's API (torch.hub checks the hash on the way).
+
+    One job downloads at a time (a lock file next to the cache); the others then find the file. Failures raise
+    WeightsError naming the fixes: pre-seed the cache, a local `weights_path`, or the offline configuration.
+    """
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with open(cached.parent / f".{cached.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.is_file():
+            return
+        try:
+            IMAGENET_WEIGHTS.get_state_dict(
+                model_dir=str(cached.parent), progress=False, check_hash=True, weights_only=True
+            )
+        except (urllib.error.URLError, OSError) as err:
+            raise WeightsError(
+                f"could not download {IMAGENET_WEIGHTS.url} into {cached.parent} ({err}). Fix one of: pre-seed "
+                f"the cache on a machine with a network (`{PRESEED_COMMAND}`, or copy {cached.name} into "
+                f"{cached.parent}; set $TORCH_HOME to share one cache), set {_CONFIG}.weights_path to a local "
+                f"copy, or run offline: --configfile config/offline.yaml (sets {_CONFIG}.download_weights: false; "
+                f"add {_CONFIG}.allow_random_init: true for a random start, labelled '{RANDOM_INIT_LABEL}')."
+            ) from err
+        except RuntimeError as err:  # torch.hub: 'invalid hash value (expected ..., got ...)'; nothing is cached
+            raise WeightsError(
+                f"the download of {IMAGENET_WEIGHTS.url} failed torchvision's hash check ({err}); it was not "
+                f"cached. Retry later, or set {_CONFIG}.weights_path to a verified local copy."
+            ) from err
 
 
 def _missing_weights_message(hub_dir: str | None) -> str:
     return (
         f"No ImageNet weights for ResNet-18: {hub_weights_file(hub_dir)} does not exist and "
         f"{_CONFIG}.weights_path is not set. Fix one of: put {IMAGENET_WEIGHTS.url} there (or run "
-        "`python -c 'import torchvision as tv; tv.models.resnet18(weights=\"IMAGENET1K_V1\")'` "
-        f"on a machine with a network), set {_CONFIG}.weights_path to a local copy, set "
+        f"`{PRESEED_COMMAND}` on a machine with a network), set {_CONFIG}.weights_path to a local copy, set "
         f"{_CONFIG}.download_weights: true, or set {_CONFIG}.allow_random_init: true to train "
         f"from a random start (results are then labelled '{RANDOM_INIT_LABEL}')."
     )

@@ -38,7 +38,7 @@ class TrainConfig:
     augment: bool = True
     precision: str = "auto"
     channels_last: bool = False
-    compile: bool = False
+    compile: bool | str = False  # True | False | "auto" (effdl.engine.resolve_compile)
     eval_before_training: bool = False
 
     def __post_init__(self):
@@ -51,6 +51,8 @@ class TrainConfig:
             problems.append(f"optimizer '{self.optimizer}' is unknown (use one of {OPTIMIZERS})")
         if self.scheduler not in SCHEDULERS:
             problems.append(f"scheduler '{self.scheduler}' is unknown (use one of {SCHEDULERS})")
+        if not (self.compile is True or self.compile is False or self.compile == "auto"):
+            problems.append(f"compile must be true, false or auto, got {self.compile!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision '{self.precision}' is unknown (use one of {PRECISIONS})")
         if not self.lr > 0:

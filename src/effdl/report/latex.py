@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
+
+from effdl.io import atomic_write
 
 UNDEFINED = re.compile(r"(LaTeX Warning: (Reference|Citation) .* undefined.*|There were undefined references.*)")
 OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\).*")
@@ -49,7 +50,6 @@ def build_pdf(
         raise LatexError(
             f"the paper did not build cleanly (latexmk exit {proc.returncode}); LaTeX log {log_path}:\n{detail}"
         )
-    tmp = out_pdf.with_name(f".{out_pdf.name}.tmp")
-    shutil.copyfile(build_dir / (main_tex.stem + ".pdf"), tmp)
-    tmp.replace(out_pdf)
+    with atomic_write(out_pdf, "wb") as handle:
+        handle.write((build_dir / (main_tex.stem + ".pdf")).read_bytes())
     return proc.stdout

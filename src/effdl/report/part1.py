@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from effdl.report.plotting import training_curves_figure
 from effdl.report.summaries import best_setting, compare_settings, mean_pm_std, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
 
@@ -17,13 +18,13 @@ def part1_macros(
     sched: pd.DataFrame,
     sweep_epochs: pd.DataFrame,
     sched_epochs: pd.DataFrame,
-    configured_lr: float,
-    batch_size: int,
 ) -> dict[str, str]:
-    """Macros named \\Pone... for every number and choice the Part 1 text quotes."""
+    """Macros named \\Pone... for every number and choice the Part 1 text quotes, all read from the runs' CSVs."""
+    configured_lr = float(sched["lr"].iloc[0])  # Part 1.2's configured rate: every scheduler run uses it
     m: dict[str, str] = {}
     m["PoneSeeds"] = str(sweep["seed"].nunique())
-    m["PoneBatchSize"] = str(int(batch_size))
+    m["PoneBatchSize"] = str(int(sweep["batch_size"].iloc[0]))
+    m["PoneParams"] = fmt(int(sweep["params_total"].iloc[0]))
     m["PoneSweepEpochs"] = str(int(sweep["epochs_planned"].max()))
     m["PoneSchedEpochs"] = str(int(sched["epochs_planned"].max()))
     m["PoneTrainImages"] = fmt(int(sweep["n_train"].iloc[0]))
@@ -123,3 +124,15 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+TITLES = {
+    "lr_sweep": "Part 1.1: learning-rate sweep (ConvNet, CIFAR-10)",
+    "schedulers": "Part 1.2: MultiStep vs cosine annealing (ConvNet, CIFAR-10)",
+}
+
+
+def part1_figure(iters: pd.DataFrame, epochs: pd.DataFrame, experiment: str, hue: str, window: int):
+    """Figures 1.1/1.2: smoothed training loss and test accuracy per `hue` setting (lr or scheduler)."""
+    iters, epochs = iters.assign(**{hue: iters[hue].astype(str)}), epochs.assign(**{hue: epochs[hue].astype(str)})
+    return training_curves_figure(iters, epochs, hue, window, TITLES[experiment])

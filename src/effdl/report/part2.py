@@ -16,7 +16,7 @@ import seaborn as sns
 from effdl.plan.quant_variants import GRANULARITIES
 from effdl.report.plotting import set_style
 from effdl.report.summaries import mean_pm_std
-from effdl.report.texgen import compare, escape, fmt, macro_name
+from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
 PROVENANCE_COLUMNS = (
     "seed",
@@ -28,13 +28,6 @@ PROVENANCE_COLUMNS = (
     "data_source",
     "data_sha256",
 )
-
-
-def signed(value: float, digits: int = 2) -> str:
-    """A signed change for TeX text: '$-0.45$', '$+0.10$' (a true minus sign, not a hyphen)."""
-    if value is None or pd.isna(value):
-        return "n/a"
-    return f"${value:+.{digits}f}$"
 
 
 def _joined(values) -> str:
@@ -125,7 +118,7 @@ def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
                 continue
             m = match.iloc[0]
             cells[acc_col] = mean_pm_std(m.acc_mean, m.acc_std)
-            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean)
+            cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean, plus=True)
         size = group[group["granularity"].isin(["tensor", "none"])]
         size = size.iloc[0] if not size.empty else group.iloc[0]
         cells["size (kB)"] = fmt(size.packed_bytes / 1000, 1)
@@ -220,7 +213,7 @@ def part2_macros(
         for s in summ[summ["rounding"] != "fp32"].itertuples():
             base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
             m[macro_name(*base, "acc")] = mean_pm_std(s.acc_mean, s.acc_std)
-            m[macro_name(*base, "delta")] = signed(s.delta_mean)
+            m[macro_name(*base, "delta")] = signed(s.delta_mean, plus=True)
             m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
             m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
             if s.rounding == "nearest" and s.granularity == "tensor":
@@ -236,11 +229,11 @@ def part2_macros(
             m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
-            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean)
+            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean, plus=True)
             m[macro_name("Ptwo", tag, "stoch nearest acc")] = (
                 mean_pm_std(nearest_accs.mean(), nearest_accs.std()) if len(nearest_accs) else "n/a"
             )
-            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean())
+            m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean(), plus=True)
             m[macro_name("Ptwo", tag, "stoch vs nearest")] = escape(
                 comparison_phrase(compare(trial_accs, nearest_accs)) if len(nearest_accs) else "not compared with"
             )

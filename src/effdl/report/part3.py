@@ -1,14 +1,17 @@
-"""Part 3's report: the paper's macros (sanity check, schedule, accuracy, one-shot sweep, inference cost) and
-the benchmark table, computed from the part's tidy CSVs. Torch-free, so that rule tex_part3 starts fast."""
+"""Part 3's report: the paper's macros (sanity check, schedule, accuracy, one-shot sweep, inference cost), the
+benchmark table and the part's three figures, computed from its tidy CSVs. Torch-free, so its rules start fast."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
+from effdl.plan.prune import PRUNE_MODES
+from effdl.report.plotting import ci_lineplot, set_style, training_curves_figure
 from effdl.report.summaries import mean_pm_std
-from effdl.report.texgen import compare, escape, fmt, macro_name
+from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
-MODES = ("structured", "unstructured")
 BENCH_LABELS = {
     "dense": "dense ConvNet (Part 1.2)",
     "structured_masked": "structured, masked",
@@ -19,12 +22,6 @@ BENCH_LABELS = {
 
 def acc(values: pd.Series) -> str:
     return mean_pm_std(values.mean(), values.std())
-
-
-def signed(value, digits: int = 2) -> str:
-    """A number that may be negative, in math mode so the minus sign renders ('n/a' for NaN)."""
-    text = fmt(value, digits)
-    return text if text == "n/a" else f"${text}$"
 
 
 def word_list(items) -> str:
@@ -70,7 +67,7 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
     m["PthreeDevice"] = escape(", ".join(sorted(pruned["device"].unique())))
     m["PthreeAccBaseline"] = acc(baseline["final_test_acc"])
     changes = event_changes(pruned_epochs)
-    for mode in MODES:
+    for mode in PRUNE_MODES:
         runs = pruned[pruned["mode"] == mode]
         m[macro_name("Pthree", "acc", mode)] = acc(runs["final_test_acc"])
         m[macro_name("Pthree", "gap", mode)] = signed(baseline["final_test_acc"].mean() - runs["final_test_acc"].mean())
@@ -82,7 +79,7 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
             word_list(f"{signed(v, 1)} (epoch {e})" for e, v in per_event.items()) if len(per_event) else "n/a"
         )
         m[macro_name("Pthree", "recovery", mode)] = signed(mine["recovery"].mean(), 1)
-    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in MODES}
+    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in PRUNE_MODES}
     m["PthreeStructuredVsUnstructured"] = escape(compare(final["structured"], final["unstructured"]))
 
 
@@ -102,7 +99,7 @@ def oneshot_macros(m, oneshot, pruned_epochs):
     nearest = oneshot.loc[(oneshot["target_sparsity"] - final_sparsity).abs().idxmin(), "target_sparsity"]
     m["PthreeOneshotSparsity"] = fmt(100 * nearest, 0)
     dense = oneshot[oneshot["target_sparsity"] == 0]["test_acc"].mean()
-    for mode in MODES:
+    for mode in PRUNE_MODES:
         rows = oneshot[oneshot["mode"] == mode]
         m[macro_name("Pthree", "oneshot", mode)] = acc(rows.loc[rows["target_sparsity"] == nearest, "test_acc"])
         means = rows.groupby("target_sparsity")["test_acc"].mean()
@@ -171,14 +168,91 @@ def part3_macros(
     oneshot: pd.DataFrame,
     bench: pd.DataFrame,
     slim_checks: pd.DataFrame,
-    percentage: float,
-    prune_after: list[int],
 ) -> dict:
-    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs and the pruning schedule's settings."""
-    m: dict[str, str] = {}
+    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs)."""
+    percentage = float(pruned["prune_percent"].iloc[0])
+    events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True", "epoch"]
+    prune_after = sorted(int(e) for e in events.unique())
+    m: dict[str, str] = {"PthreeParams": fmt(int(sanity["params_total"].iloc[0]))}
     sanity_macros(m, sanity, sanity_reference)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
     accuracy_macros(m, pruned, pruned_epochs, baseline)
     oneshot_macros(m, oneshot, pruned_epochs)
     benchmark_macros(m, bench, slim_checks)
     return m
+
+
+SANITY_LABELS = {"sparse_convnet": "SparseConvNet (Part 3.2, unpruned)", "convnet": "ConvNet (Part 1.1)"}
+BASELINE = "ConvNet baseline (Part 1.2 MultiStep)"
+MODE_LABELS = {"structured": "structured: filter L1 (Part 3.3)", "unstructured": "unstructured: weight |w| (Part 3.4)"}
+
+
+def sanity_figure(iters: pd.DataFrame, epochs: pd.DataFrame, window: int) -> plt.Figure:
+    """Part 3.2: the unpruned SparseConvNet's training curves beside Part 1.1's ConvNet at the same lr."""
+    # the same row order in both frames keeps each network's colour the same in both panels
+    iters = iters.assign(network=iters["model"].map(SANITY_LABELS)).sort_values("network", kind="stable")
+    epochs = epochs.assign(network=epochs["model"].map(SANITY_LABELS)).sort_values("network", kind="stable")
+    lr = ", ".join(f"{v:g}" for v in sorted(epochs["lr"].unique()))
+    return training_curves_figure(iters, epochs, "network", window, f"Part 3.2: SparseConvNet sanity check (lr {lr})")
+
+
+def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
+    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline, and their sparsity per epoch."""
+    pruned = pruned.assign(network=pruned["mode"].map(MODE_LABELS))
+    epochs = pd.concat([baseline.assign(network=BASELINE), pruned], ignore_index=True)
+    epochs = epochs[epochs["epoch"] >= 1]
+    events = sorted(pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
+    set_style()
+    fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
+    order = [BASELINE, *MODE_LABELS.values()]
+    palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
+    ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order, palette=palette)
+    # sparsity is the same for every seed (exact counts), so one line per mode; epoch 0 = before any pruning
+    sparsity = pruned[pruned["epoch"] >= 1].groupby(["network", "epoch"], as_index=False)["sparsity"].mean()
+    start = pd.DataFrame({"network": list(MODE_LABELS.values()), "epoch": 0, "sparsity": 0.0})
+    sparsity = pd.concat([start, sparsity], ignore_index=True)
+    for network, line in sparsity.groupby("network"):
+        linestyle = "-" if "unstructured" in network else "--"
+        ax_sparsity.step(
+            line["epoch"], 100 * line["sparsity"], where="post", color=palette[network], linestyle=linestyle
+        )
+    for ax in (ax_acc, ax_sparsity):
+        for epoch in events:
+            ax.axvline(epoch, color="0.5", linestyle=":", linewidth=0.8, zorder=0)
+    ax_acc.set(xlabel="epoch (pruning events dotted)", ylabel="test accuracy (%)")
+    ax_acc.legend(title=None, fontsize=7)
+    ax_sparsity.set(xlabel="epoch", ylabel="conv weights pruned (%)", ylim=(-2, 100), xlim=(0, None))
+    fig.suptitle("Parts 3.3/3.4: gradual magnitude pruning against the dense ConvNet (CIFAR-10)")
+    return fig
+
+
+def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
+    """One-shot pruning of the trained ConvNet at each sparsity, against the gradual schedule and the dense model."""
+    oneshot = oneshot.assign(sparsity_pct=100 * oneshot["target_sparsity"])
+    final = gradual.sort_values("epoch").groupby("run").tail(1)  # each run's last epoch: final sparsity and accuracy
+    modes = list(PRUNE_MODES)
+    set_style()
+    colors = dict(zip(modes, sns.color_palette("colorblind", len(modes))))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
+    for mode, group in final.groupby("mode"):
+        ax.errorbar(
+            100 * group["sparsity"].mean(),
+            group["test_acc"].mean(),
+            yerr=group["test_acc"].std(),
+            fmt="*",
+            markersize=12,
+            color=colors[mode],
+            markeredgecolor="black",
+            capsize=3,
+            label=f"{mode}, gradual schedule + retraining",
+        )
+    ax.axhline(
+        baseline["final_test_acc"].mean(), color="0.3", linestyle="--", linewidth=1, label="dense baseline (Part 1.2)"
+    )
+    ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)", ylim=(0, 100))
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [f"{label}, one-shot (no retraining)" if label in modes else label for label in labels]
+    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle("One-shot magnitude pruning of the trained ConvNet vs gradual pruning")
+    return fig

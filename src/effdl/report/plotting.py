@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # headless: figures are files, never windows
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from effdl.io import atomic_write
 
 BOOTSTRAP_SEED = 0  # fixed so a figure's CI bands are identical on every rebuild
 ERRORBAR = ("ci", 95)
 
 
 def set_style() -> None:
-    """Seaborn theme and PDF font embedding for every figure of the study."""
+    """Seaborn theme and PDF font embedding for every figure of the study (headless: figures are files)."""
+    matplotlib.use("Agg")
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "figure.dpi": 100, "savefig.bbox": "tight"})
 
@@ -37,23 +39,21 @@ def provenance_caption(df: pd.DataFrame) -> str:
 
 
 def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None) -> None:
-    """Add the provenance caption under the axes and save the figure as PDF (atomically via rename)."""
-    import os
-    import tempfile
-
+    """Add the provenance caption under the axes and save the figure (format from the suffix), atomically."""
     if caption:
         fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=6, wrap=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, "wb") as handle:
+            fig.savefig(handle, format=Path(path).suffix.lstrip(".") or "pdf")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+
+def write_figure(fig: plt.Figure, path: str | Path, rows: pd.DataFrame, log: Callable[[str], None]) -> None:
+    """Save a figure with the provenance caption of the rows it shows, and log what was written."""
+    save_figure(fig, path, provenance_caption(rows))
+    runs = f"{rows['run'].nunique()} runs" if "run" in rows else f"{len(rows)} rows"
+    log(f"wrote {path} from {runs}")
 
 
 def ci_lineplot(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, hue: str, **kwargs) -> None:

@@ -63,6 +63,15 @@ def fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def signed(value, digits: int = 2, *, plus: bool = False) -> str:
+    """A number that may be negative, in math mode so the minus sign renders: '$-0.45$', with `plus` '$+0.10$'
+    ('n/a' for NaN or None)."""
+    text = fmt(value, digits)
+    if text == "n/a":
+        return text
+    return f"${'+' if plus and value >= 0 else ''}{text}$"
+
+
 def macro(name: str, value: object) -> str:
     """One \\newcommand line; `value` is inserted as TeX (escape plain text yourself)."""
     if not re.fullmatch(r"[A-Za-z]+", name):
