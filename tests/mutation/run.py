@@ -39,7 +39,7 @@ KA = "tests/test_engine_known_answers.py"
 # module -> (source file, unit-test files that exercise it); keep the test lists to fast, CPU-only files
 MODULES: dict[str, tuple[str, list[str]]] = {
     "data": ("src/effdl/data.py", ["tests/test_data.py", "tests/test_data_sources.py", "tests/test_engine.py", KA]),
-    "engine": ("src/effdl/engine.py", ["tests/test_engine.py", KA]),
+    "engine": ("src/effdl/engine.py", ["tests/test_engine.py", "tests/test_engine_progress.py", KA]),
     "quant": ("src/effdl/compress/quant.py", ["tests/test_quant.py"]),
     "prune": ("src/effdl/compress/prune.py", ["tests/test_prune.py"]),
     "lora": ("src/effdl/compress/lora.py", ["tests/test_lora.py"]),
