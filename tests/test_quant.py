@@ -673,3 +673,11 @@ def test_packed_checkpoint_rows_write_files_quantized_from_fp32(trained_mlp):
         direct = fake_quantize_state_dict(model.state_dict(), bits=bits)
         from_file = dequantize_state_dict(unpack_state_dict(torch.load(path, weights_only=True)))
         assert all(torch.equal(direct[k], from_file[k]) for k in direct)
+
+
+def test_values_beyond_half_the_float32_range_are_refused_at_the_edge():
+    half = float(np.finfo(np.float32).max) / 2
+    q, params = quantize(np.array([-half, 0.0, half]), bits=8)  # exactly half: still representable
+    assert q.tolist() == [0, 128, 255]
+    with pytest.raises(ValueError, match=r"beyond half the float32 range.*Fix: rescale the array first"):
+        quantize(np.array([0.0, np.nextafter(half, np.inf)]))
