@@ -334,3 +334,19 @@ def test_naive_per_event_rounding_uses_each_layers_own_channel_count():
     schedule_macros(macros, pruned, sparsity, 0.25, [1, 2])
     assert macros["PthreeNaiveSparsityMin"] == "40.0" and macros["PthreeNaiveSparsityMax"] == "66.7"
     assert macros["PthreeFinalSparsityMin"] == "40.0" and macros["PthreeFinalSparsityMax"] == "50.0"
+
+
+def test_pruning_to_exactly_100_percent_is_allowed_and_past_it_is_refused():
+    net = nn.Sequential(SparseConv2d(2, 10, 3, mode="structured"))
+    assert filter_l1_pruning(net, 0.6) == [0.6]
+    with pytest.raises(ValueError, match=r"pruning another 0.5 would ask for 1.100 of a layer's weights"):
+        filter_l1_pruning(net, 0.5)
+    assert layer_sparsity(net[0]) == 0.6  # a refused call changes nothing
+    assert filter_l1_pruning(net, 0.4) == [1.0]
+
+
+def test_sparse_conv_block_defaults_to_a_structured_3x3_same_conv():
+    block = sparse_conv_block(3, 8)
+    assert block[0].mode == "structured" and tuple(block[0]._weight.shape) == (8, 3, 3, 3)
+    assert block(torch.zeros(1, 3, 5, 5)).shape == (1, 8, 5, 5)
+    assert [type(m) for m in block] == [SparseConv2d, nn.BatchNorm2d, nn.ReLU]
