@@ -133,7 +133,23 @@ def test_evaluate_runs_the_model_under_autocast_only_for_bf16():
 
     evaluate(Spy(), label_coded_set([1, 2]), precision="bf16", **PIXEL_IS_VALUE)
     evaluate(Spy(), label_coded_set([1, 2]), precision="fp32", **PIXEL_IS_VALUE)
-    assert seen == [True, False]
+    evaluate(Spy(), label_coded_set([1, 2]), **PIXEL_IS_VALUE)  # the default is fp32
+    assert seen == [True, False, False]
+
+
+def test_evaluate_feeds_channels_last_batches_when_asked():
+    layouts = []
+
+    class Spy(Oracle):
+        def forward(self, x):
+            layouts.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+            return super().forward(x)
+
+    images = torch.arange(2, dtype=torch.uint8)[:, None, None, None].expand(-1, 3, 2, 2).contiguous()
+    dataset = DeviceDataset(images, torch.tensor([0, 1]), "cpu")
+    evaluate(Spy(), dataset, mean=[0.0] * 3, std=[1 / 255] * 3, channels_last=True)
+    evaluate(Spy(), dataset, mean=[0.0] * 3, std=[1 / 255] * 3)
+    assert layouts == [True, False]
 
 
 def test_evaluate_in_bf16_still_scores_a_confident_oracle_exactly():
@@ -305,7 +321,10 @@ def test_precision_and_device_resolution(monkeypatch):
     assert resolve_device("auto") == cuda
 
 
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")
 def test_autocast_is_bf16_only_for_bf16():
+    # on CUDA autocast's default would be float16: the bf16 dtype must be explicit (checkable without a GPU)
+    assert autocast("bf16", torch.device("cuda")).fast_dtype == torch.bfloat16
     with autocast("bf16", torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast("fp32", torch.device("cpu")):
