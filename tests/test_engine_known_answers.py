@@ -439,3 +439,15 @@ def test_bf16_training_also_evaluates_in_bf16(tiny_packed, one_torch_thread):
     cfg = TrainConfig(epochs=1, lr=0.01, batch_size=100, eval_batch_size=200, augment=False, precision="bf16")
     train(model, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
     assert [(training, autocast) for training, autocast, _ in model.calls] == [(True, True)] * 2 + [(False, True)]
+
+
+def test_compile_auto_on_a_cpu_follows_the_measured_gain(tiny_packed, monkeypatch, one_torch_thread):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)  # no real compilation
+    train_set = DeviceDataset.from_packed(tiny_packed, "test", "cpu")
+    cfg = TrainConfig(epochs=10, lr=0.01, batch_size=100, augment=False, precision="fp32", compile="auto")
+    for gain, expected in ((2.0, True), (1.0, False), (None, False)):
+        net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+        result = train(net, train_set, train_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None,
+                       cpu_compile_gain=gain)  # fmt: skip
+        assert result.compiled is expected and (compiled[-1:] == [net]) is expected
