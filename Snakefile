@@ -2,14 +2,26 @@
 
 Run:  snakemake --cores 4 --resources gpu=1            (full study, config/config.yaml)
       snakemake --cores 2 --resources gpu=1 --configfile config/smoke.yaml   (CI-sized)
+      snakemake --directory variants/smoke ...           (a variant's results/ apart from the others)
 """
 
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+from effdl.plan.preflight import yaml_problem
 
 min_version("9.0")
 
+# The base config sits beside this Snakefile, so `snakemake -s <path>/Snakefile` works from any directory and
+# `--directory` variants get it too. Its YAML is checked first: Snakemake's own message names neither file nor line.
+BASE_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
+if yaml_problem(BASE_CONFIG):
+    raise WorkflowError(yaml_problem(BASE_CONFIG))
 
-configfile: "config/config.yaml"
+
+configfile: BASE_CONFIG
 
 
 include: "workflow/rules/common.smk"
@@ -21,7 +33,36 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/dwconv.smk"
+include: "workflow/rules/submission.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/paper.smk"
+
+
+# Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
+# aggregations, figures, generated TeX, the paper, and the one download (compute nodes often have no
+# network). Without a cluster executor this changes nothing. The short quantize_model/pack_quantized_model
+# evaluations are grouped instead (group quantize_{net}, workflow/profiles/slurm/config.yaml).
+localrules:
+    aggregate_runs,
+    aggregate_quant,
+    tabulate_pruning_sparsity,
+    plot_training_curves,
+    plot_quantization,
+    plot_sparse_sanity,
+    plot_pruning,
+    plot_oneshot_pruning,
+    plot_finetune,
+    plot_positional_encoding,
+    plot_dwconv,
+    tex_part1,
+    tex_part2,
+    tex_part3,
+    tex_part4,
+    tex_part5,
+    tex_part6,
+    tex_provenance,
+    build_paper,
+    download_cinic10,
 
 
 # The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
@@ -30,7 +71,8 @@ if workflow.is_main_process:
     announce_plan()
 
 
+# results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True
     input:
-        "results/paper.pdf",
+        default_targets(),

@@ -157,5 +157,20 @@ def test_bench_data_from_a_packed_file_is_a_per_class_subset(tiny_packed, tmp_pa
     data = load_bench_data(tmp_path / "tiny.pt", train_per_class=3, test_per_class=1)
     assert torch.bincount(data["train"]["labels"]).tolist() == [3] * 10
     assert torch.bincount(data["test"]["labels"]).tolist() == [1] * 10
-    with pytest.raises(DataError, match="only 20 exist"):
+    with pytest.raises(DataError, match="has only 20 train images"):
         load_bench_data(tmp_path / "tiny.pt", train_per_class=21, test_per_class=1)
+
+
+def test_tiny_parity_run_reports_both_pipelines_and_a_welch_p(tiny_packed):
+    from effdl.bench.parity import ParitySettings, run_parity
+
+    settings = ParitySettings(epochs=1, seeds=(0, 1), batch_size=50, num_workers=0, precision="fp32", lr=0.05)
+    data = tiny_data(tiny_packed, 3)
+    runs, summary = run_parity(data, settings, "cpu", log=lambda _: None)
+    assert sorted(runs["pipeline"]) == ["classic", "classic", "engine", "engine"]
+    assert runs["final_test_acc"].between(0, 100).all() and (runs["n_train"] == 30).all()
+    assert list(summary["pipeline"]) == ["classic", "engine"]
+    assert 0.0 <= summary["welch_p"].iloc[0] <= 1.0 and summary["welch_p"].nunique() == 1
+    assert set(summary["verdict"]) <= {"within noise", "different"}
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        ParitySettings(seeds=(0,))

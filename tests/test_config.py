@@ -25,7 +25,7 @@ def full_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("overlay", [None, "smoke.yaml", "offline.yaml"])
+@pytest.mark.parametrize("overlay", [None, "smoke.yaml", "offline.yaml", "cpu.yaml"])
 def test_shipped_configs_are_valid(overlay):
     config = full_config()
     if overlay:
@@ -43,6 +43,9 @@ def test_shipped_configs_are_valid(overlay):
         (lambda c: c["schedules"]["schedulers"].update(names=["cosine"]), r"schedules\.schedulers\.names\.0.*'cosine'"),
         (lambda c: c["schedules"]["schedulers"].update(milestones=[25, 150]), r"milestone\(s\) \[150\] past"),
         (lambda c: c["datasets"]["cifar10"].update(source="ftp"), r"datasets\.cifar10\.source"),
+        (lambda c: c["datasets"]["mnist"].update(subset={"test_per_class": "half"}), r"datasets\.mnist\.subset"),
+        (lambda c: c["datasets"]["mnist"].update(subset={"seed": 1}), r"datasets\.mnist\.subset"),
+        (lambda c: c["quant"]["mnist"].update(shuffle="no"), r"quant\.mnist\.shuffle.*wrong type"),
     ],
 )
 def test_bad_config_fails_naming_the_key(mutate, message):

@@ -100,3 +100,26 @@ def test_real_mnist_copy_orders_like_torchvision():
     ordered = order_items(items)
     assert [label for _, label in ordered[:8]] == [5, 0, 4, 1, 9, 2, 1, 3]
     assert [int(name[:-4]) for name, _ in ordered] == list(range(60000))
+
+
+SUBSET_LAYOUT = {
+    split: [(cls, f"{cls}_{i}.png", i) for cls in ("cat", "dog") for i in range(6)] for split in ("train", "test")
+}
+SUBSET_LAYOUT["test"] = SUBSET_LAYOUT["test"][:9]  # unbalanced test split (6 cats, 3 dogs), as MNIST's
+
+
+@pytest.mark.parametrize("subset", [{"train_per_class": 2, "seed": 1}, {"train_per_class": 2, "test_per_class": "all"}])
+def test_a_subset_can_limit_the_training_split_alone(tmp_path, subset):
+    _make_tree(tmp_path, SUBSET_LAYOUT, mode="RGB")
+    packed = read_imagefolder(tmp_path / "top", subset)
+    assert torch.bincount(packed["train"]["labels"]).tolist() == [2, 2]
+    assert torch.bincount(packed["test"]["labels"]).tolist() == [6, 3]  # the whole, unbalanced test split
+    whole = read_imagefolder(tmp_path / "top")
+    assert torch.equal(packed["test"]["images"], whole["test"]["images"])
+
+
+@pytest.mark.parametrize("value", [0, "half", 2.5, True])
+def test_a_bad_per_class_value_names_the_key_and_the_fix(tmp_path, value):
+    _make_tree(tmp_path, SUBSET_LAYOUT, mode="RGB")
+    with pytest.raises(DataError, match=r"subset\.test_per_class = .* 'all'"):
+        read_imagefolder(tmp_path / "top", {"train_per_class": 2, "test_per_class": value})

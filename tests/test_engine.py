@@ -200,3 +200,18 @@ def test_divergence_is_recorded_not_raised(tiny_packed, tmp_path):
     assert first_bad_epoch < 3, "lr=1e6 should diverge before the last of 3 epochs"
     assert [r["epoch"] for r in result.epochs] == list(range(1, first_bad_epoch + 1))
     assert len(losses) == 4 * first_bad_epoch
+
+
+def _losses(packed, seed: int, shuffle: bool) -> list[float]:
+    torch.manual_seed(0)  # the same initial weights every time: only the engine's generator (cfg.seed) varies
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=50, seed=seed, augment=False, shuffle=shuffle, precision="fp32")
+    train_set = DeviceDataset.from_packed(packed, "train", "cpu")
+    test_set = DeviceDataset.from_packed(packed, "test", "cpu")
+    result = train(small_net(), train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+    return [row["loss"] for row in result.iterations]
+
+
+def test_shuffle_false_trains_in_the_data_order_every_epoch(tiny_packed):
+    """Without shuffling (or augmentation) the engine's seed draws nothing, so two seeds train identically."""
+    assert _losses(tiny_packed, 1, shuffle=False) == _losses(tiny_packed, 2, shuffle=False)
+    assert _losses(tiny_packed, 1, shuffle=True) != _losses(tiny_packed, 2, shuffle=True)

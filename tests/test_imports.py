@@ -7,7 +7,15 @@ import sys
 
 # Whole packages, walked module by module, plus the torch-free helpers the report and DAG code import.
 TORCH_FREE_PACKAGES = ["effdl.plan", "effdl.report"]
-TORCH_FREE_MODULES = ["effdl.io", "effdl.runlog", "effdl.provenance", "effdl.devices", "effdl.progress", "effdl.status"]
+TORCH_FREE_MODULES = [
+    "effdl.io",
+    "effdl.runlog",
+    "effdl.provenance",
+    "effdl.devices",
+    "effdl.progress",
+    "effdl.status",
+    "effdl.runlock",
+]
 
 BLOCK_TORCH = """
 import importlib.abc, pkgutil, sys

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 from paper_checks import count_words, expand, undefined_macros
 
-from effdl.report.latex import check_log
+from effdl.report.latex import LatexError, build_pdf, check_log
 from effdl.report.texgen import compare, df_to_latex, macro, macro_name
 
 
@@ -16,11 +20,14 @@ def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
         macro("Bad1", "x")
 
 
-def test_compare_uses_the_seed_spread():
-    assert compare([90.0, 91.0], [80.0, 80.5]) == "higher"
-    assert compare([80.0, 80.5], [90.0, 91.0]) == "lower"
+def test_compare_is_a_welch_test_at_five_percent():
+    assert compare([90.0, 91.0, 90.5], [80.0, 80.5, 80.2]) == "higher"
+    assert compare([80.0, 80.5, 80.2], [90.0, 91.0, 90.5]) == "lower"
     assert compare([90.0, 92.0], [90.5, 91.5]) == "within noise"
-    assert "spread unknown" in compare([90.0], [80.0])
+    assert compare([90.0], [80.0]) == "untested"  # one seed: no ranking
+    # a consistent one-point drop of each child against its own parent is only visible to the paired test
+    parents, children = [80.0, 90.0, 70.0], [79.0, 88.8, 69.1]
+    assert compare(children, parents) == "within noise" and compare(children, parents, paired=True) == "lower"
 
 
 def test_word_count_expands_macros_and_ignores_markup():
@@ -65,3 +72,27 @@ def test_rule_runtimes_sum_jobs_per_rule_and_escape_once(tmp_path):
     df_to_latex(table, tmp_path / "runtimes.tex", float_format="%.1f")
     tex = (tmp_path / "runtimes.tex").read_text()
     assert "train\\_model" in tex and "textbackslash" not in tex and "\\\\_" not in tex
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None, reason="needs latexmk")
+def test_build_pdf_reads_generated_files_from_results_dir(tmp_path):
+    """build_pdf(results_dir=...) points the paper's \\resultsdir (TeX and figures) at another results/."""
+    paper, results = tmp_path / "repo" / "paper", tmp_path / "variants" / "v" / "results"
+    paper.mkdir(parents=True)
+    (results / "tex").mkdir(parents=True)
+    (results / "figs").mkdir()
+    (results / "tex" / "numbers.tex").write_text("\\newcommand{\\Answer}{forty-two}\n")
+    # a one-page PDF figure, written by pdflatex itself
+    (results / "figs" / "fig.tex").write_text("\\documentclass{article}\\begin{document}FIGURE\\end{document}\n")
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "fig.tex"], cwd=results / "figs", capture_output=True)
+    (paper / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{graphicx}\n\\providecommand{\\resultsdir}{../results}\n"
+        "\\graphicspath{{\\resultsdir/figs/}}\n\\input{\\resultsdir/tex/numbers.tex}\n"
+        "\\begin{document}The answer is \\Answer.\\includegraphics[width=2cm]{fig.pdf}\\end{document}\n"
+    )
+    out = tmp_path / "paper.pdf"
+    build_pdf(paper / "main.tex", tmp_path / "build", out, 30, results_dir=os.path.relpath(results, paper))
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "The answer is forty-two." in text
+    with pytest.raises(LatexError, match="did not build cleanly"):  # the default ../results has no numbers.tex
+        build_pdf(paper / "main.tex", tmp_path / "build2", tmp_path / "default.pdf", 30)

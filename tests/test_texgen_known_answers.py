@@ -1,18 +1,15 @@
 """Known answers for the TeX helpers every paper number passes through: macro names, escaping, number format, tables.
 
-(The comparison words, texgen.compare, have their threshold tests in test_texgen.py.)
+(The comparison words, texgen.compare -> effdl.report.stats, have their threshold tests with those modules.)
 """
 
 from __future__ import annotations
-
-import math
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from effdl.report.texgen import df_to_latex, escape, fmt, macro, macro_name, spread, write_macros
+from effdl.report.texgen import df_to_latex, escape, fmt, macro, macro_name, write_macros
 
 
 @pytest.mark.parametrize(
@@ -104,11 +101,3 @@ def test_df_to_latex_without_caption_or_escaping(tmp_path):
     df_to_latex(df, tmp_path / "c.tex", caption="C")
     assert (tmp_path / "c.tex").read_text().endswith("\\end{tabular}\n\\caption{C}\n\\end{table}\n")  # no label
 
-
-def test_spread_is_the_sample_standard_deviation_of_the_finite_seeds():
-    assert spread([1.0, 2.0, 3.0]) == 1.0  # sqrt(((1-2)^2 + 0 + (3-2)^2) / (3 - 1))
-    assert spread([1.0, float("nan"), 3.0]) == pytest.approx(math.sqrt(2))
-    assert spread([None, 2, 4]) == pytest.approx(math.sqrt(2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # fewer than two seeds: NaN without numpy's degrees-of-freedom warning
-        assert math.isnan(spread([5.0])) and math.isnan(spread([])) and math.isnan(spread([None, float("nan")]))

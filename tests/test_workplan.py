@@ -46,6 +46,11 @@ def write_bench(results, train=100.0, eval_=400.0, device="cpu"):
 def test_dataset_sizes_follow_the_subset_or_the_full_set():
     assert workplan.dataset_images("cifar10", CIFAR) == (1000, 200)
     assert workplan.dataset_images("cifar10", {"subset": None}) == (50_000, 10_000)
+    assert workplan.dataset_images("mnist", {"subset": {"train_per_class": 100}}) == (1000, 10_000)
+    assert workplan.dataset_images("cifar10", {"subset": {"train_per_class": 5, "test_per_class": "all"}}) == (
+        50,
+        10_000,
+    )
     assert workplan.dataset_images("cinic10", {"subset": {"train_per_class": 10**6, "test_per_class": 1}}) == (
         90_000,
         10,

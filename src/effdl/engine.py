@@ -218,7 +218,7 @@ def train_epoch(
         mean=mean,
         std=std,
         augment=cfg.augment,
-        shuffle=True,
+        shuffle=cfg.shuffle,
         generator=generator,
         channels_last=cfg.channels_last,
     )
@@ -277,6 +277,36 @@ def _save_state(
     save_checkpoint(state, path)
 
 
+def _epoch_row(epoch, lr, train_loss, train_acc, test_loss, test_acc, epoch_time_s) -> dict:
+    """One row of TrainResult.epochs (the epochs.csv columns before hook columns)."""
+    return {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "epoch_time_s": epoch_time_s,
+    }
+
+
+def _progress_record(result: TrainResult, epoch_done: int, epochs: int, epoch_times: list[float]) -> dict:
+    """What a `progress` callback receives: where the run stands, its last accuracy and its ETA."""
+    last = result.epochs[-1] if result.epochs else {}
+    return {
+        "state": "running",
+        "epoch": epoch_done,
+        "epochs": epochs,
+        "test_acc": last.get("test_acc"),
+        "train_loss": last.get("train_loss"),
+        "elapsed_s": result.total_time_s,
+        "eta_s": eta_seconds(epoch_done, epochs, epoch_times),
+        "epoch_time_s": epoch_times[-1] if epoch_times else None,
+        "compiled": result.compiled,
+        "precision": result.precision,
+    }
+
+
 def train(
     model: nn.Module,
     train_set: DeviceDataset,
@@ -322,49 +352,19 @@ def train(
         log(f"resumed from {checkpoint_path} after epoch {state['epoch']}/{cfg.epochs}")
 
     def test_now() -> tuple[float, float]:
-        return evaluate(
-            model,
-            test_set,
-            mean=mean,
-            std=std,
-            batch_size=cfg.eval_batch_size,
-            precision=precision,
-            channels_last=cfg.channels_last,
-        )
+        kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
+        return evaluate(model, test_set, mean=mean, std=std, **kwargs)
+
+    def report(epoch_done: int) -> None:
+        if progress is not None:
+            progress(_progress_record(result, epoch_done, cfg.epochs, epoch_times))
 
     if cfg.eval_before_training and not result.epochs:
         tick = time.perf_counter()
         test_loss, test_acc = test_now()
         result.total_time_s += time.perf_counter() - tick
-        result.epochs.append(
-            {
-                "epoch": 0,
-                "lr": optimizer.param_groups[0]["lr"],
-                "train_loss": float("nan"),
-                "train_acc": float("nan"),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "epoch_time_s": 0.0,
-            }
-        )
-
-    def report(epoch_done: int) -> None:
-        if progress is not None:
-            last = result.epochs[-1] if result.epochs else {}
-            progress(
-                {
-                    "state": "running",
-                    "epoch": epoch_done,
-                    "epochs": cfg.epochs,
-                    "test_acc": last.get("test_acc"),
-                    "train_loss": last.get("train_loss"),
-                    "elapsed_s": result.total_time_s,
-                    "eta_s": eta_seconds(epoch_done, cfg.epochs, epoch_times),
-                    "epoch_time_s": epoch_times[-1] if epoch_times else None,
-                    "compiled": compiled,
-                    "precision": precision,
-                }
-            )
+        nan = float("nan")
+        result.epochs.append(_epoch_row(0, optimizer.param_groups[0]["lr"], nan, nan, test_loss, test_acc, 0.0))
 
     epoch_times: list[float] = []  # this process's epochs (a resumed run's earlier ones ran elsewhere)
     report(result.resumed_from_epoch)
@@ -377,25 +377,14 @@ def train(
         test_loss, test_acc = test_now()
         if scheduler is not None:
             scheduler.step()
-        epoch_time = time.perf_counter() - tick
-        result.total_time_s += epoch_time
-        epoch_times.append(epoch_time)
+        epoch_times.append(time.perf_counter() - tick)
+        result.total_time_s += epoch_times[-1]
         iter_losses.append(losses)
-        result.epochs.append(
-            {
-                "epoch": epoch + 1,
-                "lr": lr_now,
-                "train_loss": losses.mean().item(),
-                "train_acc": train_acc,
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "epoch_time_s": epoch_time,
-                **extra,
-            }
-        )
+        row = _epoch_row(epoch + 1, lr_now, losses.mean().item(), train_acc, test_loss, test_acc, epoch_times[-1])
+        result.epochs.append({**row, **extra})
         log(
-            f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {losses.mean():.4f} "
-            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_time:.1f}s | "
+            f"epoch {epoch + 1}/{cfg.epochs} lr {lr_now:.3g} | train loss {row['train_loss']:.4f} "
+            f"acc {train_acc:.2f}% | test loss {test_loss:.4f} acc {test_acc:.2f}% | {epoch_times[-1]:.1f}s | "
             + timing_text(epoch + 1, cfg.epochs, result.total_time_s, epoch_times)
         )
         if not torch.isfinite(losses).all():

@@ -37,6 +37,27 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor(), else 'unknown'."""
+    import platform
+
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def accelerator_stack() -> dict[str, str]:
+    """CUDA and cuDNN versions of this torch build ('none' on a CPU-only build)."""
+    import torch
+
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"cuda_version": str(torch.version.cuda or "none"), "cudnn_version": str(cudnn or "none")}
+
+
 def device_name(device: torch.device | str) -> str:
     """A human-readable device name: 'cuda:1 NVIDIA H200' (ordinal and model) on CUDA, 'cpu' otherwise."""
     import torch  # lazily: report jobs import this module for git_commit and must start fast
@@ -68,4 +89,6 @@ def provenance(
         "config_hash": config_hash(config),
         "data_source": data_meta.get("source", ""),
         "data_sha256": data_meta.get("sha256", ""),
+        "cpu_model": cpu_model(),
+        **accelerator_stack(),
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from effdl.data import DeviceDataset, load_packed
+from effdl.data import DeviceDataset, check_run_data, load_packed
 from effdl.engine import TrainResult, train
 from effdl.io import save_checkpoint, write_csv
 from effdl.measure import count_parameters
@@ -45,6 +45,7 @@ def run_training(
     check_spec(spec)
     cfg = TrainConfig.from_dict({**spec["train"], "seed": spec["seed"]})
     packed = load_packed(data_path)
+    check_run_data(packed, spec, data_path)  # channels, image size and classes fit the normalisation and model
     model = build_run_model(spec)
     hooks = build_hooks(spec)
     train_set = DeviceDataset.from_packed(packed, "train", device)

@@ -41,6 +41,7 @@ def workflow(tmp_path_factory) -> Path:
     for name in ("iters.csv", "epochs.csv", "summary.csv"):
         (run_dir / name).write_text("run,epoch,test_acc\nmlp,1,12.5\n")
     save_checkpoint({"state_dict": {"w": torch.ones(3)}}, run_dir / "model.pt")
+    (workdir / "source" / "empty-dir").mkdir()
     return workdir
 
 
@@ -66,9 +67,37 @@ CONFIG_CASES = {
         "schedules:\n  schedulers:\n    epochs: 10\n    milestones: [5, 20]\n",
         ["milestone(s) [20] past 'schedules.schedulers.epochs' = 10", "Fix:"],
     ),
+    "device_tpu": (
+        "device: tpu\n",
+        ["config key 'device' is 'tpu', which is not one of the accepted forms: auto, cpu"],
+    ),
+    "checkpoints_past_seeds": (
+        "quant:\n  convnet:\n    checkpoints: 5\n",
+        ["'quant.convnet.checkpoints' = 5 asks for more", "at most 1"],
+    ),
+    "untypesettable_label": (
+        "paper:\n  label: 'smoke \u2603'\n",
+        ["config key 'paper.label' holds character(s) \u2603 (U+2603)", "Fix:"],
+    ),
+    "subset_field_of_the_wrong_type": (
+        "datasets:\n  mnist:\n    subset: {train_per_class: many, test_per_class: 1}\n",
+        ["'datasets.mnist.subset.train_per_class' has the wrong type: 'many' is not of type integer"],
+    ),
+    "empty_data_directory": (
+        "datasets:\n  mnist:\n    path: source/empty-dir\n",
+        ["datasets.mnist.path = 'source/empty-dir' has no train/<class>/ directories", "Fix:"],
+    ),
     "missing_data_path": (
         "datasets:\n  mnist:\n    path: source/no-such-mnist.tar.gz\n",
         ["datasets.mnist.path = 'source/no-such-mnist.tar.gz' does not exist", "Fix:"],
+    ),
+    "missing_ai_log": (
+        "submission:\n  ai_logs: [logs/no-such-chat.txt]\n",
+        ["config key submission.ai_logs lists ['logs/no-such-chat.txt'], which do not exist", "Fix:"],
+    ),
+    "team_name_unusable_in_the_zip_name": (
+        "submission:\n  team:\n    - {name: Дмитрий, email: d@example.ru}\n",
+        ["config key submission.team: the names ['Дмитрий'] have no ASCII letter or digit", "Fix:"],
     ),
 }
 

@@ -11,11 +11,13 @@ The part rule files are left out so that the test does not depend on the other p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 from helpers import BIN, REPO
 
 from effdl.io import load_checkpoint, save_checkpoint
+from effdl.runlock import LOCK_NAME, pid_alive, read_holder
 
 RUN_DIR = Path("results/runs/reliability/mlp")
 TARGET = str(RUN_DIR / "epochs.csv")
@@ -98,9 +101,14 @@ def copy_workflow(dest: Path, extra_rules: str = RUN_RULES, data: dict | None = 
     # prepare_data's declared input: an old placeholder, so the packed file below counts as up to date
     placeholder = dest / "source" / "mnist-placeholder.tar.gz"
     placeholder.parent.mkdir()
-    placeholder.write_bytes(b"")
+    with tarfile.open(placeholder, "w:gz"):  # an empty but readable archive (an empty file is refused early)
+        pass
     os.utime(placeholder, (time.time() - 3600, time.time() - 3600))
     save_checkpoint(data or synthetic_mnist(), dest / "results" / "data" / "mnist.pt")
+    # prepare_data's other output (it writes its own benchmark file, being cacheable between workflows)
+    benchmark = dest / "results" / "benchmarks" / "prepare_data" / "mnist.tsv"
+    benchmark.parent.mkdir(parents=True)
+    benchmark.write_text("s\n0.0\n")
     return dest
 
 
@@ -227,3 +235,49 @@ def test_sigkill_mid_run_resumes_after_unlock(tmp_path, reference):
     stale.write_bytes(b"half a checkpoint")
     resume_and_compare(workdir, reference, killed_after)
     assert f"removed {stale.relative_to(workdir)}" in (workdir / JOB_LOG).read_text()
+    # the SIGKILLed trainer's lock is stale: the re-run took it over, naming the dead PID
+    assert re.search(r"took over the lock \S*trainer\.lock of PID \d+", (workdir / JOB_LOG).read_text())
+
+
+def test_sigkill_of_snakemake_alone_stops_its_trainer_and_the_recovery_trains_once(tmp_path, reference):
+    """kill -9 of the snakemake process only (not its group): the trainer must stop by itself, so that the
+    README's recovery (--unlock, run again) leaves one trainer on the run, ending with identical metrics."""
+    workdir = copy_workflow(tmp_path)
+    checkpoint, lock = workdir / RUN_DIR / "checkpoint.pt", workdir / RUN_DIR / LOCK_NAME
+    with open(workdir / "first_attempt.out", "w") as out:
+        proc = subprocess.Popen(
+            smk_args(TARGET), cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while not checkpoint.exists():
+            assert proc.poll() is None, (workdir / "first_attempt.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch checkpoint within the time limit"
+            time.sleep(0.02)
+        trainer = read_holder(lock)["pid"]
+        assert trainer != proc.pid, "the trainer is the job's own process, not snakemake"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while pid_alive(trainer) and "Z" not in _state(trainer):
+            assert time.monotonic() < deadline, f"trainer {trainer} outlived its killed snakemake"
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    log = (workdir / JOB_LOG).read_text()
+    assert "received SIGTERM" in log, log  # the parent-death signal, handled like a preemption
+    assert not lock.exists(), "the stopped trainer released its lock"
+    killed_after = checkpoint_epoch(workdir)
+    assert 1 <= killed_after < EPOCHS
+    assert run_snakemake(workdir, "--unlock", timeout=120).returncode == 0
+    resume_and_compare(workdir, reference, killed_after)
+    assert "took over the lock" not in (workdir / JOB_LOG).read_text()
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (Z = zombie, already dead); '' when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""

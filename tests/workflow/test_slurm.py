@@ -111,12 +111,17 @@ def scontrol_job(job_id: str, env) -> dict[str, str]:
 
 
 def submitted_jobs(workdir: Path) -> dict[str, list[str]]:
-    """rule -> SLURM job ids, from the plugin's per-job logs .snakemake/slurm_logs/rule_<rule>/[...]/<id>.log."""
+    """rule (or "group:<id>") -> SLURM job ids, from the plugin's per-job logs.
+
+    The plugin writes .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<id>.log for a job and
+    .snakemake/slurm_logs/group_<group id>/[...]/<id>.log for a group job.
+    """
     jobs: dict[str, list[str]] = {}
-    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"):
-        rule = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0].removeprefix("rule_")
-        jobs.setdefault(rule, []).append(log.stem)
-    return {rule: sorted(ids, key=int) for rule, ids in jobs.items()}
+    for log in (workdir / ".snakemake" / "slurm_logs").glob("*_*/**/*.log"):
+        top = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0]
+        name = top.removeprefix("rule_") if top.startswith("rule_") else "group:" + top.removeprefix("group_")
+        jobs.setdefault(name, []).append(log.stem)
+    return {name: sorted(ids, key=int) for name, ids in jobs.items()}
 
 
 @pytest.fixture(scope="module")
@@ -253,12 +258,19 @@ def test_failing_job_is_reported_failed_and_retried(probe_run, slurm_env):
 # ---- the study's own Part 1 through the profile -------------------------------------------------
 
 PART1_TARGET = "results/figs/lr_sweep.pdf"
+# Part 2's MNIST sweep, reduced: one MLP, 6 quantize_model variants and one pack_quantized_model job
+QUANT_TARGET = "results/metrics/quantization.csv"
+# what the reduced study sends to SLURM (a data set and a training run each) and runs on the submit host
+# (the plugin names a group job <group id>_<its rules>, in its log folder and its comment)
+SBATCH_RULES = {"prepare_data": 2, "train_model": 2, "group:quantize_mnist_mlp_pack_quantized_model_quantize_model": 1}
+LOCAL_RULES = {"aggregate_runs", "plot_training_curves", "aggregate_quant"}
 SHARED_DATA = ROOT.parent / "shared" / "data"
 STUDY_CONFIGS = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"]
 
 
 def part1_overlay(workdir: Path) -> Path:
-    """A config overlay on the smoke config: Part 1.1 with one lr, one seed, one epoch, 200 images.
+    """A config overlay on the smoke config: Part 1.1 with one lr, one seed, one epoch, 200 images, and
+    Part 2 on one MNIST MLP (one epoch, 200 images; the ConvNet sweep off).
 
     Data paths become absolute because the runs happen outside the repository.
     """
@@ -269,10 +281,14 @@ def part1_overlay(workdir: Path) -> Path:
                 "path": str(SHARED_DATA / "cifar10-jpeg.tar.gz"),
                 "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
             },
-            "mnist": {"path": str(SHARED_DATA / "mnist-png.tar.gz")},
+            "mnist": {
+                "path": str(SHARED_DATA / "mnist-png.tar.gz"),
+                "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
+            },
         },
         # 200 images in batches of 64: 4 iterations, a window of 2 leaves 3 smoothed loss points
         "schedules": {"smoothing_window": 2, "lr_sweep": {"lrs": [0.1], "epochs": 1}},
+        "quant": {"mnist": {"epochs": 1}, "convnet": {"enabled": False}},
     }
     path = workdir / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
@@ -282,7 +298,8 @@ def part1_overlay(workdir: Path) -> Path:
 def study_command(workdir: Path, *options) -> list:
     """snakemake on the study's Snakefile, run in workdir with the smoke config and the overlay."""
     configs = [*STUDY_CONFIGS, part1_overlay(workdir)]
-    return [*SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--configfile", *configs, *options, "--", PART1_TARGET]
+    targets = [PART1_TARGET, QUANT_TARGET]
+    return [*SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--configfile", *configs, *options, "--", *targets]
 
 
 @dataclass
@@ -333,6 +350,25 @@ def test_slurm_profile_names_existing_rules(tmp_path):
     assert configured <= rules, f"set-resources names rules the workflow lacks: {sorted(configured - rules)}"
 
 
+def test_slurm_dry_run_groups_the_evaluations_and_keeps_cheap_rules_local(tmp_path):
+    """Through the SLURM profile (no cluster needed for -n): one group job per network, cheap rules local."""
+    planned = run_bounded(
+        study_command(tmp_path, "--workflow-profile", SLURM_PROFILE.parent, "-n", "--forceall"),
+        cwd=tmp_path,
+        timeout_s=120,
+    )
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    out = planned.stdout
+    groups = re.split(r"Group job (\w+) \(jobs in lexicogr\. order\):", out)[1:]
+    assert groups[::2] == ["quantize_mnist_mlp"], groups[::2]
+    members = re.findall(r"^\s+rule (\w+):", groups[1].split("\n\n\n", 1)[0], re.M)
+    assert sorted(set(members)) == ["pack_quantized_model", "quantize_model"] and len(members) == 7, members
+    # (a dry run prints local jobs as `rule` too: which ran where is checked on the cluster, below)
+    assert set(re.findall(r"^rule (\w+):", out, re.M)) == {"prepare_data", "train_model"} | LOCAL_RULES
+    localrules = re.search(r"^localrules:\n((?:    \w+,\n)+)", (ROOT / "Snakefile").read_text(), re.M)
+    assert LOCAL_RULES <= set(re.findall(r"\w+", localrules.group(1)))
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_part1_through_slurm_matches_local_structure(part1_runs):
@@ -350,16 +386,22 @@ def test_part1_through_slurm_matches_local_structure(part1_runs):
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_part1_every_job_went_through_sbatch(part1_runs, slurm_env):
+def test_part1_only_compute_jobs_went_through_sbatch(part1_runs, slurm_env):
+    """Data, training and one group job of evaluations went to SLURM; aggregations and the figure ran locally."""
     jobs = part1_runs.jobs
-    assert set(jobs) == {"prepare_data", "train_model", "aggregate_runs", "plot_training_curves"}, jobs
+    assert {name: len(ids) for name, ids in jobs.items()} == SBATCH_RULES, jobs
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", part1_runs.slurm_out)
     assert sorted(submitted, key=int) == sorted((i for ids in jobs.values() for i in ids), key=int)
-    assert "localrule" not in part1_runs.slurm_out, "a job ran on the submit host instead of through sbatch"
-    for rule, ids in jobs.items():
-        # ids[:-1] are retries, which the profile allows (e.g. a node that stopped answering)
+    assert len(submitted) == sum(SBATCH_RULES.values())
+    ran_locally = set(re.findall(r"^localrule (\w+):", part1_runs.slurm_out, re.M))
+    assert ran_locally == LOCAL_RULES, ran_locally
+    for name, ids in jobs.items():
         record = scontrol_job(ids[-1], slurm_env)
-        assert record["JobState"] == "COMPLETED" and record["Comment"].startswith(f"rule_{rule}"), record
+        comment = f"rule_{name.removeprefix('group:')}"
+        assert record["JobState"] == "COMPLETED" and record["Comment"].startswith(comment), record
+    # so the one group job wrote all 7 evaluations of the MNIST MLP
+    quant = part1_runs.slurm / "results" / "quant" / "mnist_mlp"
+    assert len(list(quant.glob("*.csv"))) == 6 and (quant / "packed" / "sizes.csv").exists()
 
 
 @pytest.mark.slurm
@@ -370,7 +412,7 @@ def test_part1_gpu_only_for_training(part1_runs, slurm_env):
         for job_id in ids:
             record = scontrol_job(job_id, slurm_env)
             gpu_request = " ".join(record.get(key, "") for key in ("TresPerJob", "TresPerNode", "TRES", "Gres"))
-            if rule == "train_model":
+            if rule == "train_model":  # the profile sets gpu for it; the smoke config's device is cpu
                 assert "gpu:1" in record.get("TresPerJob", ""), record
             else:
                 assert "gpu" not in gpu_request, f"{rule} asked for a GPU: {gpu_request}"
@@ -381,10 +423,14 @@ def test_part1_gpu_only_for_training(part1_runs, slurm_env):
 def test_part1_per_rule_resources_from_profile(part1_runs, slurm_env):
     """The profile's set-resources (cpus_per_task, mem_mb) are what SLURM allocated for those rules."""
     checked = 0
+    logs = part1_runs.slurm / ".snakemake" / "slurm_logs"
     for rule, resources in part1_runs.profile["set-resources"].items():
-        for attempt, job_id in enumerate(part1_runs.jobs.get(rule, []), start=1):
-            record = scontrol_job(job_id, slurm_env)
-            assert record["NumCPUs"] == str(resource_at(resources["cpus_per_task"], attempt)), record
-            assert record["MinMemoryNode"] == f"{resource_at(resources['mem_mb'], attempt)}M", record
-            checked += 1
-    assert checked >= 2, "train_model and prepare_data should both have per-rule settings in the profile"
+        # one folder per job (its wildcards); several ids in one folder are that job's attempts
+        for job_dir in sorted(p for p in (logs / f"rule_{rule}").glob("*") if p.is_dir()):
+            ids = sorted((log.stem for log in job_dir.glob("*.log")), key=int)
+            for attempt, job_id in enumerate(ids, start=1):
+                record = scontrol_job(job_id, slurm_env)
+                assert record["NumCPUs"] == str(resource_at(resources["cpus_per_task"], attempt)), record
+                assert record["MinMemoryNode"] == f"{resource_at(resources['mem_mb'], attempt)}M", record
+                checked += 1
+    assert checked >= 4, "train_model and prepare_data (two jobs each) should have per-rule settings in the profile"

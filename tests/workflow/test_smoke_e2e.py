@@ -1,4 +1,8 @@
-"""End to end: the smoke configuration builds every output and the paper PDF from real CIFAR-10/MNIST subsets."""
+"""End to end: the smoke configuration builds every output and the paper PDF from real CIFAR-10/MNIST subsets.
+
+It runs as a variant (`snakemake --directory variants/smoke`, README "Variants"): its results/ and
+.snakemake/ live under variants/smoke/, apart from the repository's results/ of a full run.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import pandas as pd
 import pytest
 from helpers import REPO, snakemake
 
-SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml")
+VARIANT = "variants/smoke"
+RESULTS = REPO / VARIANT / "results"
+SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml", "--directory", VARIANT)
 SECTIONS = [  # the start of each \\section title of paper/sections/part*.tex (short enough never to wrap)
     "Part 1: learning rate",
     "Part 2: post-training quantization",
@@ -50,7 +56,7 @@ def pdf_text(skip_or_fail):
 
 @pytest.mark.slow
 def test_smoke_builds_the_paper_with_part1_figures(smoke_run, pdf_text):
-    paper = REPO / "results" / "paper.pdf"
+    paper = RESULTS / "paper.pdf"
     data = paper.read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), "not a complete PDF"
     text = pdf_text(paper)
@@ -68,12 +74,12 @@ def test_smoke_builds_the_paper_with_part1_figures(smoke_run, pdf_text):
 
 @pytest.mark.slow
 def test_smoke_rows_carry_provenance_and_real_data(smoke_run):
-    epochs = pd.read_csv(REPO / "results" / "metrics" / "part1_lr_sweep" / "epochs.csv")
+    epochs = pd.read_csv(RESULTS / "metrics" / "part1_lr_sweep" / "epochs.csv")
     assert set(PROVENANCE) <= set(epochs.columns)
     assert epochs[PROVENANCE].notna().all().all()
     assert epochs["data_source"].str.contains("cifar10-jpeg.tar.gz").all()
     assert (epochs["data_sha256"] == "7854ea059adc7729ab5267c5269ccc01e6eaeea6549d5f3c834c106bae86e8ee").all()
-    summary = pd.read_csv(REPO / "results" / "metrics" / "part1_schedulers" / "summary.csv")
+    summary = pd.read_csv(RESULTS / "metrics" / "part1_schedulers" / "summary.csv")
     assert (summary["total_time_s"] > 0).all()
 
 
@@ -88,7 +94,7 @@ def test_smoke_rerun_is_a_no_op(smoke_run):
 def test_answers_respect_the_seed_word_limits(smoke_run):
     from paper_checks import answer_word_counts, generated_macros
 
-    counts = answer_word_counts(REPO / "paper" / "sections", generated_macros(REPO / "results" / "tex"))
+    counts = answer_word_counts(REPO / "paper" / "sections", generated_macros(RESULTS / "tex"))
     assert counts, "no answer environments found"
     too_long = [(q, n, limit) for q, n, limit in counts if n > limit]
     assert not too_long, f"answers over the seed's word limit (question, words, limit): {too_long}"
@@ -98,13 +104,13 @@ def test_answers_respect_the_seed_word_limits(smoke_run):
 def test_every_macro_the_paper_uses_is_generated(smoke_run):
     from paper_checks import generated_macros, undefined_macros
 
-    assert undefined_macros(REPO / "paper", generated_macros(REPO / "results" / "tex")) == set()
+    assert undefined_macros(REPO / "paper", generated_macros(RESULTS / "tex")) == set()
 
 
 @pytest.mark.slow
 def test_report_html_has_the_figures(smoke_run):
-    report = REPO / "results" / "report.html"
-    result = snakemake("--configfile", "config/smoke.yaml", "--report", str(report), timeout=300)
+    report = RESULTS / "report.html"
+    result = snakemake(*SMOKE[-4:], "--report", str(report), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("lr_sweep.pdf", "schedulers.pdf"):
@@ -114,7 +120,7 @@ def test_report_html_has_the_figures(smoke_run):
 @pytest.mark.slow
 def test_changed_csv_changes_only_the_paper(smoke_run, pdf_text):
     """Edit one aggregated number by hand: only the TeX generator and the paper re-run, and the PDF shows it."""
-    summary_csv = REPO / "results" / "metrics" / "part1_schedulers" / "summary.csv"
+    summary_csv = RESULTS / "metrics" / "part1_schedulers" / "summary.csv"
     original = summary_csv.read_text()
     frame = pd.read_csv(summary_csv)
     frame.loc[frame["scheduler"] == "multistep", "final_test_acc"] = 12.34
@@ -127,8 +133,126 @@ def test_changed_csv_changes_only_the_paper(smoke_run, pdf_text):
         assert "tex_part1" in planned and "build_paper" in planned
         result = snakemake("results/paper.pdf", *SMOKE, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "12.34" in pdf_text(REPO / "results" / "paper.pdf")
+        assert "12.34" in pdf_text(RESULTS / "paper.pdf")
     finally:
         summary_csv.write_text(original)
+        restore = snakemake("results/paper.pdf", *SMOKE, timeout=600)
+        assert restore.returncode == 0, restore.stderr[-3000:]
+
+
+# The seed's implementation questions (issue 15): the submitted notebook has a code cell for each.
+SEED_IMPLEMENTATION_QUESTIONS = [
+    "2.1.1", "2.1.2", "2.1.3", "3.1", "3.3.1", "3.4.1", "3.4.2", "4.1", "5.1", "6.1.1", "6.1.2", "6.1.3", "6.2.1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def submission(smoke_run):
+    """The smoke run's zip, opened: (its path, {entry name: bytes})."""
+    import zipfile
+
+    import yaml
+
+    from effdl.plan.submission import zip_name
+
+    team = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["submission"]["team"]
+    path = RESULTS / "submission" / zip_name(team)
+    assert path.is_file(), f"the smoke run left no {path.name} in results/submission/"
+    with zipfile.ZipFile(path) as archive:
+        return path, team, {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.slow
+def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission, pdf_text):
+    path, team, entries = submission
+    assert re.fullmatch(r"CS2420_PSet2_[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*\.zip", path.name)
+    stem = path.stem
+    assert sorted(entries) == sorted([f"{stem}.pdf", f"{stem}.ipynb", "ai_logs.txt"])
+    assert entries[f"{stem}.pdf"] == (RESULTS / "paper.pdf").read_bytes()
+    assert b"submission.ai_logs" in entries["ai_logs.txt"]
+    text = pdf_text(RESULTS / "paper.pdf")
+    for member in team:
+        assert member["name"] in text and member["email"] in text
+    assert "Code: the implementations and the seed" in text and "Success!" in text
+
+
+@pytest.mark.slow
+def test_smoke_notebook_has_every_output_in_place(submission):
+    import nbformat
+
+    path, _, entries = submission
+    nb = nbformat.reads(entries[f"{path.stem}.ipynb"].decode(), as_version=4)
+    nbformat.validate(nb)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.outputs for cell in code), "a code cell has no output"
+    errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    assert not errors, errors
+    tags = [cell.metadata.get("effdl", {}) for cell in code]
+    from effdl.report.seed_tests import SEED_TESTS
+
+    questions_of_test = {test.key: test.question for test in SEED_TESTS}
+    covered = {t["question"] for t in tags if "question" in t} | {
+        questions_of_test[t["seed_test"]] for t in tags if "seed_test" in t
+    }
+    assert not [q for q in SEED_IMPLEMENTATION_QUESTIONS if q not in covered]
+
+    def printed(key):
+        cell = next(c for c, t in zip(code, tags) if t.get("seed_test") == key)
+        return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+    assert printed("quant_cases").count("Success!") == 8 and "FAIL" not in printed("quant_cases")
+    assert re.search(r"^Success: err: [0-9.e+-]+!$", printed("dwconv_correctness"), re.MULTILINE)
+    assert "Shape test passed!" in printed("positional_embedding")
+    assert "(64, 200, 8001)" in printed("positional_embedding")
+    assert "DepthwiseSeparableConvolution(10, 20, 5): 450" in printed("dwconv_params")
+    # Every figure the paper includes is displayed as an embedded PNG.
+    figures = {
+        name.rsplit(".", 1)[0] for tex in (REPO / "paper" / "sections").glob("part*.tex")
+        for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
+    }  # fmt: skip
+    shown = {
+        t["figure"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for cell, t in zip(code, tags)
+        if "figure" in t and any("image/png" in o.get("data", {}) for o in cell.outputs)
+    }
+    assert figures and figures <= shown, sorted(figures - shown)
+    assert any("table" in t for t in tags)
+
+
+def _flip_winners(sweep: pd.DataFrame, sched: pd.DataFrame) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+    """Make the sweep's weakest rate and cosine annealing clear winners (two seeds apart by far more than noise)."""
+    weakest = sweep.groupby("lr")["final_test_acc"].mean().idxmin()
+    jitter = sweep.groupby("lr").cumcount() * 0.5
+    sweep = sweep.assign(final_test_acc=[90.0 if lr == weakest else 20.0 for lr in sweep["lr"]] + jitter)
+    sched_jitter = sched.groupby("scheduler").cumcount() * 0.5
+    values = [30.0 if name == "multistep" else 80.0 for name in sched["scheduler"]]
+    return weakest, sweep, sched.assign(final_test_acc=values + sched_jitter)
+
+
+@pytest.mark.slow
+def test_answers_name_the_new_winners_after_a_csv_edit(smoke_run, pdf_text):
+    """Edit the Part 1 summaries so another rate and the other scheduler win: only the report jobs re-run, and
+    the answers of 1.1.4 and 1.2.3 name the new winners (words from the data, not from the template)."""
+    paths = {
+        name: RESULTS / "metrics" / f"part1_{name}" / "summary.csv" for name in ("lr_sweep", "schedulers")
+    }
+    originals = {name: path.read_text() for name, path in paths.items()}
+    weakest, sweep, sched = _flip_winners(pd.read_csv(paths["lr_sweep"]), pd.read_csv(paths["schedulers"]))
+    sweep.to_csv(paths["lr_sweep"], index=False)
+    sched.to_csv(paths["schedulers"], index=False)
+    try:
+        plan = snakemake("results/paper.pdf", "-n", *SMOKE)
+        assert plan.returncode == 0, plan.stderr
+        planned = set(re.findall(r"^(?:local)?rule (\w+):", plan.stdout, re.MULTILINE))
+        assert planned <= {"tex_part1", "tex_provenance", "build_paper"}, planned  # no training job
+        result = snakemake("results/paper.pdf", *SMOKE, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        raw = re.sub(r"(?<=[a-z])-\n\s*(?=[a-z])", "", pdf_text(RESULTS / "paper.pdf"))  # hyphenation
+        text = " ".join(raw.split())
+        assert f"lr {weakest:g} worked best" in text
+        assert "MultiStep ends lower than cosine annealing" in text
+    finally:
+        for name, path in paths.items():
+            path.write_text(originals[name])
         restore = snakemake("results/paper.pdf", *SMOKE, timeout=600)
         assert restore.returncode == 0, restore.stderr[-3000:]

@@ -72,7 +72,6 @@ rule benchmark_dwconv:
         runtime=30,
     params:
         settings=P6["benchmark"],
-        device=config["device"],
     script:
         "../scripts/benchmark_dwconv.py"
 

@@ -9,11 +9,13 @@ P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]
 CINIC10 = config["datasets"]["cinic10"]
 # "pretrained" unless no weights can be had and random init is explicitly allowed (decided here, at
 # DAG time, so that the runs' `weights` column and params say which start they got).
+# a relative weights_path starts at the repository root, like the data paths (README "Variants")
+P4_WEIGHTS = repo_path(P4["weights_path"])
 P4_INIT = plan_init(
-    P4["init"], P4["weights_path"], P4["allow_random_init"], P4["download_weights"]
+    P4["init"], P4_WEIGHTS, P4["allow_random_init"], P4["download_weights"]
 )
 # where download_cinic10 leaves the official archive (read by prepare_data when source: download)
-CINIC10_ARCHIVE = (
+CINIC10_ARCHIVE = repo_path(
     f"{CINIC10.get('root') or 'data/cinic10'}/"
     f"{(CINIC10.get('url') or 'CINIC-10.tar.gz').rsplit('/', 1)[-1]}"
 )
@@ -27,7 +29,7 @@ P4_RUNS = register_runs(
                 "name": "resnet18",
                 "variant": variant,
                 "init": P4_INIT,
-                "weights_path": P4["weights_path"],
+                "weights_path": P4_WEIGHTS,
                 "download_weights": P4["download_weights"],
                 "num_classes": P4["num_classes"],
                 "freeze": list(P4["freeze"]),

@@ -2,6 +2,13 @@
 
 # exports: rule build_paper (results/paper.pdf); uses PAPER_INPUTS of every part
 
+import os
+import sys
+
+# The command line that runs this workflow, for the provenance appendix. An environment variable, not a
+# params entry: a dry run (-n) or another target must not make tex_provenance out of date.
+os.environ.setdefault("EFFDL_COMMAND_LINE", "\x1f".join(sys.argv))
+
 
 rule tex_provenance:
     input:
@@ -11,6 +18,8 @@ rule tex_provenance:
         macros="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     log:
         "results/logs/tex_provenance.log",
     conda:
@@ -21,7 +30,7 @@ rule tex_provenance:
         runtime=5,
     params:
         label=config["paper"]["label"],
-        configfiles=[str(path) for path in workflow.configfiles],
+        configfiles=[repo_relative(path) for path in workflow.configfiles],
         benchmarks_dir="results/benchmarks",
     script:
         "../scripts/tex_provenance.py"
@@ -29,12 +38,14 @@ rule tex_provenance:
 
 rule build_paper:
     input:
-        main="paper/main.tex",
-        sources=sorted(str(p) for p in Path("paper").rglob("*.tex")),
+        main=paper_tex_path("main.tex"),
+        sources=sorted(repo_path(p) for p in (REPO / "paper").rglob("*.tex")),
         generated=paper_inputs(),
         provenance="results/tex/provenance.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
+        deviations="results/tex/deviations_table.tex",
+        config_listing="results/tex/config_listing.tex",
     output:
         "results/paper.pdf",
     log:
@@ -47,6 +58,10 @@ rule build_paper:
         runtime=10,
     params:
         build_dir="results/paper_build",
+        # what main.tex's \resultsdir becomes: this working directory's results/, seen from paper/
+        results_dir=os.path.relpath(
+            Path("results").resolve(), (REPO / "paper").resolve()
+        ),
         max_overfull_pt=config["paper"]["max_overfull_pt"],
     script:
         "../scripts/build_paper.py"

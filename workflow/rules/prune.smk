@@ -129,7 +129,6 @@ rule export_slim_model:
         mem_mb=4000,
         runtime=10,
     params:
-        device=config["device"],
         tolerance=P3["export"]["tolerance"],
         check_images=P3["export"]["check_images"],
     script:
@@ -156,7 +155,6 @@ rule oneshot_prune_sweep:
         mem_mb=4000,
         runtime=20,
     params:
-        device=config["device"],
         sparsities=P3["oneshot"]["sparsities"],
         modes=P3_MODES,
     script:
@@ -184,7 +182,6 @@ rule benchmark_pruned_models:
         mem_mb=4000,
         runtime=20,
     params:
-        device=config["device"],
         batch_sizes=P3["benchmark"]["batch_sizes"],
         warmup=P3["benchmark"]["warmup"],
         repeats=P3["benchmark"]["repeats"],
@@ -194,9 +191,7 @@ rule benchmark_pruned_models:
 
 rule plot_sparse_sanity:
     input:
-        sparse_iters="results/metrics/part3_sanity/iters.csv",
         sparse_epochs="results/metrics/part3_sanity/epochs.csv",
-        dense_iters=run_files(P3_SANITY_REFERENCE, "iters.csv"),
         dense_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
     output:
         report(
@@ -214,8 +209,6 @@ rule plot_sparse_sanity:
     resources:
         mem_mb=4000,
         runtime=10,
-    params:
-        window=config["schedules"]["smoothing_window"],
     script:
         "../scripts/plot_sparse_sanity.py"
 
@@ -275,7 +268,9 @@ rule plot_oneshot_pruning:
 rule tex_part3:
     input:
         sanity="results/metrics/part3_sanity/summary.csv",
+        sanity_epochs="results/metrics/part3_sanity/epochs.csv",
         sanity_reference=run_files(P3_SANITY_REFERENCE, "summary.csv"),
+        sanity_reference_epochs=run_files(P3_SANITY_REFERENCE, "epochs.csv"),
         pruned_summary="results/metrics/part3_pruning/summary.csv",
         pruned_epochs="results/metrics/part3_pruning/epochs.csv",
         baseline_summary=run_files(PART1_BASELINE_RUNS, "summary.csv"),

@@ -22,6 +22,7 @@ QUANT_MNIST_RUNS = register_runs(
                 "gamma": Q["mnist"]["gamma"],
                 "epochs": Q["mnist"]["epochs"],
                 "batch_size": Q["mnist"]["batch_size"],
+                "shuffle": Q["mnist"]["shuffle"],
                 "augment": False,
                 "precision": "fp32",
                 "channels_last": False,
@@ -79,6 +80,10 @@ rule quantize_model:
     wildcard_constraints:
         net="mnist_mlp|convnet",
         variant=VARIANT_PATTERN,
+    # seconds of evaluation each: on a cluster, one job per network runs them all (group-components in
+    # the SLURM profile); ignored when running locally
+    group:
+        "quantize_{net}"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -91,7 +96,6 @@ rule quantize_model:
         batchnorm=Q["batchnorm"],
         rounding_seed=Q["stochastic"]["seed"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        device=config["device"],
     script:
         "../scripts/quantize_model.py"
 
@@ -112,6 +116,8 @@ rule pack_quantized_model:
         "results/benchmarks/pack_quantized_model/{net}.tsv"
     wildcard_constraints:
         net="mnist_mlp|convnet",
+    group:
+        "quantize_{net}"
     conda:
         "../envs/effdl.yaml"
     threads: 1
@@ -124,7 +130,6 @@ rule pack_quantized_model:
         bits=Q["packed_bits"],
         batchnorm=Q["batchnorm"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        device=config["device"],
     script:
         "../scripts/pack_quantized_model.py"
 

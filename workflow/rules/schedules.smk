@@ -95,6 +95,8 @@ rule tex_part1:
         sched="results/metrics/part1_schedulers/summary.csv",
         sweep_epochs="results/metrics/part1_lr_sweep/epochs.csv",
         sched_epochs="results/metrics/part1_schedulers/epochs.csv",
+        sweep_iters="results/metrics/part1_lr_sweep/iters.csv",
+        sched_iters="results/metrics/part1_schedulers/iters.csv",
     output:
         macros="results/tex/part1.tex",
         table="results/tex/part1_table.tex",
@@ -108,5 +110,7 @@ rule tex_part1:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        window=P1["smoothing_window"],
     script:
         "../scripts/tex_part1.py"

@@ -3,6 +3,9 @@
 # exports: rules train_model (any key of RUNS) and aggregate_runs (any RUN_COLLECTIONS entry)
 
 
+# Cacheable between workflows (`--cache`): a run is keyed by its spec, device, the script, the library
+# code and software versions (params) and the prepared data's own key, so another clone with the same
+# settings reuses it and any change retrains. The script writes its benchmark file (see prepare_data).
 rule train_model:
     input:
         data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
@@ -11,10 +14,10 @@ rule train_model:
         epochs=run_file("{part}/{run}", "epochs.csv"),
         summary=run_file("{part}/{run}", "summary.csv"),
         model=run_file("{part}/{run}", "model.pt"),
+        benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
     log:
         "results/logs/train_model/{part}/{run}.log",
-    benchmark:
-        "results/benchmarks/train_model/{part}/{run}.tsv"
+    cache: True
     conda:
         "../envs/effdl.yaml"
     threads: 2
@@ -24,8 +27,9 @@ rule train_model:
         runtime=runtime_minutes,
     params:
         spec=spec_of,
-        device=config["device"],
         resume_state=run_file("{part}/{run}", "checkpoint.pt"),
+        code=LIBRARY_CODE,
+        software=SOFTWARE,
     script:
         "../scripts/train_model.py"
 

@@ -77,7 +77,6 @@ rule train_toy_transformer:
         runtime=30,
     params:
         toy=P5["toy"],
-        device=config["device"],
     script:
         "../scripts/train_toy_transformer.py"
 

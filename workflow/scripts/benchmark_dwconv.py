@@ -27,4 +27,10 @@ def main(settings: dict, device_name: str, config: dict, threads: int, out_csv: 
     log(f"wrote {out_csv}:\n{table[['impl', 'median_step_s', 'images_per_s', 'time_ratio']].to_string(index=False)}")
 
 
-main(dict(snakemake.params.settings), snakemake.params.device, snakemake.config, snakemake.threads, snakemake.output[0])
+main(
+    dict(snakemake.params.settings),
+    snakemake.config["device"],
+    snakemake.config,
+    snakemake.threads,
+    snakemake.output[0],
+)

@@ -55,7 +55,7 @@ def main(inputs, device_name, batch_sizes, warmup, repeats, out_csv, threads, co
 
 main(
     snakemake.input,
-    snakemake.params.device,
+    snakemake.config["device"],
     list(snakemake.params.batch_sizes),
     snakemake.params.warmup,
     snakemake.params.repeats,

@@ -7,10 +7,16 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(main_tex: str, build_dir: str, out_pdf: str, max_overfull_pt: float) -> None:
-    output = build_pdf(main_tex, build_dir, out_pdf, max_overfull_pt)
+def main(main_tex: str, build_dir: str, out_pdf: str, max_overfull_pt: float, results_dir: str) -> None:
+    output = build_pdf(main_tex, build_dir, out_pdf, max_overfull_pt, results_dir=results_dir)
     log(output[-3000:])
     log(f"wrote {out_pdf}")
 
 
-main(snakemake.input.main, snakemake.params.build_dir, snakemake.output[0], snakemake.params.max_overfull_pt)
+main(
+    snakemake.input.main,
+    snakemake.params.build_dir,
+    snakemake.output[0],
+    snakemake.params.max_overfull_pt,
+    snakemake.params.results_dir,
+)

@@ -68,7 +68,7 @@ def main(model_path, data_path, device_name, tolerance, check_images, out_model,
 main(
     snakemake.input.model,
     snakemake.input.data,
-    snakemake.params.device,
+    snakemake.config["device"],
     snakemake.params.tolerance,
     snakemake.params.check_images,
     snakemake.output.model,

@@ -51,7 +51,7 @@ def main(model_path, data_path, device_name, sparsities, modes, out_csv, threads
 main(
     snakemake.input.model,
     snakemake.input.data,
-    snakemake.params.device,
+    snakemake.config["device"],
     list(snakemake.params.sparsities),
     list(snakemake.params.modes),
     snakemake.output[0],

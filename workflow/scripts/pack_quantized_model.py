@@ -10,7 +10,8 @@ log = open_log(snakemake.log[0])
 
 
 def main(net: str, checkpoint: str, data_path: str, params, outputs, config: dict, threads: int) -> None:
-    device = resolve_device(params.device, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
+    # the device comes from the config, not params: a device change re-runs nothing
+    device = resolve_device(config["device"], jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     packed_paths = dict(zip(params.bits, outputs.packed))
     rows = packed_checkpoint_rows(

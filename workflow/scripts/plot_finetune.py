@@ -12,7 +12,7 @@ log = open_log(snakemake.log[0])
 
 def main(epochs_csv: str, out_pdf: str) -> None:
     epochs = pd.read_csv(epochs_csv)
-    write_figure(finetune_figure(epochs), out_pdf, epochs, log)
+    write_figure(finetune_figure(epochs), out_pdf, epochs, log, print_width=0.75)
 
 
 main(snakemake.input.epochs, snakemake.output[0])

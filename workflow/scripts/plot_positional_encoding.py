@@ -18,7 +18,7 @@ def main(length: int, depth: int, out_pdf: str) -> None:
         f"effdl.models.transformer.positional_encoding(length={length}, depth={depth}) | torch {torch.__version__} "
         f"| commit {git_commit()}"
     )
-    save_figure(fig, out_pdf, caption)
+    save_figure(fig, out_pdf, caption, print_width=0.8)
     log(f"wrote {out_pdf}")
 
 

@@ -1,4 +1,4 @@
-"""Snakemake adapter for rule plot_sparse_sanity: unpruned SparseConvNet vs Part 1.1's ConvNet (CSVs only)."""
+"""Snakemake adapter for rule plot_sparse_sanity: unpruned SparseConvNet vs Part 1.1's ConvNet at matching epochs."""
 
 import pandas as pd
 
@@ -10,10 +10,9 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(inputs, out_pdf: str, window: int) -> None:
-    iters = pd.concat([pd.read_csv(path) for path in [*inputs.dense_iters, inputs.sparse_iters]], ignore_index=True)
+def main(inputs, out_pdf: str) -> None:
     epochs = pd.concat([pd.read_csv(path) for path in [*inputs.dense_epochs, inputs.sparse_epochs]], ignore_index=True)
-    write_figure(sanity_figure(iters, epochs, window), out_pdf, epochs, log)
+    write_figure(sanity_figure(epochs), out_pdf, epochs, log)
 
 
-main(snakemake.input, snakemake.output[0], snakemake.params.window)
+main(snakemake.input, snakemake.output[0])

@@ -20,7 +20,8 @@ def main(
     threads: int,
     out_csv: str,
 ) -> None:
-    device = resolve_device(params.device, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
+    # the device comes from the config, not params: a device change re-runs nothing
+    device = resolve_device(config["device"], jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
     rows = ptq_variant_rows(
         dict(zip(checkpoint_keys, checkpoint_paths)),

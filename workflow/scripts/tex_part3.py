@@ -26,6 +26,8 @@ def main(inputs, out_macros, out_table) -> None:
         oneshot=read_all(inputs.oneshot),
         bench=bench,
         slim_checks=read_all(inputs.slim_checks),
+        sanity_epochs=pd.read_csv(inputs.sanity_epochs),
+        sanity_reference_epochs=read_all(inputs.sanity_reference_epochs) if inputs.sanity_reference else None,
     )
     write_macros(m, out_macros, "Part 3")
     df_to_latex(
@@ -35,7 +37,8 @@ def main(inputs, out_macros, out_table) -> None:
         label="tab:part3-benchmark",
         caption=f"Inference cost on {m['PthreeBenchDevice']} (one job; median latency of "
         f"{m['PthreeBenchRepeats']} timed forward passes per batch size). MB: bytes of the saved state dict "
-        "(masked models also store their masks).",
+        "(masked models also store their masks). "
+        "\\rebuild{results/tex/part3_benchmark.tex}{results/metrics/pruning_benchmark.csv}",
     )
     log(f"wrote {len(m)} macros to {out_macros} and {out_table}")
 

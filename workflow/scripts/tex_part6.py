@@ -24,7 +24,8 @@ def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str
         caption="Part 6.1 parameter counts: a standard convolution against the depthwise separable one "
         "(layer $(C_\\text{in}, C_\\text{out}, K)$, no bias; theoretical ratio "
         "$K^2C_\\text{out}/(K^2+C_\\text{out})$), "
-        "and ConvNet against DWConvNet. Both separable implementations are counted; their counts must agree.",
+        "and ConvNet against DWConvNet. Both separable implementations are counted; their counts must agree. "
+        "\\rebuild{results/tex/part6_params_table.tex}{results/metrics/dwconv_params.csv}",
     )
     log(f"wrote {out_macros} and {out_table}")
 

@@ -1,9 +1,14 @@
-"""Snakemake adapter for rule tex_provenance: the appendix's macros, data-source and rule-runtime tables."""
+"""Snakemake adapter for rule tex_provenance: the appendix's macros, tables and config listing; the deviations table."""
 
+import os
 from importlib.metadata import version
+from pathlib import Path
 
 import pandas as pd
 
+from effdl.io import write_text
+from effdl.report.deviations import deviations_table
+from effdl.report.environment import command_line, config_listing, listing_tex, package_versions
 from effdl.report.provenance import data_sources_table, provenance_macros, rule_runtimes
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -12,13 +17,31 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(summary_csvs, config, label, configfiles, benchmarks_dir, outputs) -> None:
+def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outputs) -> None:
+    repo = Path.cwd()
     summaries = pd.concat([pd.read_csv(path) for path in summary_csvs], ignore_index=True)
-    write_macros(
-        provenance_macros(summaries, config, label, configfiles, version("snakemake")), outputs.macros, "provenance"
+    macros = provenance_macros(
+        summaries,
+        config,
+        label,
+        configfiles,
+        version("snakemake"),
+        str(repo),
+        versions=package_versions(),
+        command=command_line(command.split("\x1f") if command else None, repo),
     )
-    df_to_latex(data_sources_table(summaries), outputs.data_sources, escape=False)
+    write_macros(macros, outputs.macros, "provenance")
+    df_to_latex(
+        data_sources_table(summaries), outputs.data_sources, escape=False, column_format="@{}lp{2.3cm}p{9.6cm}rr@{}"
+    )
     df_to_latex(rule_runtimes(benchmarks_dir), outputs.runtimes, float_format="%.1f")
+    df_to_latex(
+        deviations_table(config, summaries),
+        outputs.deviations,
+        escape=False,
+        column_format="@{}p{1.3cm}p{2.6cm}p{3.3cm}p{4.6cm}p{3.6cm}@{}",
+    )
+    write_text(listing_tex(config_listing(config, repo)), outputs.config_listing)
     log(f"provenance of {len(summaries)} runs written")
 
 
@@ -28,5 +51,6 @@ main(
     snakemake.params.label,
     snakemake.params.configfiles,
     snakemake.params.benchmarks_dir,
+    os.environ.get("EFFDL_COMMAND_LINE"),  # set by workflow/rules/paper.smk; not a param, so no rerun trigger
     snakemake.output,
 )

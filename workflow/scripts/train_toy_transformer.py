@@ -30,7 +30,7 @@ def main(settings: dict, seed: int, device_name: str, config: dict, threads: int
 main(
     dict(snakemake.params.toy),
     int(snakemake.wildcards.seed),
-    snakemake.params.device,
+    snakemake.config["device"],
     snakemake.config,
     snakemake.threads,
     snakemake.output,

@@ -15,6 +15,7 @@ from effdl.bench.settings import BenchSettings
 from effdl.bench.timing import run_benchmark
 from effdl.data import load_packed
 from effdl.engine import resolve_device
+from effdl.io import write_csv
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +51,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--acc-test-per-class", type=int, help="test images per class of the accuracy check")
     parser.add_argument("--acc-batch-size", type=int, help="batch size of the accuracy check")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parity = parser.add_argument_group("parity with the notebook (--parity; see effdl.bench.parity)")
+    parity.add_argument("--parity", action="store_true", help="train the classic pipeline and the engine, k seeds each")
+    parity.add_argument("--parity-train-per-class", type=int, default=1000, help="training images per class")
+    parity.add_argument("--parity-test-per-class", type=int, help="test images per class (default: the whole split)")
+    parity.add_argument("--parity-epochs", type=int, default=5, help="epochs per run (Part 1.1's 5)")
+    parity.add_argument("--parity-lr", type=float, default=0.1, help="constant SGD learning rate")
+    parity.add_argument("--parity-seeds", type=int, nargs="+", default=[43, 44, 45], help="seeds per pipeline")
+    parity.add_argument("--parity-workers", type=int, default=2, help="classic DataLoader workers (the seed's 2)")
+    parity.add_argument("--parity-precision", default="auto", help="the engine's precision: auto | fp32 | bf16")
     return parser.parse_args(argv)
+
+
+def parity_main(args: argparse.Namespace, device: torch.device) -> int:
+    """--parity: both pipelines on the same subset, their accuracies, and the Welch test; parity*.csv under --out."""
+    from effdl.bench.parity import ParitySettings, run_parity
+
+    settings = ParitySettings(
+        train_per_class=args.parity_train_per_class,
+        test_per_class=args.parity_test_per_class,
+        epochs=args.parity_epochs,
+        lr=args.parity_lr,
+        seeds=tuple(args.parity_seeds),
+        batch_size=args.batch_size or 128,
+        num_workers=args.parity_workers,
+        precision=args.parity_precision,
+    )
+    test_pc = settings.test_per_class or 1000  # CIFAR-10's whole test split has 1,000 per class
+    data_path = Path(args.data) if args.data else default_data_path(settings.train_per_class, test_pc)
+    tick = time.perf_counter()
+    data = load_bench_data(data_path, settings.train_per_class, settings.test_per_class)
+    print(
+        f"parity data: {len(data['train']['labels'])} train / {len(data['test']['labels'])} test images "
+        f"from {data_path}",
+        flush=True,
+    )
+    runs, summary = run_parity(data, settings, device, log=lambda m: print(m, flush=True))
+    out = Path(args.out)
+    write_csv(runs, out / "parity.csv")
+    write_csv(summary, out / "parity_summary.csv")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(
+            f"\n== parity ==\n{runs.to_string()}\n\n== parity_summary ==\n"
+            f"{summary[['pipeline', 'seeds', 'acc_mean', 'acc_sd', 'time_s_mean', 'welch_p', 'verdict']]}"
+        )
+    print(f"\nwrote parity.csv and parity_summary.csv to {out}/ in {time.perf_counter() - tick:.0f} s")
+    return 0
 
 
 def settings_from_args(args: argparse.Namespace, device: torch.device) -> BenchSettings:
@@ -91,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.parity:
+        return parity_main(args, device)
     settings = settings_from_args(args, device)
     # Enough training images for warm-up + timed steps in one epoch, and for the accuracy subset.
     steps_images = settings.batch_size * (settings.warmup + settings.steps)

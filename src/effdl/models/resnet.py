@@ -77,7 +77,7 @@ def load_pretrained_state_dict(
             )
         digest = check_weights_hash(path, f"{_CONFIG}.weights_path")
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        return state_dict, f"ImageNet IMAGENET1K_V1 from {path} (sha256 {digest[:12]})"
+        return state_dict, f"ImageNet IMAGENET1K_V1 from {path.name} (sha256 {digest})"
     cached = hub_weights_file(hub_dir)
     how = "cached"
     if not cached.is_file():
@@ -88,7 +88,7 @@ def load_pretrained_state_dict(
     # torch.hub checks the hash only while downloading, so check the cached file every time
     digest = check_weights_hash(cached, "the torch hub cache ($TORCH_HOME)")
     state_dict = IMAGENET_WEIGHTS.get_state_dict(model_dir=str(cached.parent), progress=False, weights_only=True)
-    return state_dict, f"ImageNet IMAGENET1K_V1 {how} via torchvision at {cached} (sha256 {digest[:12]})"
+    return state_dict, f"ImageNet IMAGENET1K_V1 {how} via torchvision (sha256 {digest})"
 
 
 def download_weights(cached: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -20,14 +21,25 @@ class ConfigError(ValueError):
 def load_schema(schema_path: str | Path) -> dict:
     """Load the top-level schema and inline the per-part schemas it references with `$ref: <file>`."""
     schema_path = Path(schema_path)
-    return _inline_refs(yaml.safe_load(schema_path.read_text()), schema_path.parent)
+    return _inline_refs(_read_yaml(schema_path), schema_path.parent)
+
+
+def _read_yaml(path: Path) -> Any:
+    """A schema file's YAML, parsed once per file version (the DAG build and tests validate many times)."""
+    return _parse_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(path: str, mtime_ns: int) -> Any:
+    return yaml.safe_load(Path(path).read_text())
 
 
 def _inline_refs(node: Any, base: Path) -> Any:
+    """A fresh copy of `node` with file references inlined (the cached parse is never handed out)."""
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
-            return _inline_refs(yaml.safe_load((base / ref).read_text()), base)
+            return _inline_refs(_read_yaml(base / ref), base)
         return {key: _inline_refs(value, base) for key, value in node.items()}
     if isinstance(node, list):
         return [_inline_refs(item, base) for item in node]
@@ -55,8 +67,36 @@ def _subschema(schema: dict, path: Any) -> dict:
 RENAMED_KEYS = {"part1": "schedules"}
 
 
+def _branch_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """For a oneOf/anyOf failure: the error of the branch the value was meant for (the deepest one that is not
+    just 'wrong type here'), so the message names the field inside the value that is wrong."""
+    candidates = [e for e in error.context or () if not (e.validator == "type" and not e.relative_path)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: len(e.absolute_path))
+
+
+def _accepted(error: jsonschema.ValidationError) -> str:
+    """The accepted forms of a string with a pattern: the schema's `examples`, else its description."""
+    examples = error.schema.get("examples") if isinstance(error.schema, dict) else None
+    if examples:
+        return "one of the accepted forms: " + ", ".join(map(str, examples))
+    return f"of the accepted form ({error.schema.get('description', 'see config/README.md')})"
+
+
 def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
     where = _key_path(error.absolute_path)
+    if error.validator in ("oneOf", "anyOf"):
+        branch = _branch_error(error)
+        if branch is not None:
+            return _explain(branch, schema)
+        kinds = [b.get("type", "?") for b in error.validator_value if isinstance(b, dict)]
+        return (
+            f"config key '{where}' has the wrong type: {error.instance!r} is none of {kinds}. "
+            "Fix: change its value (see config/README.md)."
+        )
+    if error.validator == "pattern":
+        return f"config key '{where}' is {error.instance!r}, which is not {_accepted(error)}. Fix: use one of them."
     if error.validator == "additionalProperties":
         known = sorted(_subschema(schema, error.absolute_path).get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
@@ -120,7 +160,22 @@ def _check_semantics(config: dict) -> list[str]:
             walk(value, path + [str(key)])
 
     walk(config, [])
+    problems += _check_counts(config)
     return problems
+
+
+def _check_counts(config: dict) -> list[str]:
+    """Counts that must fit another key's list: quant.convnet.checkpoints <= number of seeds."""
+    seeds = config.get("seeds")
+    convnet = (config.get("quant") or {}).get("convnet") if isinstance(config.get("quant"), dict) else None
+    wanted = convnet.get("checkpoints") if isinstance(convnet, dict) else None
+    if isinstance(seeds, list) and isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > len(seeds):
+        return [
+            f"config key 'quant.convnet.checkpoints' = {wanted} asks for more Part 1.2 checkpoints than there are "
+            f"seeds ('seeds' has {len(seeds)}: one checkpoint per seed). Fix: set quant.convnet.checkpoints to at "
+            f"most {len(seeds)} (or null = all), or add seeds."
+        ]
+    return []
 
 
 def validate_config(config: dict, schema_path: str | Path) -> None:

@@ -36,6 +36,7 @@ class TrainConfig:
     batch_size: int = 128
     eval_batch_size: int = 1000
     augment: bool = True
+    shuffle: bool = True  # False: every epoch in the data set's order (the notebook's MNIST DataLoader)
     precision: str = "auto"
     channels_last: bool = False
     compile: bool | str = False  # True | False | "auto" (effdl.engine.resolve_compile)

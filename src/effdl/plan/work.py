@@ -34,8 +34,14 @@ def dataset_images(name: str, source: dict) -> tuple[int | None, int | None]:
     subset = source.get("subset")
     if not subset:
         return full
-    sizes = (subset["train_per_class"] * N_CLASSES, subset["test_per_class"] * N_CLASSES)
-    return tuple(s if f is None else min(s, f) for s, f in zip(sizes, full))
+    out = []
+    for split, f in zip(("train", "test"), full):
+        per_class = subset.get(f"{split}_per_class", "all")  # omitted or 'all': the whole split
+        if per_class in (None, "all"):
+            out.append(f)
+        else:
+            out.append(per_class * N_CLASSES if f is None else min(per_class * N_CLASSES, f))
+    return tuple(out)
 
 
 def spec_hash(spec: dict) -> str:

@@ -10,7 +10,13 @@ from effdl.io import atomic_write
 
 UNDEFINED = re.compile(r"(LaTeX Warning: (Reference|Citation) .* undefined.*|There were undefined references.*)")
 OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\).*")
-ERROR = re.compile(r"^! .*", re.MULTILINE)
+# Errors as `-file-line-error` writes them (`./sections/part2.tex:18: LaTeX Error: ...`) or without it (`! ...`),
+# followed (in the log) by TeX's context line `l.18 <the source line>`.
+ERROR = re.compile(
+    r"^(?:(?P<file>[^\s:!][^:\n]*\.(?:tex|sty|cls|def|bbl|aux|toc|out)):(?P<line>\d+): |! )(?P<msg>.*)"
+    r"(?:\n(?:.*\n){0,6}?(?P<context>l\.\d+ .*))?",
+    re.MULTILINE,
+)
 
 
 class LatexError(RuntimeError):
@@ -19,18 +25,36 @@ class LatexError(RuntimeError):
 
 def check_log(log_text: str, max_overfull_pt: float) -> list[str]:
     """Problems found in a LaTeX log: error lines, undefined references/citations, overfull boxes past the limit."""
-    problems = [m.group(0) for m in ERROR.finditer(log_text)]
+    problems = [_error_line(m) for m in ERROR.finditer(log_text)]
     problems += sorted({m.group(0) for m in UNDEFINED.finditer(log_text)})
     problems += [m.group(0) for m in OVERFULL.finditer(log_text) if float(m.group(1)) > max_overfull_pt]
     return problems
 
 
+def _error_line(match: re.Match) -> str:
+    """'paper/sections/part2.tex, line 18: LaTeX Error: ... (source: l.18 \\foo)', or '! ...' without a file."""
+    context = f" (at {match['context'].strip()})" if match["context"] else ""
+    if match["file"]:
+        return f"{match['file'].removeprefix('./')}, line {match['line']}: {match['msg'].strip()}{context}"
+    return f"! {match['msg'].strip()}{context}"
+
+
 def build_pdf(
-    main_tex: str | Path, build_dir: str | Path, out_pdf: str | Path, max_overfull_pt: float, timeout_s: int = 300
+    main_tex: str | Path,
+    build_dir: str | Path,
+    out_pdf: str | Path,
+    max_overfull_pt: float,
+    timeout_s: int = 300,
+    results_dir: str | None = None,
 ) -> str:
-    """Compile `main_tex` with latexmk into `build_dir`, check the log strictly, copy the PDF to `out_pdf`."""
+    """Compile `main_tex` with latexmk into `build_dir`, check the log strictly, copy the PDF to `out_pdf`.
+
+    `results_dir` (relative to main_tex's folder, or absolute) becomes the paper's `\\resultsdir`, where it
+    reads generated TeX and figures; None keeps the paper's own default.
+    """
     main_tex, build_dir, out_pdf = Path(main_tex).resolve(), Path(build_dir).resolve(), Path(out_pdf)
     build_dir.mkdir(parents=True, exist_ok=True)
+    pretex = [f"-usepretex=\\def\\resultsdir{{{results_dir}}}"] if results_dir else []
     cmd = [
         "latexmk",
         "-pdf",
@@ -38,6 +62,7 @@ def build_pdf(
         "-halt-on-error",
         "-file-line-error",
         "-cd",
+        *pretex,
         f"-outdir={build_dir}",
         str(main_tex),
     ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from effdl.report import answers, words
+from effdl.report.names import display
 from effdl.report.plotting import training_curves_figure
-from effdl.report.summaries import best_setting, compare_settings, mean_pm_std, over_seeds
+from effdl.report.stats import mean_ci
+from effdl.report.summaries import best_setting, mean_pm, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
 
 
@@ -18,91 +21,57 @@ def part1_macros(
     sched: pd.DataFrame,
     sweep_epochs: pd.DataFrame,
     sched_epochs: pd.DataFrame,
+    *,
+    sweep_iters: pd.DataFrame,
+    sched_iters: pd.DataFrame,
+    window: int,
 ) -> dict[str, str]:
-    """Macros named \\Pone... for every number and choice the Part 1 text quotes, all read from the runs' CSVs."""
+    """Macros named \\Pone... for every number, choice and trend word the Part 1 text quotes, all from the CSVs."""
     configured_lr = float(sched["lr"].iloc[0])  # Part 1.2's configured rate: every scheduler run uses it
     m: dict[str, str] = {}
     m["PoneSeeds"] = str(sweep["seed"].nunique())
-    m["PoneBatchSize"] = str(int(sweep["batch_size"].iloc[0]))
+    m["PoneSeedsText"] = words.count(int(sweep["seed"].nunique()), "seed")
+    m["PoneBatchSize"] = str(
+        int(sweep["batch_size"].iloc[0]) if "batch_size" in sweep else _batch_size(sweep, sweep_iters)
+    )
     m["PoneParams"] = fmt(int(sweep["params_total"].iloc[0]))
-    m["PoneSweepEpochs"] = str(int(sweep["epochs_planned"].max()))
-    m["PoneSchedEpochs"] = str(int(sched["epochs_planned"].max()))
+    m["PoneSweepEpochsText"] = words.count(int(sweep["epochs_planned"].max()), "epoch")
+    m["PoneSchedEpochsText"] = words.count(int(sched["epochs_planned"].max()), "epoch")
     m["PoneTrainImages"] = fmt(int(sweep["n_train"].iloc[0]))
     m["PoneTestImages"] = fmt(int(sweep["n_test"].iloc[0]))
     m["PoneDevice"] = escape(", ".join(sorted(sweep["device"].unique())))
+    m["PonePrecision"] = escape(answers.precision_text(pd.concat([sweep, sched])))
     m["PoneDataSource"] = ", ".join(f"\\path{{{s}}}" for s in sorted(sweep["data_source"].unique()))
     stats = over_seeds(sweep, ["lr"], "final_test_acc")
     for row in stats.itertuples():
-        m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm_std(row.mean, row.std)
-        diverged = int(sweep.loc[sweep["lr"] == row.lr, "diverged"].sum())
-        m[macro_name("Pone", "diverged", "lr", _lr_label(row.lr))] = str(diverged)
-    m["PoneSweepTrends"] = "; ".join(
-        _sweep_trend(lr, sweep_epochs[sweep_epochs["lr"] == lr], sweep[sweep["lr"] == lr]) for lr in stats["lr"]
-    )
+        m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm(row.mean, row.ci)
+    m.update(answers.sweep_trends(sweep, sweep_epochs, sweep_iters, window))
     best = best_setting(sweep, "lr")
-    m["PoneBestLr"] = _lr_label(best)
     m["PoneConfiguredLr"] = _lr_label(configured_lr)
-    others = [lr for lr in stats["lr"] if lr != best]
-    words = [compare_settings(sweep, "lr", best, lr) for lr in others]
-    m["PoneBestLrMargin"] = escape("; ".join(f"{_phrase(w)} lr {_lr_label(lr)}" for w, lr in zip(words, others)))
     m["PoneLrCheck"] = (
-        "the same learning rate the sweep picked"
+        "the rate with the highest mean accuracy in the sweep"
         if abs(best - configured_lr) < 1e-12
-        else f"not the sweep's winner ({_lr_label(best)}); the configured value was kept"
+        else f"the seed's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
     )
     sched_stats = over_seeds(sched, ["scheduler"], "final_test_acc").set_index("scheduler")
-    time_stats = over_seeds(sched, ["scheduler"], "total_time_s").set_index("scheduler")
     for name in sched_stats.index:
-        m[macro_name("Pone", "acc", name)] = mean_pm_std(sched_stats.loc[name, "mean"], sched_stats.loc[name, "std"])
-        m[macro_name("Pone", "time", name)] = fmt(float(time_stats.loc[name, "mean"]), 0)
+        m[macro_name("Pone", "acc", name)] = mean_pm(sched_stats.loc[name, "mean"], sched_stats.loc[name, "ci"])
+        runs = sched_epochs[sched_epochs["scheduler"] == name]
+        iters = sched_iters[sched_iters["scheduler"] == name]
+        m[macro_name("Pone", "trend", name)] = answers.scheduler_trend(runs, iters, window, name == "multistep")
     if {"multistep", "cosine_annealing"} <= set(sched_stats.index):
-        m["PoneSchedCompare"] = escape(compare_settings(sched, "scheduler", "multistep", "cosine_annealing"))
-    m["PoneMultistepJump"] = fmt(_first_drop_jump(sched_epochs), 2)
-    for name in sched_stats.index:
-        m[macro_name("Pone", "late gain", name)] = fmt(_late_gain(sched_epochs[sched_epochs["scheduler"] == name]), 2)
+        m["PoneSchedCompare"] = answers.scheduler_comparison(sched)
+    multistep = sched_epochs[sched_epochs["scheduler"] == "multistep"]
+    m["PoneMilestonesText"] = words.epochs_phrase(words.lr_drops(multistep))
+    m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m
 
 
-def _phrase(word: str) -> str:
-    """Comparison word -> phrase before a setting: 'higher than', 'lower than', 'within noise of'."""
-    head, _, rest = word.partition(" ")
-    joined = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}.get(head, "within noise of")
-    return f"{joined} {rest}".strip() if head != "within" else "within noise of"
-
-
-def _sweep_trend(lr: float, epochs: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """'lr 0.1: test accuracy 45.1\\% after epoch 1, 70.2\\% at the end' (+ divergence), means over seeds."""
-    trained = epochs[epochs["epoch"] >= 1]
-    first = trained[trained["epoch"] == trained["epoch"].min()]["test_acc"].mean()
-    last = summary["final_test_acc"].mean()
-    text = f"lr {_lr_label(lr)}: {first:.1f}\\% after epoch 1, {last:.1f}\\% at the end"
-    diverged = int(summary["diverged"].sum())
-    if diverged:
-        text += f" (diverged in {diverged} of {len(summary)} runs)"
-    return text
-
-
-def _late_gain(epochs: pd.DataFrame) -> float:
-    """Mean test-accuracy gain over the last quarter of training (final epoch vs the epoch at 75%)."""
-    gains = []
-    for _, run in epochs[epochs["epoch"] >= 1].sort_values("epoch").groupby("run"):
-        accs = run["test_acc"].to_numpy()
-        gains.append(accs[-1] - accs[max(0, int(0.75 * len(accs)) - 1)])
-    return float(pd.Series(gains).mean()) if gains else float("nan")
-
-
-def _first_drop_jump(epochs: pd.DataFrame) -> float:
-    """Mean test-accuracy change across the MultiStep run's first lr drop (epoch after vs epoch before)."""
-    multi = epochs[epochs["scheduler"] == "multistep"].sort_values("epoch")
-    jumps = []
-    for _, run in multi.groupby("run"):
-        lrs = run["lr"].to_numpy()
-        drops = [i for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1]]
-        if drops:
-            i = drops[0]
-            jumps.append(run["test_acc"].iloc[i] - run["test_acc"].iloc[i - 1])
-    return float(pd.Series(jumps).mean()) if jumps else float("nan")
+def _batch_size(summary: pd.DataFrame, iters: pd.DataFrame) -> int:
+    """For runs written before the batch_size column: the smallest batch giving the measured iterations per epoch."""
+    per_epoch = int(iters[iters["epoch_float"] < 1].groupby("run").size().max())
+    return -(-int(summary["n_train"].iloc[0]) // per_epoch)
 
 
 def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
@@ -110,7 +79,7 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, frame, by in (("1.1 lr sweep", sweep, "lr"), ("1.2 schedulers", sched, "scheduler")):
         for key, group in frame.groupby(by, sort=True):
-            setting = f"lr {_lr_label(key)}" if by == "lr" else escape(str(key).replace("_", " "))
+            setting = f"lr {_lr_label(key)}" if by == "lr" else escape(display(key))
             acc = group["final_test_acc"]
             rows.append(
                 {
@@ -118,9 +87,11 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                     "setting": setting,
                     "epochs": int(group["epochs_planned"].max()),
                     "seeds": len(group),
-                    "final test acc (\\%)": mean_pm_std(acc.mean(), acc.std()),
+                    "final test acc (\\%)": mean_ci(acc),
                     "diverged": int(group["diverged"].sum()),
-                    "time per run (s)": fmt(float(group["total_time_s"].mean()), 0),
+                    "time per run (s, mean $\\pm$ sd)": mean_pm(
+                        group["total_time_s"].mean(), group["total_time_s"].std(), 1
+                    ),
                 }
             )
     return pd.DataFrame(rows)
@@ -133,6 +104,8 @@ TITLES = {
 
 
 def part1_figure(iters: pd.DataFrame, epochs: pd.DataFrame, experiment: str, hue: str, window: int):
-    """Figures 1.1/1.2: smoothed training loss and test accuracy per `hue` setting (lr or scheduler)."""
+    """Figures 1.1/1.2: smoothed training loss and test accuracy per `hue` setting (lr or scheduler); MultiStep's
+    rate drops, read from the lr column, are marked (the constant-rate sweep has none)."""
+    drops = words.lr_drops(epochs[epochs["scheduler"] == "multistep"]) if experiment == "schedulers" else []
     iters, epochs = iters.assign(**{hue: iters[hue].astype(str)}), epochs.assign(**{hue: epochs[hue].astype(str)})
-    return training_curves_figure(iters, epochs, hue, window, TITLES[experiment])
+    return training_curves_figure(iters, epochs, hue, window, TITLES[experiment], events=drops)

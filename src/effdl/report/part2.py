@@ -14,8 +14,10 @@ import pandas as pd
 import seaborn as sns
 
 from effdl.plan.quant_variants import GRANULARITIES
+from effdl.report import words
 from effdl.report.plotting import set_style
-from effdl.report.summaries import mean_pm_std
+from effdl.report.stats import relation, t_band, t_interval
+from effdl.report.summaries import mean_ci, mean_pm
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
 PROVENANCE_COLUMNS = (
@@ -55,6 +57,7 @@ def summarize_ptq(rows: pd.DataFrame) -> pd.DataFrame:
                 "trials": group["trial"].nunique(),
                 "acc_mean": acc.mean(),
                 "acc_std": acc.std(),
+                "acc_ci": t_interval(acc).half_width,
                 "acc_min": acc.min(),
                 "acc_max": acc.max(),
                 "fp32_acc_mean": group["fp32_acc"].mean(),
@@ -117,7 +120,7 @@ def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
                 cells[acc_col] = cells[delta_col] = "--"
                 continue
             m = match.iloc[0]
-            cells[acc_col] = mean_pm_std(m.acc_mean, m.acc_std)
+            cells[acc_col] = mean_pm(m.acc_mean, m.acc_ci)
             cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean, plus=True)
         size = group[group["granularity"].isin(["tensor", "none"])]
         size = size.iloc[0] if not size.empty else group.iloc[0]
@@ -147,12 +150,10 @@ def packed_table(packed: pd.DataFrame) -> pd.DataFrame:
 
 def comparison_phrase(word: str) -> str:
     """A `compare` word as a phrase before its reference: 'lower' -> 'lower than', 'within noise' ->
-    'within the run-to-run spread of'; the one-seed note is kept."""
-    head, _, rest = word.partition(" ")
-    if word.startswith("within noise"):
-        return "within the run-to-run spread of"
-    phrase = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}[head]
-    return f"{phrase} {rest}".strip()
+    'within noise of', 'untested' -> 'not tested (one model) against'."""
+    if word == "untested":
+        return "not tested (one model) against"
+    return relation(word)
 
 
 NET_TAGS = {"mnist_mlp": "Mnist", "convnet": "Convnet"}
@@ -163,6 +164,22 @@ BATCHNORM_SENTENCES = {
     "seed's ``each parameter''); the running mean and variance are buffers and stay fp32.",
     "all": "BatchNorm weight and bias and also the running mean and variance are quantized, each per tensor.",
 }
+
+
+def _per_checkpoint(rows: pd.DataFrame, granularity: str | None, rounding: str, bits: int | None) -> pd.Series:
+    """Test accuracy per checkpoint (mean over its trials): the unit a paired test pairs on."""
+    mask = rows["rounding"] == rounding
+    if granularity is not None:
+        mask &= rows["granularity"] == granularity
+    if bits is not None:
+        mask &= rows["bits"] == bits
+    return rows.loc[mask].groupby("checkpoint")["test_acc"].mean()
+
+
+def paired_word(a: pd.Series, b: pd.Series) -> str:
+    """compare() of per-checkpoint accuracies paired on the checkpoint (each model against its own parent)."""
+    common = sorted(set(a.index) & set(b.index))
+    return compare(a.loc[common].tolist(), b.loc[common].tolist(), paired=True)
 
 
 def _accs(rows: pd.DataFrame, granularity: str, rounding: str, bits: int) -> pd.Series:
@@ -190,10 +207,21 @@ def part2_macros(
     m["PtwoCaseGetsizeofCodes"] = fmt(int(sizes["getsizeof_uint8"]))
     m["PtwoCaseGetsizeofRatio"] = fmt(sizes["ratio_getsizeof"], 2)
     m["PtwoMnistBatchSize"] = str(int(mnist["batch_size"]))
+    m["PtwoMnistOrder"] = (
+        "in a new random order every epoch (the notebook's DataLoader does not shuffle)"
+        if mnist.get("shuffle", True)
+        else "in MNIST's original order every epoch, unshuffled as the notebook's DataLoader"
+    )
     m["PtwoMnistHidden"] = str(int(mnist["hidden"]))
     m["PtwoMnistLr"] = f"{mnist['lr']:g}"
     m["PtwoMnistGamma"] = f"{mnist['gamma']:g}"
     m["PtwoSeedBatchSize"] = str(int(seed_batch_size))
+    m["PtwoBatchSentence"] = (
+        f"but with batch size {int(mnist['batch_size'])} instead of the notebook's {int(seed_batch_size)}, for speed "
+        "(the same schedule in fewer, larger steps)"
+        if int(mnist["batch_size"]) != int(seed_batch_size)
+        else f"with the notebook's batch size {int(seed_batch_size)}"
+    )
     m["PtwoConvnetIncluded"] = "1" if "convnet" in set(summary["net"]) else "0"
     m["PtwoCaseN"] = str(int(sizes["n"]))
     m["PtwoCaseHeaderBytes"] = str(int(sizes["getsizeof_uint8"] - sizes["uint8_bytes"]))
@@ -203,21 +231,23 @@ def part2_macros(
         tag = NET_TAGS.get(net, net)
         rows_net, summ = rows[rows["net"] == net], summary[summary["net"] == net]
         fp = summ[summ["rounding"] == "fp32"].iloc[0]
-        fp_accs = rows_net.loc[rows_net["rounding"] == "fp32", "test_acc"]
-        m[macro_name("Ptwo", tag, "fp acc")] = mean_pm_std(fp.acc_mean, fp.acc_std)
+        fp_parents = _per_checkpoint(rows_net, None, "fp32", None)
+        m[macro_name("Ptwo", tag, "fp acc")] = mean_pm(fp.acc_mean, fp.acc_ci)
         m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
+        m[macro_name("Ptwo", tag, "seeds text")] = words.count(int(fp.checkpoints), "model")
+        m[macro_name("Ptwo", tag, "epochs text")] = words.count(int(rows_net["epochs_planned"].max()), "epoch")
         m[macro_name("Ptwo", tag, "test images")] = fmt(int(fp.n_test))
         m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
         m[macro_name("Ptwo", tag, "batchnorm")] = escape(_joined(summ["batchnorm"]))
         m[macro_name("Ptwo", tag, "epochs")] = str(int(rows_net["epochs_planned"].max()))
         for s in summ[summ["rounding"] != "fp32"].itertuples():
             base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
-            m[macro_name(*base, "acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name(*base, "acc")] = mean_pm(s.acc_mean, s.acc_ci)
             m[macro_name(*base, "delta")] = signed(s.delta_mean, plus=True)
             m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
             m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
             if s.rounding == "nearest" and s.granularity == "tensor":
-                word = compare(_accs(rows_net, "tensor", "nearest", s.bits), fp_accs)
+                word = paired_word(_per_checkpoint(rows_net, "tensor", "nearest", s.bits), fp_parents)
                 m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = escape(comparison_phrase(word))
         stochastic = summ[(summ["rounding"] == "stochastic") & (summ["granularity"] == "tensor")]
         if not stochastic.empty:
@@ -225,26 +255,30 @@ def part2_macros(
             trial_accs = _accs(rows_net, "tensor", "stochastic", s.bits)
             nearest_accs = _accs(rows_net, "tensor", "nearest", s.bits)
             m[macro_name("Ptwo", tag, "stoch bits")] = str(int(s.bits))
-            m[macro_name("Ptwo", tag, "stoch acc")] = mean_pm_std(s.acc_mean, s.acc_std)
+            m[macro_name("Ptwo", tag, "stoch acc")] = mean_pm(s.acc_mean, s.acc_ci)
             m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
+            m[macro_name("Ptwo", tag, "stoch trials text")] = words.count(int(s.trials), "trial")
             m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean, plus=True)
-            m[macro_name("Ptwo", tag, "stoch nearest acc")] = (
-                mean_pm_std(nearest_accs.mean(), nearest_accs.std()) if len(nearest_accs) else "n/a"
-            )
+            m[macro_name("Ptwo", tag, "stoch nearest acc")] = mean_ci(nearest_accs) if len(nearest_accs) else "n/a"
             m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean(), plus=True)
+            word = paired_word(
+                _per_checkpoint(rows_net, "tensor", "stochastic", s.bits),
+                _per_checkpoint(rows_net, "tensor", "nearest", s.bits),
+            )
             m[macro_name("Ptwo", tag, "stoch vs nearest")] = escape(
-                comparison_phrase(compare(trial_accs, nearest_accs)) if len(nearest_accs) else "not compared with"
+                comparison_phrase(word) if len(nearest_accs) else "not compared with"
             )
         nearest = summ[summ["rounding"] == "nearest"]
         low = int(nearest["bits"].min()) if not nearest.empty else 0
         per_tensor, per_channel = _accs(rows_net, "tensor", "nearest", low), _accs(rows_net, "channel", "nearest", low)
         if len(per_tensor) and len(per_channel):
-            sentence = (
-                f"At {low} bits, per-channel accuracy was "
-                f"{escape(comparison_phrase(compare(per_channel, per_tensor)))} per-tensor accuracy."
+            word = paired_word(
+                _per_checkpoint(rows_net, "channel", "nearest", low),
+                _per_checkpoint(rows_net, "tensor", "nearest", low),
             )
+            sentence = f"At {low} bits, per-channel accuracy was {escape(comparison_phrase(word))} per-tensor accuracy."
         else:
             only = _joined(summ.loc[summ["granularity"] != "none", "granularity"])
             sentence = f"This run configured only per-{only} scales, so the two granularities are not compared."
@@ -281,7 +315,7 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
             ax.errorbar(
                 [position[b] + offset for b in nearest["bits"]],
                 nearest["acc_mean"],
-                yerr=nearest["acc_std"].fillna(0),
+                yerr=nearest["acc_ci"].fillna(0),
                 color=colors[granularity],
                 marker="o",
                 capsize=3,
@@ -303,12 +337,12 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
                 ax.errorbar(
                     [x],
                     [group["test_acc"].mean()],
-                    yerr=[group["test_acc"].std()],
+                    yerr=[group["test_acc"].mean() - t_band(group["test_acc"])[0]],
                     color=colors[granularity],
                     marker="D",
                     markerfacecolor="white",
                     capsize=3,
-                    label=f"per {granularity}, stochastic (mean $\\pm$ std; x = trials)",
+                    label=f"per {granularity}, stochastic (mean, 95% CI; x = trials)",
                 )
         ax.set_xticks(range(len(widths)), [f"{b}-bit" for b in widths])
         ax.set_xlim(-0.6, len(widths) - 0.3)

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from effdl.plan.prune import PRUNE_MODES
-from effdl.report.plotting import ci_lineplot, set_style, training_curves_figure
-from effdl.report.summaries import mean_pm_std
+from effdl.report import answers, words
+from effdl.report.plotting import (
+    ci_lineplot,
+    integer_epochs,
+    mark_events,
+    palette_for,
+    set_style,
+    training_error_figure,
+)
+from effdl.report.stats import t_band
+from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
+MODES = PRUNE_MODES
+WORD_TEXT = {"untested": "not tested (one seed)"}
 BENCH_LABELS = {
     "dense": "dense ConvNet (Part 1.2)",
     "structured_masked": "structured, masked",
@@ -21,7 +31,7 @@ BENCH_LABELS = {
 
 
 def acc(values: pd.Series) -> str:
-    return mean_pm_std(values.mean(), values.std())
+    return mean_ci(values)
 
 
 def word_list(items) -> str:
@@ -51,6 +61,8 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     m["PthreeEpochs"] = str(int(pruned["epochs_planned"].max()))
     m["PthreePrunePercent"] = fmt(100 * percentage, 0)
     m["PthreePruneAfter"] = word_list(prune_after)
+    m["PthreePruneAfterText"] = words.epochs_phrase(prune_after)
+    m["PthreeEpochsText"] = words.count(int(pruned["epochs_planned"].max()), "epoch")
     m["PthreeEvents"] = str(len(prune_after))
     final = sparsity[sparsity["event"] == sparsity["event"].max()]
     m["PthreeFinalSparsityMin"], m["PthreeFinalSparsityMax"] = (
@@ -60,38 +72,55 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     out_channels = sparsity.drop_duplicates("layer")["out_channels"].astype(int)
     naive = [len(prune_after) * round(percentage * cout) / cout for cout in out_channels]
     m["PthreeNaiveSparsityMin"], m["PthreeNaiveSparsityMax"] = fmt(100 * min(naive), 1), fmt(100 * max(naive), 1)
+    low, high = (f"{100 * final['sparsity'].agg(f):.1f}" for f in ("min", "max"))
+    m["PthreeFinalSparsityShare"] = f"{low}\\%" if low == high else f"{low}--{high}\\%"
+    m["PthreeFinalSparsityRange"] = words.range_phrase(100 * final["sparsity"].min(), 100 * final["sparsity"].max())
+    m["PthreeNaiveSparsityRange"] = words.range_phrase(100 * min(naive), 100 * max(naive))
 
 
 def accuracy_macros(m, pruned, pruned_epochs, baseline):
     m["PthreeSeeds"] = str(pruned["seed"].nunique())
+    m["PthreeSeedsText"] = words.count(int(pruned["seed"].nunique()), "seed")
+    m["PthreePrecision"] = escape(answers.precision_text(pruned))
     m["PthreeDevice"] = escape(", ".join(sorted(pruned["device"].unique())))
     m["PthreeAccBaseline"] = acc(baseline["final_test_acc"])
     changes = event_changes(pruned_epochs)
-    for mode in PRUNE_MODES:
+    for mode in MODES:
         runs = pruned[pruned["mode"] == mode]
         m[macro_name("Pthree", "acc", mode)] = acc(runs["final_test_acc"])
         m[macro_name("Pthree", "gap", mode)] = signed(baseline["final_test_acc"].mean() - runs["final_test_acc"].mean())
         versus = compare(runs["final_test_acc"], baseline["final_test_acc"])
-        m[macro_name("Pthree", mode, "vs baseline")] = escape(versus)
+        m[macro_name("Pthree", mode, "vs baseline")] = escape(WORD_TEXT.get(versus, versus))
+        for key, text in answers.pruning_events(pruned_epochs[pruned_epochs["mode"] == mode]).items():
+            m[macro_name("Pthree", key, mode)] = text
         mine = changes[changes["mode"] == mode]
         per_event = mine.groupby("epoch")["dip"].mean().dropna()  # an event after epoch 1 has no "before"
         m[macro_name("Pthree", "dips", mode)] = (
             word_list(f"{signed(v, 1)} (epoch {e})" for e, v in per_event.items()) if len(per_event) else "n/a"
         )
         m[macro_name("Pthree", "recovery", mode)] = signed(mine["recovery"].mean(), 1)
-    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in PRUNE_MODES}
-    m["PthreeStructuredVsUnstructured"] = escape(compare(final["structured"], final["unstructured"]))
+    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in MODES}
+    word = compare(final["structured"], final["unstructured"])
+    m["PthreeStructuredVsUnstructured"] = escape(WORD_TEXT.get(word, word))
 
 
-def sanity_macros(m, sanity, reference):
+def sanity_macros(m, sanity, reference, sanity_epochs=None, reference_epochs=None):
     m["PthreeSanityEpochs"] = str(int(sanity["epochs_planned"].max()))
+    m["PthreeSanityEpochsText"] = words.count(int(sanity["epochs_planned"].max()), "epoch")
     m["PthreeSanityLr"] = f"{sanity['lr'].iloc[0]:g}"
     m["PthreeSanityAcc"] = acc(sanity["final_test_acc"])
-    if reference.empty:
-        m["PthreeSanityRefAcc"], m["PthreeSanityCompare"] = "n/a", "not comparable (no Part 1.1 run at this lr)"
-    else:
-        m["PthreeSanityRefAcc"] = acc(reference["final_test_acc"])
-        m["PthreeSanityCompare"] = escape(compare(sanity["final_test_acc"], reference["final_test_acc"]))
+    if reference.empty or reference_epochs is None or reference_epochs.empty:
+        m["PthreeSanityRefAcc"] = "n/a"
+        m["PthreeSanityCompare"] = "not comparable (no Part 1.1 run at this lr)"
+        m["PthreeSanityMatchEpoch"] = m["PthreeSanityEpochs"]
+        return
+    epoch, _, ref_acc, relation = answers.matching_epoch_comparison(
+        sanity_epochs[sanity_epochs["epoch"] >= 1], reference_epochs[reference_epochs["epoch"] >= 1]
+    )
+    m["PthreeSanityMatchEpoch"] = str(epoch)
+    at_epoch = reference_epochs.loc[reference_epochs["epoch"] == epoch, "test_acc"]
+    m["PthreeSanityRefAcc"] = acc(at_epoch) if len(at_epoch) else ref_acc
+    m["PthreeSanityCompare"] = escape(relation)
 
 
 def oneshot_macros(m, oneshot, pruned_epochs):
@@ -99,7 +128,7 @@ def oneshot_macros(m, oneshot, pruned_epochs):
     nearest = oneshot.loc[(oneshot["target_sparsity"] - final_sparsity).abs().idxmin(), "target_sparsity"]
     m["PthreeOneshotSparsity"] = fmt(100 * nearest, 0)
     dense = oneshot[oneshot["target_sparsity"] == 0]["test_acc"].mean()
-    for mode in PRUNE_MODES:
+    for mode in MODES:
         rows = oneshot[oneshot["mode"] == mode]
         m[macro_name("Pthree", "oneshot", mode)] = acc(rows.loc[rows["target_sparsity"] == nearest, "test_acc"])
         means = rows.groupby("target_sparsity")["test_acc"].mean()
@@ -136,6 +165,8 @@ def benchmark_macros(m, bench, slim_checks):
     m["PthreeSlimTolerance"] = f"{slim_checks['tolerance'].iloc[0]:.0e}"
     m["PthreeSlimWidths"] = escape(slim_checks["widths"].iloc[0])
     m["PthreeSlimFolded"] = str(int(slim_checks["folded_constant_layers"].max()))
+    followers = len(str(slim_checks["widths"].iloc[0]).split()) - 1  # every conv but the first has a predecessor
+    m["PthreeSlimFoldedText"] = f"{m['PthreeSlimFolded']} of the {words.count(followers, 'layer')} after the first"
     m["PthreeSlimAccGap"] = fmt((slim_checks["test_acc_masked"] - slim_checks["test_acc_slim"]).abs().max())
 
 
@@ -168,13 +199,18 @@ def part3_macros(
     oneshot: pd.DataFrame,
     bench: pd.DataFrame,
     slim_checks: pd.DataFrame,
+    sanity_epochs: pd.DataFrame | None = None,
+    sanity_reference_epochs: pd.DataFrame | None = None,
 ) -> dict:
     """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs)."""
-    percentage = float(pruned["prune_percent"].iloc[0])
-    events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True", "epoch"]
-    prune_after = sorted(int(e) for e in events.unique())
+    events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True"]
+    prune_after = sorted(int(e) for e in events["epoch"].unique())
+    if "prune_percent" in pruned:
+        percentage = float(pruned["prune_percent"].iloc[0])
+    else:  # runs from before the column: the sparsity the first event reached is one event's share
+        percentage = float(events.loc[events["epoch"] == prune_after[0], "sparsity"].mean())
     m: dict[str, str] = {"PthreeParams": fmt(int(sanity["params_total"].iloc[0]))}
-    sanity_macros(m, sanity, sanity_reference)
+    sanity_macros(m, sanity, sanity_reference, sanity_epochs, sanity_reference_epochs)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
     accuracy_macros(m, pruned, pruned_epochs, baseline)
     oneshot_macros(m, oneshot, pruned_epochs)
@@ -182,64 +218,84 @@ def part3_macros(
     return m
 
 
-SANITY_LABELS = {"sparse_convnet": "SparseConvNet (Part 3.2, unpruned)", "convnet": "ConvNet (Part 1.1)"}
-BASELINE = "ConvNet baseline (Part 1.2 MultiStep)"
-MODE_LABELS = {"structured": "structured: filter L1 (Part 3.3)", "unstructured": "unstructured: weight |w| (Part 3.4)"}
+LABELS = {
+    "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
+    "structured": "structured: filter L1 (Part 3.3)",
+    "unstructured": "unstructured: weight |w| (Part 3.4)",
+}
 
 
-def sanity_figure(iters: pd.DataFrame, epochs: pd.DataFrame, window: int) -> plt.Figure:
-    """Part 3.2: the unpruned SparseConvNet's training curves beside Part 1.1's ConvNet at the same lr."""
-    # the same row order in both frames keeps each network's colour the same in both panels
-    iters = iters.assign(network=iters["model"].map(SANITY_LABELS)).sort_values("network", kind="stable")
-    epochs = epochs.assign(network=epochs["model"].map(SANITY_LABELS)).sort_values("network", kind="stable")
+def sanity_figure(epochs: pd.DataFrame) -> plt.Figure:
+    """Part 3.2: training error and test accuracy of the unpruned SparseConvNet beside Part 1.1's ConvNet at the
+    same lr, over the epochs both ran (the seed compares the same number of epochs)."""
+    sparse = epochs[epochs["model"] == "sparse_convnet"]
+    epochs = epochs[(epochs["model"] == "sparse_convnet") | (epochs["epoch"] <= sparse["epoch"].max())]
     lr = ", ".join(f"{v:g}" for v in sorted(epochs["lr"].unique()))
-    return training_curves_figure(iters, epochs, "network", window, f"Part 3.2: SparseConvNet sanity check (lr {lr})")
+    title = f"Part 3.2: SparseConvNet sanity check (lr {lr})"
+    return training_error_figure(epochs, "model", title, order=["sparse_convnet", "convnet"])
 
 
 def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
-    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline, and their sparsity per epoch."""
-    pruned = pruned.assign(network=pruned["mode"].map(MODE_LABELS))
-    epochs = pd.concat([baseline.assign(network=BASELINE), pruned], ignore_index=True)
+    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline, and their sparsity per epoch;
+    the pruning events drawn in red above the grid and numbered, the sparsity panel with its own legend."""
+    epochs = pd.concat([baseline.assign(network="baseline"), pruned.assign(network=pruned["mode"])], ignore_index=True)
     epochs = epochs[epochs["epoch"] >= 1]
-    events = sorted(pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
+    events = sorted(int(e) for e in pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
     set_style()
-    fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
-    order = [BASELINE, *MODE_LABELS.values()]
-    palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
-    ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order, palette=palette)
+    fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
+    order = list(LABELS)
+    palette = palette_for(order)
+    marker = "o" if epochs["epoch"].nunique() <= 20 else None
+    ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order, palette=palette, marker=marker)
     # sparsity is the same for every seed (exact counts), so one line per mode; epoch 0 = before any pruning
-    sparsity = pruned[pruned["epoch"] >= 1].groupby(["network", "epoch"], as_index=False)["sparsity"].mean()
-    start = pd.DataFrame({"network": list(MODE_LABELS.values()), "epoch": 0, "sparsity": 0.0})
+    trained = pruned[pruned["epoch"] >= 1].assign(network=pruned["mode"])
+    sparsity = trained.groupby(["network", "epoch"], as_index=False)["sparsity"].mean()
+    start = pd.DataFrame({"network": list(MODES), "epoch": 0, "sparsity": 0.0})
     sparsity = pd.concat([start, sparsity], ignore_index=True)
+    styles = {"structured": ("-", "o", 2.6), "unstructured": ("--", "x", 1.2)}
     for network, line in sparsity.groupby("network"):
-        linestyle = "-" if "unstructured" in network else "--"
+        style, mark, width = styles.get(network, ("-", None, 1.5))
         ax_sparsity.step(
-            line["epoch"], 100 * line["sparsity"], where="post", color=palette[network], linestyle=linestyle
+            line["epoch"],
+            100 * line["sparsity"],
+            where="post",
+            color=palette[network],
+            linestyle=style,
+            linewidth=width,
+            marker=mark,
+            markersize=4,
+            label=network,
+            zorder=4,
         )
     for ax in (ax_acc, ax_sparsity):
-        for epoch in events:
-            ax.axvline(epoch, color="0.5", linestyle=":", linewidth=0.8, zorder=0)
-    ax_acc.set(xlabel="epoch (pruning events dotted)", ylabel="test accuracy (%)")
-    ax_acc.legend(title=None, fontsize=7)
-    ax_sparsity.set(xlabel="epoch", ylabel="conv weights pruned (%)", ylim=(-2, 100), xlim=(0, None))
-    fig.suptitle("Parts 3.3/3.4: gradual magnitude pruning against the dense ConvNet (CIFAR-10)")
+        mark_events(ax, events, "pruning event", annotate=True)
+    integer_epochs(ax_acc, epochs["epoch"])
+    handles, labels = ax_acc.get_legend_handles_labels()
+    ax_acc.legend(handles, [LABELS.get(label, label) for label in labels], title=None, fontsize=7)
+    ax_acc.set(xlabel="epoch (red: pruning events, after that epoch's training)", ylabel="test accuracy (%)")
+    ax_sparsity.legend(fontsize=7, title="sparsity (modes coincide)", title_fontsize=7, loc="lower right")
+    top = max(5.0, 115 * float(sparsity["sparsity"].max()))
+    ax_sparsity.set(xlabel="epoch", ylabel="conv weights pruned (%)", ylim=(-2, top), xlim=(0, None))
+    fig.suptitle("Parts 3.3/3.4: gradual magnitude pruning against the dense ConvNet (CIFAR-10)", y=1.04)
     return fig
 
 
 def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
-    """One-shot pruning of the trained ConvNet at each sparsity, against the gradual schedule and the dense model."""
+    """One-shot pruning of the trained ConvNet at each sparsity, against the gradual schedule and the dense model;
+    Figure 'pruning''s colours, the y axis scaled to the data."""
     oneshot = oneshot.assign(sparsity_pct=100 * oneshot["target_sparsity"])
     final = gradual.sort_values("epoch").groupby("run").tail(1)  # each run's last epoch: final sparsity and accuracy
-    modes = list(PRUNE_MODES)
+    modes = list(MODES)
     set_style()
-    colors = dict(zip(modes, sns.color_palette("colorblind", len(modes))))
+    colors = palette_for(modes)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
     for mode, group in final.groupby("mode"):
+        mean = group["test_acc"].mean()
         ax.errorbar(
             100 * group["sparsity"].mean(),
-            group["test_acc"].mean(),
-            yerr=group["test_acc"].std(),
+            mean,
+            yerr=[[mean - t_band(group["test_acc"])[0]]],
             fmt="*",
             markersize=12,
             color=colors[mode],
@@ -250,7 +306,7 @@ def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.Da
     ax.axhline(
         baseline["final_test_acc"].mean(), color="0.3", linestyle="--", linewidth=1, label="dense baseline (Part 1.2)"
     )
-    ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)")  # y scaled to the data
     handles, labels = ax.get_legend_handles_labels()
     labels = [f"{label}, one-shot (no retraining)" if label in modes else label for label in labels]
     ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))

@@ -6,8 +6,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
+from effdl.report import answers, words
 from effdl.report.plotting import ci_lineplot, set_style
-from effdl.report.summaries import compare_settings, mean_pm_std, over_seeds
+from effdl.report.stats import ranked_best, relation
+from effdl.report.summaries import compare_settings, mean_pm, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
 
 RESNET18_FEATURES = 512  # inputs of ResNet-18's classifier
@@ -37,11 +39,8 @@ def head_parameters(num_classes: int, lora_r: int) -> dict[str, int]:
 
 
 def _versus(word: str, other: str) -> str:
-    """compare() word -> 'higher than \\texttt{pt\\_net}'s' (+ the one-seed caveat), as TeX."""
-    head, _, caveat = word.partition(" ")
-    relation = {"higher": "higher than", "lower": "lower than", "equal": "equal to"}.get(head, "within noise of")
-    text = f"{relation} \\texttt{{{escape(other)}}}'s"
-    return text + (f" {escape(caveat)}" if caveat and head != "within" else "")
+    """compare() word -> 'higher than \\texttt{pt\\_net}'s', as TeX (untested: 'not tested (one seed) against')."""
+    return f"{relation(word)} \\texttt{{{escape(other)}}}'s"
 
 
 def finetune_figure(epochs: pd.DataFrame):
@@ -94,8 +93,8 @@ def finetune_table(summary: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
                 "total params": fmt(total),
                 "trainable params": f"{fmt(trainable)} ({100 * trainable / total:.1f}\\%)",
                 "s / epoch": fmt(float(seconds[variant]), 1),
-                "acc. before (\\%)": mean_pm_std(pre.loc[variant, "mean"], pre.loc[variant, "std"]),
-                "acc. after (\\%)": mean_pm_std(final.loc[variant, "mean"], final.loc[variant, "std"]),
+                "acc. before (\\%)": mean_pm(pre.loc[variant, "mean"], pre.loc[variant, "ci"]),
+                "acc. after (\\%)": mean_pm(final.loc[variant, "mean"], final.loc[variant, "ci"]),
             }
         )
     return pd.DataFrame(rows)
@@ -108,6 +107,29 @@ def finetune_macros(
     m: dict[str, str] = {}
     weights = weights_label(summary)
     m["PfourWeights"] = escape(weights)
+    random = weights == RANDOM_INIT_LABEL
+    m["PfourWeightsShort"] = "random initialisation" if random else "ImageNet \\texttt{IMAGENET1K\\_V1}"
+    m["PfourInitSentence"] = (
+        "\\texttt{pt\\_net} is \\texttt{torchvision.models.resnet18} with a random initialisation: no "
+        "\\texttt{IMAGENET1K\\_V1} weights file was available and the configuration allowed a random start, so "
+        "these runs measure training from scratch, not transfer."
+        if random
+        else "\\texttt{pt\\_net} is \\texttt{torchvision.models.resnet18} with the \\texttt{IMAGENET1K\\_V1} "
+        "weights, loaded through torchvision's own API from its cache under \\texttt{\\$TORCH\\_HOME} or from a "
+        "local file named in the configuration; either file must match the sha256 prefix that torchvision "
+        "publishes in the weights' file name (\\texttt{src/effdl/models/resnet.py})."
+    )
+    m["PfourHeadOrigin"] = "randomly initialised" if random else "pretrained"
+    m["PfourHeadChoice"] = (
+        f"We keep the first {num_classes} rows of the {m['PfourHeadOrigin']} classifier instead. On the logits the "
+        "labels select this is the notebook's starting point, and the model outputs a distribution over "
+        "CINIC-10's classes, as users of a 10-class classifier expect."
+        if num_classes != IMAGENET_CLASSES
+        else "We keep the full head, as the notebook does."
+    )
+    m["PfourPrecision"] = escape(answers.precision_text(summary))
+    m["PfourEpochsText"] = words.count(int(summary["epochs_planned"].max()), "epoch")
+    m["PfourSeedsText"] = words.count(int(summary["seed"].nunique()), "seed")
     m["PfourRandomInitNote"] = (
         "\\textbf{These runs start from a random initialisation, not from ImageNet weights}: no "
         "weights file was available, and the configuration allowed a random start. "
@@ -136,7 +158,7 @@ def finetune_macros(
     pre, seconds = _pre_finetune_acc(epochs), _epoch_time(epochs)
     for variant in final.index:
         run = summary[summary["variant"] == variant].iloc[0]
-        m[macro_name("Pfour", "acc", variant)] = mean_pm_std(final.loc[variant, "mean"], final.loc[variant, "std"])
+        m[macro_name("Pfour", "acc", variant)] = mean_pm(final.loc[variant, "mean"], final.loc[variant, "ci"])
         m[macro_name("Pfour", "pre acc", variant)] = fmt(float(pre.loc[variant, "mean"]), 2)
         m[macro_name("Pfour", "trainable", variant)] = fmt(int(run["params_trainable"]))
         m[macro_name("Pfour", "trainable share", variant)] = (
@@ -146,9 +168,11 @@ def finetune_macros(
     m["PfourTotal"] = fmt(int(summary.loc[summary["variant"] == "pt_net", "params_total"].iloc[0]))
     if {"pt_net", "net_freeze"} <= set(final.index):
         m["PfourFreezeSpeedup"] = fmt(float(seconds["pt_net"] / seconds["net_freeze"]), 2)
-        m["PfourFreezeVsFull"] = _versus(compare_settings(summary, "variant", "net_freeze", "pt_net"), "pt_net")
+        m["PfourFreezeVsFull"] = _versus(
+            compare_settings(summary, "variant", "net_freeze", "pt_net", paired=True), "pt_net"
+        )
     if {"net_freeze", "net_freeze_lora"} <= set(final.index):
-        word = compare_settings(summary, "variant", "net_freeze_lora", "net_freeze")
+        word = compare_settings(summary, "variant", "net_freeze_lora", "net_freeze", paired=True)
         m["PfourLoraVsFreeze"] = _versus(word, "net_freeze")
     full_rank = min(RESNET18_FEATURES, num_classes)
     m["PfourLoraRankPhrase"] = (
@@ -157,4 +181,15 @@ def finetune_macros(
         else f"is restricted to rank {lora_r} of a possible {full_rank}"
     )
     m["PfourBest"] = f"\\texttt{{{escape(str(final['mean'].idxmax()))}}}"
+    groups = {v: summary.loc[summary["variant"] == v, "final_test_acc"].tolist() for v in final.index}
+    best, clear = ranked_best(groups)
+    name = f"\\texttt{{{escape(str(best))}}}"
+    if summary["seed"].nunique() < 2:
+        m["PfourBestSentence"] = f"the highest is {name} (one seed, so no ranking is claimed)"
+    else:
+        m["PfourBestSentence"] = (
+            f"{name} is best (Welch t-test against each other model)"
+            if clear
+            else f"the highest mean is {name}, not significantly above every other model"
+        )
     return m

@@ -6,8 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from effdl.report import words
 from effdl.report.plotting import set_style
-from effdl.report.summaries import mean_pm_std
+from effdl.report.summaries import mean_ci
 from effdl.report.texgen import escape, fmt
 
 ACCURACY_TARGET = 95.0  # percent greedy token accuracy the toy task must reach (issue 6)
@@ -154,6 +155,7 @@ def part5_macros(
     m["PfiveFfnVocabCalls"] = str(int(ffn_or_vocab["count"].sum()))
 
     m["PfiveToySeeds"] = str(toy["seed"].nunique())
+    m["PfiveToySeedsText"] = words.count(int(toy["seed"].nunique()), "seed")
     m["PfiveToySeqLen"] = str(int(toy["seq_len"].iloc[0]))
     m["PfiveToySteps"] = str(int(toy["steps"].iloc[0]))
     m["PfiveToyEvalSize"] = fmt(int(toy["eval_size"].iloc[0]))
@@ -164,7 +166,7 @@ def part5_macros(
         ("greedy_seq_acc", "SeqAcc"),
         ("tf_token_acc", "TfTokenAcc"),
     ):
-        m[f"PfiveToy{name}"] = mean_pm_std(toy[column].mean(), toy[column].std())
+        m[f"PfiveToy{name}"] = mean_ci(toy[column])
     m["PfiveToyMinTokenAcc"] = fmt(float(toy["greedy_token_acc"].min()), 2)
     m["PfiveToyTarget"] = fmt(ACCURACY_TARGET, 0)
     reached = bool((toy["greedy_token_acc"] >= ACCURACY_TARGET).all())

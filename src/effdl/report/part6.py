@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from effdl.report.plotting import ci_lineplot, set_style, smoothed_losses
-from effdl.report.summaries import mean_pm_std
+from effdl.report import words
+from effdl.report.plotting import ci_lineplot, mark_events, set_style, smoothed_losses
+from effdl.report.summaries import mean_ci
 from effdl.report.texgen import escape, fmt
 
 IMPL_LABELS = {"mine": "mine (no groups)", "solution": "solution (groups)"}
@@ -36,8 +37,7 @@ def dwconv_figure(iters: pd.DataFrame, epochs: pd.DataFrame, window: int, title:
     ci_lineplot(axes[2], trained, "epoch", "test_acc", "impl", marker=marker)
     axes[2].set(xlabel="epoch", ylabel="test accuracy (%)")
     for ax in axes:
-        for epoch in lr_drop_epochs(epochs):
-            ax.axvline(epoch, color="grey", linestyle=":", linewidth=0.8)
+        mark_events(ax, lr_drop_epochs(epochs), "lr drop")
         if ax.get_legend() is not None:
             ax.get_legend().remove()
     handles, labels = axes[2].get_legend_handles_labels()
@@ -94,6 +94,7 @@ def part6_macros(
     m["PsixBenchDevice"] = escape(", ".join(sorted(bench["device"].unique())))
     m["PsixBenchBatch"] = str(int(rows["batch_size"].iloc[0]))
     m["PsixBenchSteps"] = str(int(rows["steps"].iloc[0]))
+    m["PsixBenchStepsText"] = words.count(int(rows["steps"].iloc[0]), "step")
     for impl in ("mine", "solution"):
         name = impl.capitalize()
         m[f"Psix{name}ImagesPerSecond"] = fmt(float(rows.loc[impl, "images_per_s"]), 1)
@@ -110,17 +111,19 @@ def part6_macros(
 
     acc = summary["final_test_acc"]
     m["PsixSeeds"] = str(summary["seed"].nunique())
+    m["PsixSeedsText"] = words.count(int(summary["seed"].nunique()), "seed")
     m["PsixSeedList"] = ", ".join(str(int(seed)) for seed in sorted(summary["seed"].unique()))
     m["PsixBatchSize"] = str(int(batch_size))
+    m["PsixEpochsText"] = words.count(int(summary["epochs_planned"].max()), "epoch")
     m["PsixEpochs"] = str(int(summary["epochs_planned"].max()))
     m["PsixLr"] = f"{float(summary['lr'].iloc[0]):g}"
-    m["PsixLrDrops"] = ", ".join(str(e) for e in lr_drop_epochs(epochs)) or "none"
+    m["PsixLrDrops"] = words.epochs_phrase(lr_drop_epochs(epochs))
     m["PsixTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PsixDevice"] = escape(", ".join(sorted(summary["device"].unique())))
-    m["PsixFinalAcc"] = mean_pm_std(acc.mean(), acc.std())
-    m["PsixBestAcc"] = mean_pm_std(summary["best_test_acc"].mean(), summary["best_test_acc"].std())
+    m["PsixFinalAcc"] = mean_ci(acc)
+    m["PsixBestAcc"] = mean_ci(summary["best_test_acc"])
     last = epochs[epochs["epoch"] == epochs.groupby("run")["epoch"].transform("max")]
     error = 100.0 - last["train_acc"]
-    m["PsixFinalTrainError"] = mean_pm_std(error.mean(), error.std())
+    m["PsixFinalTrainError"] = mean_ci(error)
     m["PsixTrainTime"] = fmt(float(summary["total_time_s"].mean()), 0)
     return m

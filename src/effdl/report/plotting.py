@@ -11,9 +11,81 @@ import pandas as pd
 import seaborn as sns
 
 from effdl.io import atomic_write
+from effdl.report.names import display
+from effdl.report.stats import t_band
 
-BOOTSTRAP_SEED = 0  # fixed so a figure's CI bands are identical on every rebuild
-ERRORBAR = ("ci", 95)
+# The figure bands are the text's interval: the Student-t 95% CI over seeds (a callable, not seaborn's bootstrap).
+ERRORBAR = t_band
+FOOTER_PT = 7.0  # provenance footers print at least this large
+TEXT_WIDTH_IN = 6.45  # the paper's \linewidth (A4/letter with 2.3 cm margins)
+EVENT_COLOR = "#d62728"  # pruning events and rate drops: red, drawn above the grid
+
+_CB = sns.color_palette("colorblind", 10)
+# One colour per method in every figure: the same scheduler, pruning mode or model is the same colour everywhere.
+PALETTE = {
+    "multistep": _CB[0],
+    "cosine_annealing": _CB[1],
+    "structured": _CB[2],
+    "unstructured": _CB[3],
+    "lr 0.0001": _CB[4],
+    "lr 0.1": _CB[5],
+    "lr 1": _CB[9],
+    "sparse_convnet": _CB[7],
+    "pt_net": _CB[0],
+    "net_freeze": _CB[2],
+    "net_freeze_lora": _CB[4],
+    "mine": _CB[3],
+    "solution": _CB[0],
+    "tensor": _CB[0],
+    "channel": _CB[1],
+}
+ALIASES = {"convnet": "lr 0.1", "baseline": "multistep"}  # Part 3.2's ConvNet is the lr-0.1 run of Part 1.1
+
+
+def color_key(value: object) -> str:
+    """PALETTE's key for a hue value: numbers become 'lr <%g>' ('1.0' -> 'lr 1'), aliases resolve."""
+    text = str(value)
+    try:
+        text = f"lr {float(text):g}"
+    except ValueError:
+        pass
+    return ALIASES.get(text, text)
+
+
+def palette_for(values) -> dict:
+    """{hue value: colour} from PALETTE, unknown values taking the colours no known value uses."""
+    values = list(dict.fromkeys(values))
+    known = {v: PALETTE[color_key(v)] for v in values if color_key(v) in PALETTE}
+    spare = [c for c in _CB if c not in known.values()] or list(_CB)
+    unknown = [v for v in values if v not in known]
+    return {**known, **{v: spare[i % len(spare)] for i, v in enumerate(unknown)}}
+
+
+def legend_label(value: object) -> str:
+    """A hue value as a legend reads it: 'lr 0.1', 'cosine annealing'."""
+    key = color_key(value)
+    return key if key.startswith("lr ") and str(value) not in ALIASES else display(value)
+
+
+def mark_events(ax: plt.Axes, epochs, label: str, color: str = EVENT_COLOR, annotate: bool = False) -> None:
+    """Vertical lines at `epochs`, coloured and above the grid; one legend entry named `label`; with
+    `annotate`, each line's epoch is written at the top of the axes so no event hides between ticks."""
+    for i, epoch in enumerate(epochs):
+        ax.axvline(
+            epoch, color=color, linestyle="--", linewidth=1.1, alpha=0.85, zorder=3, label=label if i == 0 else None
+        )
+        if annotate:
+            ax.annotate(
+                str(int(epoch)),
+                (epoch, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=color,
+            )
 
 
 def set_style() -> None:
@@ -33,15 +105,25 @@ def provenance_caption(df: pd.DataFrame) -> str:
 
     n_seeds = df["seed"].nunique() if "seed" in df else 0
     return (
-        f"data: {values('data_source')} | device: {values('device')} | epochs: {values('epochs_planned')} | "
+        f"data: {values('data_source')} | device: {values('device')} | precision: {values('precision')} | "
+        f"epochs: {values('epochs_planned')} | "
         f"seeds: {n_seeds} ({values('seed')}) | commit {values('git_commit')}"
     )
 
 
-def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None) -> None:
-    """Add the provenance caption under the axes and save the figure (format from the suffix), atomically."""
+def footer_size(fig: plt.Figure, print_width: float = 1.0) -> float:
+    """Font size (pt) that prints at FOOTER_PT when the figure is shown at `print_width` x \\linewidth."""
+    scale = print_width * TEXT_WIDTH_IN / fig.get_figwidth()
+    return FOOTER_PT / scale
+
+
+def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None, print_width: float = 1.0) -> None:
+    """Add the provenance caption under the axes and save the figure (format from the suffix), atomically.
+
+    `print_width` is the fraction of \\linewidth the paper shows the figure at, so the footer prints at 7 pt.
+    """
     if caption:
-        fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=6, wrap=True)
+        fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=footer_size(fig, print_width), wrap=True)
     try:
         with atomic_write(path, "wb") as handle:
             fig.savefig(handle, format=Path(path).suffix.lstrip(".") or "pdf")
@@ -49,16 +131,26 @@ def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None) -
         plt.close(fig)
 
 
-def write_figure(fig: plt.Figure, path: str | Path, rows: pd.DataFrame, log: Callable[[str], None]) -> None:
+def write_figure(
+    fig: plt.Figure, path: str | Path, rows: pd.DataFrame, log: Callable[[str], None], print_width: float = 1.0
+) -> None:
     """Save a figure with the provenance caption of the rows it shows, and log what was written."""
-    save_figure(fig, path, provenance_caption(rows))
+    save_figure(fig, path, provenance_caption(rows), print_width)
     runs = f"{rows['run'].nunique()} runs" if "run" in rows else f"{len(rows)} rows"
     log(f"wrote {path} from {runs}")
 
 
 def ci_lineplot(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, hue: str, **kwargs) -> None:
-    """One line per `hue` value with a 95% bootstrap CI band over seeds (fixed bootstrap seed)."""
-    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=ERRORBAR, seed=BOOTSTRAP_SEED, n_boot=500, ax=ax, **kwargs)
+    """One line per `hue` value with its Student-t 95% CI band over seeds, coloured from PALETTE."""
+    kwargs.setdefault("palette", palette_for(kwargs.get("hue_order") or list(pd.unique(df[hue].dropna()))))
+    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=ERRORBAR, ax=ax, **kwargs)
+
+
+def relabel_legend(ax: plt.Axes, **kwargs) -> None:
+    """Replace the legend's raw hue values by their display names (keeps handles and order)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, [legend_label(label) for label in labels], **kwargs)
 
 
 def smoothed_losses(iters: pd.DataFrame, window: int, by: list[str], max_points: int = 400) -> pd.DataFrame:
@@ -96,8 +188,25 @@ def hue_order(values: pd.Series) -> list:
     return sorted(distinct, key=str)
 
 
-def training_curves_figure(iters: pd.DataFrame, epochs: pd.DataFrame, hue: str, window: int, title: str):
-    """Two panels side by side: smoothed training loss and test accuracy vs epoch, CI bands over seeds."""
+def integer_epochs(ax: plt.Axes, epochs) -> None:
+    """Whole-number epoch ticks while there are few epochs (no '1.25' ticks on a 2-epoch run)."""
+    epochs = sorted({int(e) for e in epochs})
+    if 0 < len(epochs) <= 12:
+        ax.set_xticks(epochs)
+
+
+def training_curves_figure(
+    iters: pd.DataFrame,
+    epochs: pd.DataFrame,
+    hue: str,
+    window: int,
+    title: str,
+    *,
+    events: list[int] | tuple = (),
+    event_label: str = "lr drop (MultiStep)",
+):
+    """Two panels side by side: smoothed training loss and test accuracy vs epoch, t-interval bands over seeds;
+    `events` (e.g. MultiStep's rate drops) are marked in both panels."""
     set_style()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     order = hue_order(epochs[hue])  # the same colour per setting in both panels, numbers in numeric order
@@ -110,5 +219,26 @@ def training_curves_figure(iters: pd.DataFrame, epochs: pd.DataFrame, hue: str, 
     trained = epochs[epochs["epoch"] >= 1]
     ci_lineplot(ax_acc, trained, "epoch", "test_acc", hue, marker="o", hue_order=order)
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        mark_events(ax, events, event_label)
+        relabel_legend(ax, fontsize=7)
+    integer_epochs(ax_acc, trained["epoch"])
+    fig.suptitle(title)
+    return fig
+
+
+def training_error_figure(epochs: pd.DataFrame, hue: str, title: str, order: list | None = None):
+    """Two panels: training error (100 - training accuracy, %) and test accuracy per epoch, t-interval bands."""
+    set_style()
+    fig, (ax_err, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    trained = epochs[epochs["epoch"] >= 1].assign(train_error=lambda d: 100.0 - d["train_acc"])
+    order = order or hue_order(trained[hue])
+    ci_lineplot(ax_err, trained, "epoch", "train_error", hue, marker="o", hue_order=order)
+    ax_err.set(xlabel="epoch", ylabel="training error (%)")
+    ci_lineplot(ax_acc, trained, "epoch", "test_acc", hue, marker="o", hue_order=order)
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)")
+    for ax in (ax_err, ax_acc):
+        relabel_legend(ax, fontsize=7)
+        integer_epochs(ax, trained["epoch"])
     fig.suptitle(title)
     return fig

@@ -8,13 +8,23 @@ import pandas as pd
 
 from effdl.plan.config import config_hash
 from effdl.provenance import git_commit
+from effdl.report.answers import precision_text
+from effdl.report.environment import cpu_model, package_versions, scrub_paths
+from effdl.report.stats import ALPHA, CONFIDENCE
 from effdl.report.texgen import escape, fmt
+from effdl.report.words import CHANCE_MARGIN, FLAT_POINTS, SPIKE_FACTOR
 
 
 def _values(frame: pd.DataFrame, column: str) -> str:
     if column not in frame:
         return "n/a"
     return ", ".join(str(v) for v in sorted(frame[column].dropna().astype(str).unique()))
+
+
+def _gpu_models(summaries: pd.DataFrame) -> str:
+    devices = sorted({str(d) for d in summaries.get("device", pd.Series(dtype=str)).dropna()})
+    gpus = [d.split(":", 1)[1] for d in devices if d.startswith("cuda:")]
+    return ", ".join(gpus) if gpus else "none (every run on the CPU)"
 
 
 def provenance_macros(
@@ -24,25 +34,49 @@ def provenance_macros(
     configfiles: list[str],
     snakemake_version: str,
     repo_dir: str = ".",
+    *,
+    versions: dict[str, str] | None = None,
+    command: str | None = None,
 ) -> dict[str, str]:
-    """Macros for the title page and the appendix, all read from the runs' rows and the live config."""
+    """Macros for the title page and the appendix, all read from the runs' rows and the live config.
+
+    `versions` are the report-building process's package versions (environment.package_versions()).
+    """
     weights = _values(summaries, "weights") if "weights" in summaries else "no pretrained weights used"
-    return {
+    versions = versions or package_versions()
+    if "cpu_model" in summaries and summaries["cpu_model"].notna().any():
+        cpu = _values(summaries, "cpu_model")
+    else:
+        cpu = f"{cpu_model()} (the paper build's machine; the runs did not record theirs)"
+    macros = {
         "StudyLabel": escape(label),
         "StudyIsSmoke": "1" if "smoke" in label.lower() else "0",
-        "ConfigFiles": escape(", ".join(configfiles)),
+        "ConfigFiles": escape(", ".join(scrub_paths(str(f), repo_dir) for f in configfiles)),
+        "CommandLine": escape(command or "not recorded").replace("-", "-{}"),  # no -- ligature
         "ConfigHash": config_hash(config),
         "GitCommit": escape(git_commit(repo_dir)),
         "RunCommits": escape(_values(summaries, "git_commit")),
         "StudySeeds": escape(", ".join(str(s) for s in config["seeds"])),
         "StudyDevices": escape(_values(summaries, "device")),
-        "StudyPrecisions": escape(_values(summaries, "precision")),
+        "StudyPrecisions": escape(precision_text(summaries)),
+        "CpuModel": escape(cpu),
+        "GpuModel": escape(_gpu_models(summaries)),
+        "CudaVersion": escape(_values(summaries, "cuda_version") if "cuda_version" in summaries else "not recorded"),
+        "CudnnVersion": escape(_values(summaries, "cudnn_version") if "cudnn_version" in summaries else "not recorded"),
         "TorchVersion": escape(_values(summaries, "torch_version")),
         "TorchvisionVersion": escape(_values(summaries, "torchvision_version")),
         "SnakemakeVersion": escape(snakemake_version),
         "WeightsStatus": escape(weights),
         "NumRuns": str(len(summaries)),
+        "StatsAlpha": f"{ALPHA:g}",
+        "StatsConfidence": f"{100 * CONFIDENCE:g}",
+        "StatsFlatPoints": f"{FLAT_POINTS:g}",
+        "StatsSpikeFactor": f"{SPIKE_FACTOR:g}",
+        "StatsChanceMargin": f"{CHANCE_MARGIN:g}",
     }
+    for name in ("python", "numpy", "pandas", "scipy", "matplotlib", "seaborn"):
+        macros[name.capitalize() + "Version"] = escape(versions.get(name, "not installed"))
+    return macros
 
 
 def data_sources_table(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -53,15 +87,16 @@ def data_sources_table(summaries: pd.DataFrame) -> pd.DataFrame:
         {
             "data set": table["dataset"].map(escape),
             "source": table["data_source"].map(lambda s: f"\\path{{{s}}}"),
-            "sha256": table["data_sha256"].map(lambda s: f"\\texttt{{{str(s)[:16]}\\ldots}}"),
+            "sha256": table["data_sha256"].map(lambda s: f"\\texttt{{\\scriptsize {s}}}"),
             "train": table["n_train"].map(lambda v: fmt(int(v))),
             "test": table["n_test"].map(lambda v: fmt(int(v))),
         }
     )
 
 
-# The two rules that write the appendix and the PDF run after it is written, so it cannot time them.
-UNTIMED_RULES = ("tex_provenance", "build_paper")
+# The rules that write the appendix and the PDF, and the submission's notebook and zip (built from the PDF's
+# inputs and the PDF), run after the runtime table is written, so it cannot time them.
+UNTIMED_RULES = ("tex_provenance", "build_paper", "notebook", "submission_zip")
 
 
 def rule_runtimes(benchmarks_dir: str | Path) -> pd.DataFrame:

@@ -1,16 +1,18 @@
-"""Summaries over seeds of run-level CSVs: mean/std/n per setting, the best setting, comparison words."""
+"""Summaries over seeds of run-level CSVs: mean, 95% t-interval and n per setting, the best setting, comparisons."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from effdl.report.stats import mean_ci, t_interval
 from effdl.report.texgen import compare
 
 
 def over_seeds(summary: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, std (NaN for one seed), min, max and seed count of `value` per setting."""
+    """Mean, std, 95% t half-width `ci` (NaN for one seed), min, max and seed count of `value` per setting."""
     grouped = summary.groupby(by, sort=True)[value]
     out = grouped.agg(["mean", "std", "min", "max", "count"]).reset_index()
+    out["ci"] = [t_interval(group).half_width for _, group in grouped]
     return out.rename(columns={"count": "seeds"})
 
 
@@ -20,15 +22,24 @@ def best_setting(summary: pd.DataFrame, by: str, value: str = "final_test_acc"):
     return means.idxmax()
 
 
-def compare_settings(summary: pd.DataFrame, by: str, a, b, value: str = "final_test_acc") -> str:
-    """'higher' / 'lower' / 'within noise': setting a against setting b, judged against the seeds' spread."""
-    values_a = summary.loc[summary[by] == a, value].tolist()
-    values_b = summary.loc[summary[by] == b, value].tolist()
-    return compare(values_a, values_b)
+def compare_settings(summary: pd.DataFrame, by: str, a, b, value: str = "final_test_acc", paired: bool = False) -> str:
+    """'higher' / 'lower' / 'within noise' / 'untested': setting a against b by Welch's (or the paired) t-test.
+
+    Paired comparisons pair the two settings' rows by seed.
+    """
+    rows_a = summary.loc[summary[by] == a].sort_values("seed") if paired else summary.loc[summary[by] == a]
+    rows_b = summary.loc[summary[by] == b].sort_values("seed") if paired else summary.loc[summary[by] == b]
+    if paired:
+        seeds = sorted(set(rows_a["seed"]) & set(rows_b["seed"]))
+        rows_a, rows_b = rows_a[rows_a["seed"].isin(seeds)], rows_b[rows_b["seed"].isin(seeds)]
+    return compare(rows_a[value].tolist(), rows_b[value].tolist(), paired=paired)
 
 
-def mean_pm_std(mean: float, std: float, digits: int = 2) -> str:
-    """'91.20 $\\pm$ 0.31' (or just the mean for a single seed)."""
-    if pd.isna(std):
+def mean_pm(mean: float, half_width: float, digits: int = 2) -> str:
+    """'91.20 $\\pm$ 0.31' from a mean and a 95% t half-width (just the mean for a single seed)."""
+    if pd.isna(half_width):
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} $\\pm$ {std:.{digits}f}"
+    return f"{mean:.{digits}f} $\\pm$ {half_width:.{digits}f}"
+
+
+__all__ = ["best_setting", "compare_settings", "mean_ci", "mean_pm", "over_seeds"]

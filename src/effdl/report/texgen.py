@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from effdl.io import write_text
+from effdl.report import stats as _stats
+from effdl.report.texchars import UNICODE_TO_TEX
 
 _DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
 
@@ -38,7 +40,7 @@ def macro_name(*parts: object) -> str:
 
 
 def escape(text: str) -> str:
-    """Escape TeX special characters in plain text."""
+    """Escape TeX special characters in plain text, and spell common Unicode symbols (≥ — ✓ ...) in TeX."""
     table = {
         "\\": r"\textbackslash{}",
         "&": r"\&",
@@ -51,7 +53,7 @@ def escape(text: str) -> str:
         "~": r"\textasciitilde{}",
         "^": r"\textasciicircum{}",
     }
-    return "".join(table.get(ch, ch) for ch in str(text))
+    return "".join(table.get(ch) or UNICODE_TO_TEX.get(ch, ch) for ch in str(text))
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -85,25 +87,12 @@ def write_macros(macros: dict[str, object], path: str | Path, header: str = "") 
     write_text("".join(lines), path)
 
 
-def spread(samples: Sequence[float]) -> float:
-    """Run-to-run spread over seeds: the sample standard deviation (NaN with fewer than 2 seeds)."""
-    values = np.asarray([s for s in samples if s is not None and not math.isnan(s)], dtype=float)
-    return float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
+def compare(a: Sequence[float], b: Sequence[float], *, paired: bool = False) -> str:
+    """'higher' / 'lower' (p < 0.05), 'within noise' (p >= 0.05) or 'untested' (one seed): a against b.
 
-
-def compare(a: Sequence[float], b: Sequence[float]) -> str:
-    """'higher' / 'lower' when mean(a) differs from mean(b) by more than the seeds' spread, else 'within noise'.
-
-    With a single seed on either side the spread is unknown, and the word says so.
+    Welch's t-test, or the paired t-test with paired=True; see effdl.report.stats.compare for the details.
     """
-    mean_a, mean_b = float(np.nanmean(a)), float(np.nanmean(b))
-    noise = max(spread(a), spread(b))
-    if math.isnan(noise):
-        word = "higher" if mean_a > mean_b else "lower" if mean_a < mean_b else "equal"
-        return f"{word} (one seed, spread unknown)"
-    if abs(mean_a - mean_b) <= noise:
-        return "within noise"
-    return "higher" if mean_a > mean_b else "lower"
+    return _stats.compare(a, b, paired=paired).word
 
 
 def df_to_latex(

@@ -1,0 +1,201 @@
+"""The written answers' sentences, built from trend words (effdl.report.words) and tests (effdl.report.stats).
+
+Each function returns TeX text whose every comparison or trend word is computed from the CSV frames it gets;
+what the data cannot support (a plateau in two epochs, a ranking from one seed) is left out or said so.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from effdl.report import words
+from effdl.report.names import display
+from effdl.report.stats import compare, ranked_best, relation, t_interval
+from effdl.report.texgen import escape
+
+
+def lr_label(lr: float) -> str:
+    return f"{float(lr):g}"
+
+
+def _accuracy_phrase(curve: pd.Series, num_classes: int = 10) -> str:
+    """'accuracy rises from 15.2 to 40.1\\%' / 'accuracy ends at chance level (10.0\\%)'."""
+    first, last = float(curve.iloc[0]), float(curve.iloc[-1])
+    if words.at_chance(last, num_classes):
+        return f"accuracy ends at chance level ({last:.1f}\\%)"
+    direction = words.change_word(last - first, up="rises", down="falls", same="stays near")
+    if direction == "stays near" or len(curve) == 1:
+        return f"accuracy stays near {last:.1f}\\%"
+    return f"accuracy {direction} from {first:.1f} to {last:.1f}\\%"
+
+
+def sweep_trends(summary: pd.DataFrame, epochs: pd.DataFrame, iters: pd.DataFrame, window: int) -> dict[str, str]:
+    """1.1.4: per learning rate, the loss trend (spikes, level reached) and the accuracy trend; the best rate
+    (claimed only when it beats every other rate in a Welch t-test), and why, matched to which rate won."""
+    lrs = sorted(summary["lr"].unique())
+    trends, loss = [], {}
+    for lr in lrs:
+        loss[lr] = words.mean_loss_trend(iters[iters["lr"] == lr], window)
+        acc = words.mean_curve(epochs[epochs["lr"] == lr])
+        text = f"lr {lr_label(lr)}: {loss[lr].sentence()}; {_accuracy_phrase(acc)}"
+        diverged = int(summary.loc[summary["lr"] == lr, "diverged"].astype(bool).sum())
+        if diverged:
+            text += f" ({diverged} of {words.count(int((summary['lr'] == lr).sum()), 'run')} diverged)"
+        trends.append(text)
+    groups = {lr: summary.loc[summary["lr"] == lr, "final_test_acc"].tolist() for lr in lrs}
+    best, clear = ranked_best(groups)
+    others = [lr for lr in lrs if lr != best]
+    n = int(summary["seed"].nunique())
+    by_word: dict[str, list[str]] = {}
+    for lr in others:
+        by_word.setdefault(compare(groups[best], groups[lr]).word, []).append(f"lr {lr_label(lr)}")
+    versus = "; ".join(f"{relation(word)} {words.join_words(rates)}" for word, rates in by_word.items())
+    if n < 2:
+        best_sentence = f"lr {lr_label(best)} reached the highest accuracy, but with one seed no ranking is claimed."
+    elif clear:
+        best_sentence = f"lr {lr_label(best)} worked best ({versus}; Welch t-test, n = {n} seeds)."
+    else:
+        best_sentence = (
+            f"lr {lr_label(best)} reached the highest mean accuracy ({versus}; Welch t-test, "
+            f"n = {n} seeds), so no rate is clearly best."
+        )
+    return {
+        "PoneSweepTrends": "; ".join(trends),
+        "PoneBestSentence": best_sentence,
+        "PoneSweepWhy": _why(best, lrs, loss),
+    }
+
+
+def _why(best: float, lrs: list, loss: dict) -> str:
+    """The explanation, matched to the data: which side of the winner lost, and how its loss behaved."""
+    smaller, larger = [lr for lr in lrs if lr < best], [lr for lr in lrs if lr > best]
+    parts = []
+    if smaller:
+        parts.append("smaller rates move the weights too little per step within the epochs available")
+    if larger:
+        top = loss[max(larger)]
+        if top.nonfinite:
+            how = " (its loss diverges)"
+        elif top.spike:
+            how = " (its loss spikes)"
+        elif top.direction != "falls":
+            how = " (its loss stays high)"
+        else:
+            how = ""
+        parts.append(f"the largest rate overshoots along steep directions{how}")
+    if not parts:
+        return ""
+    return "Plausibly, " + " and ".join(parts) + "."
+
+
+def _drop_phrase(changes: list[float], drops: list[int]) -> str:
+    """'jumps by 5.2 points after epoch 25' / 'changes by +5.2, +0.3 and -0.1 points after epochs 25, 50 and 75'."""
+    valid = [(e, c) for e, c in zip(drops, changes) if pd.notna(c)]
+    if not valid:
+        return ""
+    if len(valid) == 1:
+        epoch, change = valid[0]
+        word = words.change_word(change, up="jumps", down="drops", same="barely changes")
+        amount = f" by {abs(change):.1f} points" if word != "barely changes" else ""
+        return f"{word}{amount} {words.epochs_phrase([epoch])}"
+    listed = words.join_words([f"${c:+.1f}$" for _, c in valid])
+    return f"changes by {listed} points {words.epochs_phrase([e for e, _ in valid])}"
+
+
+def scheduler_trend(epochs: pd.DataFrame, iters: pd.DataFrame, window: int, step_schedule: bool) -> str:
+    """1.2.3 for one scheduler: accuracy shape (plateau before the first drop, jumps at drops, steadiness,
+    where it gains most) and the loss (drops at milestones, level reached)."""
+    acc = words.mean_curve(epochs)
+    drops = [d for d in words.lr_drops(epochs) if d < acc.index.max()]
+    clauses = []
+    if step_schedule and drops:
+        plateau = words.plateau_before(acc, drops[0])
+        lead = {
+            True: "plateaus before the first rate drop, then ",
+            False: "still rises at the first rate drop, then ",
+            None: "",
+        }[plateau]
+        clauses.append(f"accuracy {lead}{_drop_phrase([words.change_across(acc, d) for d in drops], drops)}")
+        loss_curve = words.mean_curve(epochs, "train_loss")
+        falls = sum(words.change_across(loss_curve, d) < 0 for d in drops)
+        loss = words.mean_loss_trend(iters, window)
+        clauses.append(f"loss falls at {falls} of {words.count(len(drops), 'drop')}, ending at {loss.end:.2f}")
+    else:
+        text = f"accuracy {words.steadiness(acc)}"
+        quarter = words.largest_gain_quarter(acc)
+        if quarter is not None:
+            text += f", gaining most in the {['first', 'second', 'third', 'last'][quarter - 1]} quarter"
+        clauses.append(text)
+        clauses.append(words.mean_loss_trend(iters, window).sentence())
+    return "; ".join(clauses)
+
+
+def scheduler_comparison(summary: pd.DataFrame, a: str = "multistep", b: str = "cosine_annealing") -> str:
+    """'MultiStep ends higher than cosine annealing (Welch t-test, n = 3)' or the untested form."""
+    result = compare(
+        summary.loc[summary["scheduler"] == a, "final_test_acc"],
+        summary.loc[summary["scheduler"] == b, "final_test_acc"],
+    )
+    return f"{display(a)} ends {relation(result.word)} {display(b)}"
+
+
+def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
+    """1.2.4: per setting the per-seed times and mean $\\pm$ sd; runs slower than twice the median are noise."""
+    times = summary["total_time_s"].astype(float)
+    slow = words.slow_runs(times)
+    parts = []
+    for key, group in summary.sort_values("seed").groupby(by, sort=True):
+        per_seed = ", ".join(f"{t:.1f}{'*' if slow[i] else ''}" for i, t in group["total_time_s"].items())
+        t = group["total_time_s"].astype(float)
+        spread = f" $\\pm$ {t.std():.1f}" if len(t) > 1 else ""
+        parts.append(f"{escape(display(key))} {t.mean():.1f}{spread}\\,s (seeds: {per_seed})")
+    text = "; ".join(parts) + " (mean $\\pm$ sd)."
+    if slow.any():
+        text += f" Starred: over twice the median ({times.median():.1f}\\,s), machine noise, not the scheduler."
+    return text
+
+
+def matching_epoch_comparison(sanity: pd.DataFrame, reference: pd.DataFrame) -> tuple[int, str, str, str]:
+    """3.2: the epoch both runs reached, the two accuracies there (mean over seeds) and the Welch word."""
+    epoch = int(min(sanity["epoch"].max(), reference["epoch"].max()))
+    a = sanity.loc[sanity["epoch"] == epoch, "test_acc"]
+    b = reference.loc[reference["epoch"] == epoch, "test_acc"]
+    word = compare(a, b).word
+    return epoch, f"{t_interval(a).mean:.2f}", f"{t_interval(b).mean:.2f}", relation(word)
+
+
+def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
+    """3.3.4 for one mode: how many events lowered accuracy at once, what the next epoch did, how it ends."""
+    acc = words.mean_curve(epochs)
+    events = sorted(int(e) for e in epochs.loc[epochs["prune_event"].astype(str) == "True", "epoch"].unique())
+    dips = [(e, float(acc[e] - acc[e - 1])) for e in events if e - 1 in acc.index]
+    after = [(e, words.change_across(acc, e)) for e in events if e + 1 not in events]  # next epoch prunes nothing
+    after = [(e, c) for e, c in after if pd.notna(c)]
+    lowered = sum(d <= -words.FLAT_POINTS for _, d in dips)
+    if dips:
+        low, high = min(d for _, d in dips), max(d for _, d in dips)
+        spread = f"a change of ${low:+.1f}$" if len(dips) == 1 else f"changes from ${low:+.1f}$ to ${high:+.1f}$"
+        event_text = (
+            f"{lowered} of {words.count(len(dips), 'event')} with a preceding epoch lowered test accuracy "
+            f"at once by at least {words.FLAT_POINTS:g} point ({spread} points)"
+        )
+    else:
+        event_text = "no event has a preceding epoch to compare with"
+    if after:
+        mean_after = sum(c for _, c in after) / len(after)
+        word = words.change_word(mean_after, up="recovered", down="kept falling", same="barely changed")
+        next_text = f"the epoch after an event {word} (mean change ${mean_after:+.1f}$ points)"
+    else:
+        next_text = "no event is followed by an epoch without pruning, so recovery is not measured"
+    return {"events": event_text, "next": next_text, "ending": words.ending_phrase(acc)}
+
+
+PRECISION_NAMES = {"bf16": "bf16 autocast", "fp32": "fp32", "fp16": "fp16 autocast"}
+
+
+def precision_text(frame: pd.DataFrame) -> str:
+    """The training precision(s) of a frame's runs, as the reader names them ('bf16 autocast', 'fp32')."""
+    if "precision" not in frame:
+        return "an unrecorded precision"
+    values = sorted(frame["precision"].dropna().astype(str).unique())
+    return words.join_words([PRECISION_NAMES.get(v, v) for v in values]) or "an unrecorded precision"

@@ -1,0 +1,76 @@
+"""Tests of effdl.report.deviations: a row appears exactly when the config differs from the notebook."""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+
+from effdl.report.deviations import deviation_rows, deviations_table
+
+NOTEBOOK_LIKE = {
+    "seeds": [43],
+    "engine": {"batch_size": 128},
+    "datasets": {"cifar10": {"subset": None}, "cinic10": {"path": None, "subset": None}},
+    "schedules": {
+        "lr_sweep": {"epochs": 5, "lrs": [0.0001, 0.1, 1.0]},
+        "schedulers": {"epochs": 100, "milestones": [25, 50, 75]},
+    },
+    "quant": {"mnist": {"batch_size": 1, "epochs": 4}, "stochastic": {"trials": 10}},
+    "prune": {
+        "sanity": {"epochs": 5},
+        "schedule": {"epochs": 100, "prune_percentage": 0.1, "prune_start": 10, "prune_every": 10, "prune_end": 50},
+    },
+    "finetune": {"epochs": 1, "num_classes": 1000, "allow_random_init": False},
+    "dwconv": {"train": {"epochs": 100}},
+}
+RUNS = pd.DataFrame({"precision": ["fp32"], "weights": ["pretrained IMAGENET1K_V1 (sha256 ...)"]})
+
+
+def settings(rows):
+    return {(row["part"], row["setting"]) for row in rows}
+
+
+def test_the_notebook_settings_give_no_deviation():
+    assert deviation_rows(NOTEBOOK_LIKE, RUNS) == []
+    assert deviations_table(NOTEBOOK_LIKE, RUNS)["setting"].tolist() == ["none"]
+
+
+def test_each_changed_value_adds_its_row_and_only_that_row():
+    config = copy.deepcopy(NOTEBOOK_LIKE)
+    config["quant"]["mnist"]["batch_size"] = 64
+    rows = deviation_rows(config, RUNS)
+    assert settings(rows) == {("2", "MNIST batch size")}
+    assert rows[0]["notebook"] == "1" and rows[0]["this run"] == "64"
+
+
+def test_smoke_like_settings_show_precision_head_weights_subsets_and_runtime_method():
+    config = copy.deepcopy(NOTEBOOK_LIKE)
+    config["engine"]["batch_size"] = 32
+    config["datasets"]["cifar10"]["subset"] = {"train_per_class": 32, "test_per_class": 32, "seed": 0}
+    config["datasets"]["cinic10"] = {
+        "path": "../shared/data/cifar10-jpeg.tar.gz",
+        "subset": {"train_per_class": 8, "test_per_class": 5, "seed": 0},
+    }
+    config["finetune"].update(num_classes=10, allow_random_init=True)
+    config["prune"]["schedule"].update(epochs=2, prune_percentage=0.25, prune_start=1, prune_every=1, prune_end=2)
+    config["dwconv"]["benchmark"] = {"steps": 3, "batch_size": 8, "warmup": 1}
+    runs = pd.DataFrame({"precision": ["bf16", "fp32"], "weights": ["random init, not pretrained", "x"]})
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, runs)}
+    assert rows[("all", "training precision")]["this run"] == "bf16, fp32"
+    assert rows[("1, 3, 6", "training batch size")]["this run"] == "32"
+    assert "subset seed 0" in rows[("1, 2, 3, 6", "CIFAR-10 data")]["this run"]
+    assert ("2", "MNIST data") not in rows  # MNIST stays full
+    assert rows[("4", "classifier head")]["this run"] == "10-way"
+    assert rows[("4", "starting weights")]["this run"] == "random init"
+    assert rows[("3.3/3.4", "pruning schedule")]["this run"] == "25% after epochs 1 and 2"
+    assert rows[("4", "CINIC-10 data")]["this run"].startswith("CIFAR-10 standing in")
+    assert "fixed batch of 8" in rows[("6.2", "runtime comparison")]["this run"]
+
+
+def test_part1_settings_are_read_from_the_schedules_key():
+    config = copy.deepcopy(NOTEBOOK_LIKE)
+    config["schedules"]["lr_sweep"]["epochs"] = 2
+    config["schedules"]["schedulers"]["milestones"] = [1]
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, RUNS)}
+    assert rows[("1.1", "epochs")]["this run"] == "2" and rows[("1.2", "MultiStep milestones")]["this run"] == "1"

@@ -1,0 +1,139 @@
+"""Between-workflow cache: a second clone builds a figure from the first clone's training runs, and misses on change.
+
+Two copies of the repository share one SNAKEMAKE_OUTPUT_CACHE and build results/figs/lr_sweep.pdf on a tiny
+overlay of the smoke config (one lr, one seed, one epoch, 200 images). Each copy runs its own library
+(PYTHONPATH=<copy>/src), as a separate clone with its own editable install would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from helpers import REPO, snakemake
+
+TARGET = "results/figs/lr_sweep.pdf"
+RUN = "results/runs/part1/lr_sweep_lr0.1_seed43"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def copy_repo(dest: Path) -> Path:
+    """A clone of the working tree: tracked and untracked-but-not-ignored files, no results/ or .venv."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for rel in filter(None, (name.decode() for name in listed)):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def overlay(path: Path, lr: float) -> Path:
+    """Part 1.1 with one lr, one seed, one epoch on 200 CIFAR-10 images; data paths absolute (clones live in tmp)."""
+    data = {
+        "cifar10": {
+            "path": str(SHARED_DATA / "cifar10-jpeg.tar.gz"),
+            "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
+        },
+        "mnist": {"path": str(SHARED_DATA / "mnist-png.tar.gz")},
+        "cinic10": {"path": str(SHARED_DATA / "cifar10-jpeg.tar.gz")},
+    }
+    settings = {
+        "seeds": [43],
+        "datasets": data,
+        "schedules": {"smoothing_window": 2, "lr_sweep": {"lrs": [lr], "epochs": 1}},
+    }
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def run(clone: Path, cache: Path, lr: float, *options: str, timeout: int = 600) -> str:
+    """snakemake --cache in `clone` on the tiny overlay; returns its output (stdout + stderr)."""
+    env = {**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(cache), "PYTHONPATH": str(clone / "src")}
+    settings = overlay(clone / f"overlay_lr{lr}.yaml", lr)
+    args = ["--cores", "2", "--cache", "--configfile", "config/smoke.yaml", str(settings), *options, "--", TARGET]
+    result = snakemake(*args, cwd=clone, env=env, timeout=timeout)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-5000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def clones(tmp_path_factory):
+    """Clone A builds the figure (and fills the cache); clone B then builds it too, from the cache."""
+    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
+        pytest.skip(f"no offline CIFAR-10 copy at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("cache")
+    cache = root / "cache"
+    cache.mkdir()
+    a, b = copy_repo(root / "a"), copy_repo(root / "b")
+    out_a = run(a, cache, 0.1)
+    out_b = run(b, cache, 0.1)
+    return a, b, cache, out_a, out_b
+
+
+@pytest.mark.slow
+def test_first_clone_trains_and_fills_the_cache(clones):
+    a, _, cache, out_a, _ = clones
+    assert (a / TARGET).exists()
+    assert (a / "results/logs/train_model/part1/lr_sweep_lr0.1_seed43.log").exists(), "clone A did not train"
+    assert f"Moving output file {RUN}/model.pt to cache" in out_a
+    assert (a / RUN / "model.pt").is_symlink() and (a / RUN / "model.pt").resolve().parent == cache.resolve()
+
+
+@pytest.mark.slow
+def test_second_clone_builds_the_figure_without_training(clones):
+    a, b, cache, _, out_b = clones
+    assert (b / TARGET).exists()
+    # the cached jobs' scripts never ran in B: Snakemake creates their log files, the scripts would fill them
+    for log in ("train_model/part1/lr_sweep_lr0.1_seed43.log", "prepare_data/cifar10.log"):
+        path = b / "results/logs" / log
+        assert not path.exists() or path.stat().st_size == 0, f"{log}: {path.read_text()[:500]}"
+    assert "Moving output file" not in out_b, "clone B computed something cacheable instead of reusing it"
+    for name in ("iters.csv", "epochs.csv", "summary.csv", "model.pt"):
+        assert f"Symlinking output file {RUN}/{name} from cache" in out_b
+        assert (b / RUN / name).resolve() == (a / RUN / name).resolve()
+    # the benchmark travels with the run: the appendix of B shows the time A's training took
+    bench = "results/benchmarks/train_model/part1/lr_sweep_lr0.1_seed43.tsv"
+    assert pd.read_csv(b / bench, sep="\t")["s"].iloc[-1] > 0
+    # the figure's own jobs still ran in B
+    assert (b / "results/logs/plot_training_curves/lr_sweep.log").exists()
+
+
+@pytest.mark.slow
+def test_a_changed_lr_misses(clones):
+    _, b, cache, _, _ = clones
+    out = run(b, cache, 0.05, "-n")
+    assert (
+        "Output file results/runs/part1/lr_sweep_lr0.05_seed43/iters.csv will be written to global "
+        "between-workflow cache" in out
+    )
+
+
+@pytest.mark.slow
+def test_changed_library_code_misses_and_report_code_does_not(clones):
+    _, b, cache, _, _ = clones
+    engine = b / "src" / "effdl" / "engine.py"
+    original = engine.read_text()
+    engine.write_text(original + "\n# a change to the training code\n")
+    try:
+        out = run(b, cache, 0.1, "-n", "--forceall")
+        assert f"Output file {RUN}/iters.csv will be written to global between-workflow cache" in out
+        assert "Output file results/data/cifar10.pt will be written to global between-workflow cache" in out
+    finally:
+        engine.write_text(original)
+    plotting = b / "src" / "effdl" / "report" / "plotting.py"
+    plotting.write_text(plotting.read_text() + "\n# a change to the figure code only\n")
+    out = run(b, cache, 0.1, "-n", "--forceall")
+    assert f"Output file {RUN}/iters.csv will be obtained from global between-workflow cache" in out
+    assert "Output file results/data/cifar10.pt will be obtained from global between-workflow cache" in out

@@ -1,0 +1,33 @@
+"""Snakemake adapter for rule notebook: build the submission notebook and execute it (a failing cell fails the rule)."""
+
+import time
+from pathlib import Path
+
+from effdl.report.notebook import NotebookExecutionError, build_notebook, execute_notebook, paper_exhibits
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(params, sections_dir: str, out_path: str, threads: int) -> None:
+    exhibits = paper_exhibits(sections_dir)
+    nb = build_notebook(
+        team=[dict(m) for m in params.team],
+        label=params.label,
+        exhibits=exhibits,
+        configfiles=list(params.configfiles),
+        notebook_target=out_path,
+        threads=threads,
+    )
+    log(f"built {len(nb.cells)} cells ({len(exhibits)} figures/tables); executing")
+    start = time.monotonic()
+    try:
+        execute_notebook(nb, out_path, cwd=Path.cwd(), timeout_s=params.cell_timeout_s)
+    except NotebookExecutionError as err:
+        log(str(err))
+        raise
+    log(f"executed in {time.monotonic() - start:.1f} s; wrote {out_path}")
+
+
+main(snakemake.params, str(Path(snakemake.input.sections[0]).parent), snakemake.output[0], snakemake.threads)

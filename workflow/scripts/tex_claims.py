@@ -1,0 +1,30 @@
+"""Snakemake adapter for rule tex_claims: the claims table (TeX and CSV) and its verdict counts as macros."""
+
+import pandas as pd
+
+from effdl.io import write_csv
+from effdl.report.claims import check_claims, claims_latex_table, claims_macros
+from effdl.report.texgen import df_to_latex, write_macros
+from effdl.runlog import open_log
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+SINGLE = ("sweep", "sched", "sched_epochs", "quant_rows", "sanity", "pruning", "pruning_epochs", "dw_params")
+
+
+def main(inputs, example: dict, outputs) -> None:
+    tables = {name: pd.read_csv(inputs[name]) for name in SINGLE}
+    tables["toy"] = pd.concat([pd.read_csv(path) for path in inputs.toy], ignore_index=True)
+    claims = check_claims(tables, example)
+    write_csv(claims, outputs.csv)
+    write_macros(claims_macros(claims), outputs.macros, "claims")
+    # the bare tabular: paper/sections/claims.tex wraps it in a float with its caption and font size
+    df_to_latex(
+        claims_latex_table(claims), outputs.table, escape=False, column_format="p{4.3cm}p{5.1cm}p{3.4cm}p{1.6cm}"
+    )
+    for row in claims.itertuples():
+        log(f"{row.part} {row.expectation}: {row.verdict} ({row.measured}; {row.test})")
+
+
+main(snakemake.input, dict(snakemake.params.example), snakemake.output)
