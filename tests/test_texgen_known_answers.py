@@ -100,4 +100,3 @@ def test_df_to_latex_without_caption_or_escaping(tmp_path):
     assert lines[1] == r"\begin{tabular}{lr}" and r"$x$ & 1.00 \\" in lines and lines[-1] == r"\end{tabular}"
     df_to_latex(df, tmp_path / "c.tex", caption="C")
     assert (tmp_path / "c.tex").read_text().endswith("\\end{tabular}\n\\caption{C}\n\\end{table}\n")  # no label
-

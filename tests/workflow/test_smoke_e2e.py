@@ -233,9 +233,7 @@ def _flip_winners(sweep: pd.DataFrame, sched: pd.DataFrame) -> tuple[float, pd.D
 def test_answers_name_the_new_winners_after_a_csv_edit(smoke_run, pdf_text):
     """Edit the Part 1 summaries so another rate and the other scheduler win: only the report jobs re-run, and
     the answers of 1.1.4 and 1.2.3 name the new winners (words from the data, not from the template)."""
-    paths = {
-        name: RESULTS / "metrics" / f"part1_{name}" / "summary.csv" for name in ("lr_sweep", "schedulers")
-    }
+    paths = {name: RESULTS / "metrics" / f"part1_{name}" / "summary.csv" for name in ("lr_sweep", "schedulers")}
     originals = {name: path.read_text() for name, path in paths.items()}
     weakest, sweep, sched = _flip_winners(pd.read_csv(paths["lr_sweep"]), pd.read_csv(paths["schedulers"]))
     sweep.to_csv(paths["lr_sweep"], index=False)
