@@ -8,9 +8,15 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from test_data import MNIST_LIKE, _make_tree
+from test_data import _make_tree
 
 from effdl.data import DataError, prepare_dataset, read_imagefolder, read_torchvision
+
+# numeric names (original order) spread over class folders; every test class also has train images
+TREE = {
+    "train": [("0", "1.png", 10), ("1", "3.png", 30), ("1", "0.png", 0), ("0", "2.png", 20), ("0", "4.png", 40)],
+    "test": [("1", "1.png", 71), ("0", "0.png", 70)],
+}
 
 
 class FakeTorchvisionSet:
@@ -73,11 +79,13 @@ def test_torchvision_source_grayscale_and_subset(monkeypatch, tmp_path):
 
 
 def test_prepare_dataset_imagefolder_names_and_records_the_subset(tmp_path):
-    _make_tree(tmp_path, MNIST_LIKE)
-    with pytest.raises(DataError, match="subset asks for 2 train images of class 1 but only 1 exist"):
+    _make_tree(tmp_path, TREE)
+    with pytest.raises(
+        DataError, match=r"datasets\.mnist\.subset\.train_per_class = 3, but class '1' has only 2 train"
+    ):
         prepare_dataset(
             "mnist",
-            {"source": "imagefolder", "path": str(tmp_path / "top"), "subset": {"train_per_class": 2}},
+            {"source": "imagefolder", "path": str(tmp_path / "top"), "subset": {"train_per_class": 3}},
         )
     packed = prepare_dataset("mnist", {"source": "imagefolder", "path": str(tmp_path / "top")})
     direct = read_imagefolder(tmp_path / "top")
@@ -87,7 +95,7 @@ def test_prepare_dataset_imagefolder_names_and_records_the_subset(tmp_path):
 
 
 def test_prepare_dataset_download_reads_the_fetched_archive(tmp_path):
-    _make_tree(tmp_path, MNIST_LIKE)
+    _make_tree(tmp_path, TREE)
     root = tmp_path / "data" / "cinic10"
     root.mkdir(parents=True)
     with tarfile.open(root / "CINIC-10.tar.gz", "w:gz") as tar:
