@@ -362,7 +362,7 @@ def test_prune_to_sparsity_zero_prunes_nothing():
 
 def test_pruning_hook_bounds_and_messages():
     PruningHook("structured", 1.0, [0])  # one event of 100 % is allowed
-    with pytest.raises(ValueError, match="prune_percent"):
+    with pytest.raises(ValueError, match=r"^prune_percent must be in \(0, 1\], got 1.5$"):
         PruningHook("structured", 1.5, [0])
     with pytest.raises(ValueError, match=r"^prune_epochs are 0-based epoch indices \(>= 0\), got \[-1, 2\]$"):
         PruningHook("structured", 0.1, [-1, 2])
