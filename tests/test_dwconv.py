@@ -296,3 +296,37 @@ def test_part6_macros_reject_disagreeing_counts(comparison_rows):
     params.loc[params["impl"] == "mine", "separable_params"] += 1
     with pytest.raises(ValueError, match="disagree on parameter counts"):
         part6_macros(params, bench, summary, epochs, {"C_in": 10, "C_out": 20, "kernel_size": 5}, 8)
+
+
+def test_parameter_comparison_defaults_are_the_notebook_example():
+    layer = [r for r in dwconv.parameter_comparison() if r["comparison"].startswith("layer")]
+    assert [(r["comparison"], r["standard_params"], r["separable_params"]) for r in layer] == [
+        ("layer (10, 20, 5)", 10 * 20 * 5 * 5, 10 * 5 * 5 + 10 * 20)
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    "sizes, name, value",
+    [
+        ((0, 2, 3), "C_in", "0"),
+        ((2, 2.5, 3), "C_out", "2.5"),
+        ((2, 2, True), "W_H", "True"),
+        ((2, 2, "3"), "W_H", "'3'"),
+    ],
+)
+def test_sizes_must_be_positive_ints_named_in_the_message(sizes, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be a positive int, got {value}; pass e\.g\. {name}=3$"):
+        DepthwiseSeparableConvolution(*sizes)
+
+
+def test_convnet_vs_dwconvnet_rows_are_the_known_counts():
+    rows = [r for r in dwconv.parameter_comparison() if not r["comparison"].startswith("layer")]
+    assert [r["comparison"] for r in rows] == ["ConvNet vs DWConvNet"] * 2
+    for r in rows:  # 1,212,778 (ConvNet, test_engine) and 520,778 (test_dwconvnet_layout_and_count)
+        assert (r["standard_params"], r["separable_params"]) == (1_212_778, 520_778)
+        assert r["measured_ratio"] == pytest.approx(1_212_778 / 520_778)
+
+
+def test_the_default_implementation_is_mine():
+    assert DWConvNet().impl == "mine"
+    assert isinstance(dwconv.dw_conv_block(4, 4)[0], dwconv.LAYERS["mine"])

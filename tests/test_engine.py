@@ -49,6 +49,10 @@ def test_moving_average_equals_the_seed():
     assert len(ours) == 1955 - 99
     assert torch.allclose(ours.float(), seed_moving_average(values), atol=1e-5)
     assert len(moving_average(values[:50], 100)) == 0
+    for length in (100, 101):  # the edges: exactly one window gives one point, as the seed's
+        edge = moving_average(values[:length], 100)
+        assert len(edge) == length - 99
+        assert torch.allclose(edge.float(), seed_moving_average(values[:length]), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -157,10 +161,10 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_p
     class Kill:
         def after_train_epoch(self, epoch, model):
             if epoch == 2:
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt("killed after epoch 2")
 
     torch.manual_seed(0)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="killed after epoch 2"):
         model = small_net()
         cfg = TrainConfig(
             epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, scheduler="multistep", milestones=(2,), seed=7
@@ -189,8 +193,13 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_p
 def test_divergence_is_recorded_not_raised(tiny_packed, tmp_path):
     _, result = tiny_run(tiny_packed, tmp_path, lr=1e6, checkpoint=False)
     assert result.diverged
-    assert len(result.epochs) <= 3
-    assert not math.isfinite(pd.DataFrame(result.iterations)["loss"].iloc[-1])
+    losses = pd.DataFrame(result.iterations)["loss"]
+    assert not math.isfinite(losses.iloc[-1])
+    # stopped in the epoch of the first non-finite loss (4 batches an epoch): nothing trained or tested after it
+    first_bad_epoch = int((~losses.map(math.isfinite)).idxmax()) // 4 + 1
+    assert first_bad_epoch < 3, "lr=1e6 should diverge before the last of 3 epochs"
+    assert [r["epoch"] for r in result.epochs] == list(range(1, first_bad_epoch + 1))
+    assert len(losses) == 4 * first_bad_epoch
 
 
 def _losses(packed, seed: int, shuffle: bool) -> list[float]:

@@ -50,10 +50,11 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, error):
     write_text("old,complete\n", target)
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
     before = state(target)
-    with pytest.raises(type(error)):
+    with pytest.raises(type(error)) as info:  # the very exception comes through (stronger than a match=)
         with atomic_write(target) as handle:
             handle.write("new,half")
             raise error
+    assert info.value is error
     assert state(target) == before
     assert temps(tmp_path) == []
 
@@ -112,7 +113,7 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
         }[damage]
     )
     before = state(path)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(CheckpointError, match="is corrupt, truncated or not a torch checkpoint") as info:
         load_checkpoint(path)
     message = str(info.value)
     assert message.startswith(f"checkpoint {path} is corrupt, truncated or not a torch checkpoint (")

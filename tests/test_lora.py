@@ -34,7 +34,7 @@ def test_a_has_kaiming_uniform_init():
     layer = make_layer(in_features=400, r=8)
     bound = 1 / math.sqrt(400)
     assert layer.lora_A.abs().max() <= bound
-    assert layer.lora_A.abs().max() > 0.9 * bound  # uniform over the whole range, not tiny
+    assert layer.lora_A.abs().max() > 0.99 * bound  # 3200 uniform draws reach the bound (a=sqrt(6) gives 0.93)
     assert layer.lora_A.shape == (8, 400) and layer.lora_B.shape == (7, 8)
 
 
@@ -55,16 +55,17 @@ def test_merged_and_unmerged_outputs_agree():
     x = torch.randn(6, 20, generator=torch.Generator().manual_seed(4))
     weight_before = layer.base.weight.clone()
     unmerged_out = layer(x)
+    assert layer.merged is False
 
     layer.merge()
-    assert layer.merged
+    assert layer.merged is True
     assert not torch.allclose(layer.base.weight, weight_before)  # the update went into W
     torch.testing.assert_close(layer(x), unmerged_out)
     layer.merge()  # idempotent: merging twice must not add the update twice
     torch.testing.assert_close(layer(x), unmerged_out)
 
     layer.unmerge()
-    assert not layer.merged
+    assert layer.merged is False
     torch.testing.assert_close(layer.base.weight, weight_before)
     torch.testing.assert_close(layer(x), unmerged_out)
 
@@ -118,10 +119,21 @@ def test_rejects_bad_rank(r):
 
 
 def test_rejects_non_linear_base():
-    with pytest.raises(TypeError, match="nn.Linear"):
+    with pytest.raises(TypeError, match=r"^LoRALinear wraps an nn\.Linear, got Conv2d$"):
         LoRALinear(nn.Conv2d(3, 3, 1), r=2)
 
 
 def test_rejects_bad_alpha():
     with pytest.raises(ValueError, match="alpha"):
         LoRALinear(nn.Linear(4, 4), r=2, alpha=0)
+
+
+def test_rank_one_is_the_smallest_allowed_rank():
+    layer = LoRALinear(nn.Linear(4, 3), r=1, alpha=2.0)
+    assert layer.r == 1 and layer.lora_A.shape == (1, 4) and layer.lora_B.shape == (3, 1)
+    assert "r=1, alpha=2" in repr(layer)
+
+
+def test_defaults_are_rank_10_and_alpha_1():
+    layer = LoRALinear(nn.Linear(12, 5))
+    assert (layer.r, layer.alpha, layer.scaling) == (10, 1.0, 0.1)

@@ -334,3 +334,42 @@ def test_naive_per_event_rounding_uses_each_layers_own_channel_count():
     schedule_macros(macros, pruned, sparsity, 0.25, [1, 2])
     assert macros["PthreeNaiveSparsityMin"] == "40.0" and macros["PthreeNaiveSparsityMax"] == "66.7"
     assert macros["PthreeFinalSparsityMin"] == "40.0" and macros["PthreeFinalSparsityMax"] == "50.0"
+
+
+def test_pruning_to_exactly_100_percent_is_allowed_and_past_it_is_refused():
+    net = nn.Sequential(SparseConv2d(2, 10, 3, mode="structured"))
+    assert filter_l1_pruning(net, 0.6) == [0.6]
+    message = r"^pruning another 0.5 would ask for 1.100 of a layer's weights; lower prune_percent or the number of"
+    with pytest.raises(ValueError, match=message + " pruning events$"):
+        filter_l1_pruning(net, 0.5)
+    assert layer_sparsity(net[0]) == 0.6  # a refused call changes nothing
+    assert filter_l1_pruning(net, 0.4) == [1.0]
+
+
+def test_sparse_conv_block_defaults_to_a_structured_3x3_same_conv():
+    block = sparse_conv_block(3, 8)
+    assert block[0].mode == "structured" and tuple(block[0]._weight.shape) == (8, 3, 3, 3)
+    assert block(torch.zeros(1, 3, 5, 5)).shape == (1, 8, 5, 5)
+    assert [type(m) for m in block] == [SparseConv2d, nn.BatchNorm2d, nn.ReLU]
+
+
+def test_prune_to_sparsity_zero_prunes_nothing():
+    net = nn.Sequential(SparseConv2d(2, 4, 3, mode="unstructured"))
+    assert prune_to_sparsity(net, 0.0) is net and layer_sparsity(net[0]) == 0.0
+    with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\], got 1.5"):
+        prune_to_sparsity(net, 1.5)
+
+
+def test_pruning_hook_bounds_and_messages():
+    PruningHook("structured", 1.0, [0])  # one event of 100 % is allowed
+    with pytest.raises(ValueError, match=r"^prune_percent must be in \(0, 1\], got 1.5$"):
+        PruningHook("structured", 1.5, [0])
+    with pytest.raises(ValueError, match=r"^prune_epochs are 0-based epoch indices \(>= 0\), got \[-1, 2\]$"):
+        PruningHook("structured", 0.1, [-1, 2])
+
+
+def test_sparse_from_dense_names_what_is_wrong_with_the_input():
+    with pytest.raises(ValueError, match=r"^Conv2d has no Linear classifier$"):
+        sparse_from_dense(nn.Conv2d(3, 4, 3), "structured")
+    with pytest.raises(ValueError, match=r"^Sequential does not have ConvNet's 9 conv \+ 9 BatchNorm layers$"):
+        sparse_from_dense(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 10)), "structured")

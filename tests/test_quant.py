@@ -678,3 +678,48 @@ def test_packed_checkpoint_rows_write_files_quantized_from_fp32(trained_mlp):
         direct = fake_quantize_state_dict(model.state_dict(), bits=bits)
         from_file = dequantize_state_dict(unpack_state_dict(torch.load(path, weights_only=True)))
         assert all(torch.equal(direct[k], from_file[k]) for k in direct)
+
+
+def test_values_beyond_half_the_float32_range_are_refused_at_the_edge():
+    half = float(np.finfo(np.float32).max) / 2
+    q, params = quantize(np.array([-half, 0.0, half]), bits=8)  # exactly half: still representable
+    assert q.tolist() == [0, 128, 255]
+    message = r"^quantize got values beyond half the float32 range; .* Fix: rescale the array first\.$"
+    with pytest.raises(ValueError, match=message):
+        quantize(np.array([0.0, np.nextafter(half, np.inf)]))
+
+
+def test_select_quantized_names_of_a_bare_layer_have_no_prefix():
+    assert select_quantized_names(nn.Linear(3, 2)) == ["weight", "bias"]
+    assert set(fake_quantize_state_dict(nn.Linear(3, 2).state_dict())) == {"weight", "bias"}
+
+
+def test_fake_quantize_state_dict_quantizes_only_the_named_tensors_per_channel_when_asked():
+    rng = np.random.default_rng(0)
+    sd = {"a": torch.tensor(rng.normal(size=(4, 6)) * [[1], [10], [100], [1000]], dtype=torch.float32),
+          "b": torch.tensor(rng.normal(size=(5,)), dtype=torch.float32)}  # fmt: skip
+    out = fake_quantize_state_dict(sd, ["a"], 2)
+    assert torch.equal(out["b"], sd["b"]) and not torch.equal(out["a"], sd["a"])
+    assert len(torch.unique(out["a"])) <= 4  # one 2-bit grid for the whole tensor
+    per_channel = fake_quantize_state_dict(sd, ["a"], 2, per_channel=True)
+    assert all(len(torch.unique(row)) <= 4 for row in per_channel["a"]) and len(torch.unique(per_channel["a"])) > 4
+    assert (per_channel["a"] - sd["a"]).abs()[0].max() < (out["a"] - sd["a"]).abs()[0].max()  # finer for row 0
+
+
+def test_quantize_accepts_every_valid_negative_axis():
+    w = np.random.default_rng(1).normal(size=(3, 4))
+    q0, _ = quantize(w, 4, axis=0)
+    q_neg, _ = quantize(w, 4, axis=-2)
+    assert np.array_equal(q0, q_neg)
+    with pytest.raises(ValueError, match="axis"):
+        quantize(w, 4, axis=-3)
+
+
+def test_pack_codes_of_nothing_and_unpack_from_a_list():
+    assert pack_codes(np.zeros(0, dtype=np.uint8), 2).tolist() == []
+    assert unpack_codes([0b11100100], 2, 4).tolist() == [0, 1, 2, 3]  # low bits first
+
+
+def test_non_numeric_input_names_the_fix():
+    with pytest.raises(ValueError, match=r"got dtype <U1\. Fix: pass an integer or floating-point NumPy array\.$"):
+        quantize(np.array(["a", "b"]))

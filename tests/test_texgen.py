@@ -16,7 +16,7 @@ from effdl.report.texgen import compare, df_to_latex, macro, macro_name
 def test_macro_names_are_letters_and_distinct_for_distinct_numbers():
     names = {macro_name("Pone", "acc", lr) for lr in (0.0001, 0.001, 0.1, 1.0, 1e-05)}
     assert len(names) == 5 and all(n.isalpha() for n in names)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"letters only, got 'Bad1'"):
         macro("Bad1", "x")
 
 

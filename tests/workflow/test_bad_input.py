@@ -250,7 +250,7 @@ def model_file(tmp_path) -> Path:
 
 def expect_checkpoint_error(path: Path, problem: str) -> CheckpointError:
     before = (path.read_bytes(), path.stat().st_mtime_ns)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(CheckpointError, match=re.escape(problem)) as info:
         load_checkpoint(path)
     message = str(info.value)
     assert str(path) in message and problem in message and "Fix:" in message, message
@@ -363,7 +363,7 @@ def test_weights_file_with_the_wrong_hash_is_refused_before_loading(tmp_path):
     weights = tmp_path / "resnet18-imagenet.pth"
     torch.save({"fc.weight": torch.zeros(10, 512)}, weights)  # loadable, but not torchvision's file
     before = (weights.read_bytes(), weights.stat().st_mtime_ns)
-    with pytest.raises(WeightsError) as info:
+    with pytest.raises(WeightsError, match=r"is not torchvision's ResNet18_Weights\.IMAGENET1K_V1") as info:
         load_pretrained_state_dict(weights_path=str(weights))
     message = str(info.value)
     assert str(weights) in message and f"expected {expected_hash_prefix()}" in message

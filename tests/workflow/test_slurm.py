@@ -2,9 +2,10 @@
 
 The cluster (tests/slurm/cluster.sh: munged, slurmctld, slurmd on loopback, one fake GPU) is started
 once per module and stopped again in the fixture's teardown when this module started it. Tests
-marked `slurm` skip when the cluster cannot run here (not root, no apt-get); under CI they fail
-instead of skipping when the cluster does not come up. Every subprocess runs in its own process
-group with a time limit and is killed with its children when it overruns.
+marked `slurm` skip when the cluster cannot run here (not root, no apt-get, it does not come up);
+under CI (the environment variable CI set) each of those fails instead (tests/conftest.py's skip_or_fail).
+Every subprocess runs in its own process group with a time limit and is killed with its children when
+it overruns.
 """
 
 from __future__ import annotations
@@ -124,22 +125,20 @@ def submitted_jobs(workdir: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def slurm_env():
+def slurm_env(skip_or_fail):
     """Environment whose SLURM client commands reach the local cluster; starts and stops it."""
     if os.geteuid() != 0:
-        pytest.skip("the local SLURM cluster needs root (tests/slurm/cluster.sh)")
+        skip_or_fail("the local SLURM cluster needs root (tests/slurm/cluster.sh)")
     if shutil.which("apt-get") is None:
-        pytest.skip("the local SLURM cluster needs apt-get to install Debian's slurm-wlm")
+        skip_or_fail("the local SLURM cluster needs apt-get to install Debian's slurm-wlm")
     env = dict(os.environ)
     state_dir = Path(env.setdefault("SLURM_LOCAL_DIR", "/tmp/effdl-slurm"))
     was_up = run_bounded(["bash", CLUSTER_SCRIPT, "status"], timeout_s=60, env=env).returncode == 0
     started = time.monotonic()
     up = run_bounded(["bash", CLUSTER_SCRIPT, "up"], timeout_s=900, env=env)
     if up.returncode != 0:
-        message = f"local SLURM cluster did not start (exit {up.returncode}):\n{up.stdout[-3000:]}"
-        if up.returncode == CANNOT_RUN_HERE or not os.environ.get("CI"):
-            pytest.skip(message)
-        pytest.fail(message)
+        what = "cannot run here" if up.returncode == CANNOT_RUN_HERE else "did not start"
+        skip_or_fail(f"local SLURM cluster {what} (exit {up.returncode}):\n{up.stdout[-3000:]}")
     print(f"cluster up in {time.monotonic() - started:.1f} s")
     env["SLURM_CONF"] = str(state_dir / "etc" / "slurm.conf")
     env["PATH"] = f"{state_dir / 'bin'}{os.pathsep}{env['PATH']}"
@@ -316,13 +315,13 @@ class StudyRuns:
 
 
 @pytest.fixture(scope="module")
-def part1_runs(slurm_env, tmp_path_factory) -> StudyRuns:
+def part1_runs(slurm_env, tmp_path_factory, skip_or_fail) -> StudyRuns:
     """Build the target twice, one after the other: locally (2 cores), then through the SLURM profile.
 
     Not at the same time: two trainings on a 2-core machine oversubscribe it several-fold.
     """
     if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
-        pytest.skip(f"no offline CIFAR-10 copy at {SHARED_DATA}")
+        skip_or_fail(f"no offline CIFAR-10 copy at {SHARED_DATA}")
     local, slurm = tmp_path_factory.mktemp("part1_local"), tmp_path_factory.mktemp("part1_slurm")
     profile = write_test_profile(slurm / "profile", slurm_env)
     runs = {}

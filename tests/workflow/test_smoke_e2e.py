@@ -18,6 +18,14 @@ from helpers import REPO, snakemake
 VARIANT = "variants/smoke"
 RESULTS = REPO / VARIANT / "results"
 SMOKE = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/smoke.yaml", "--directory", VARIANT)
+SECTIONS = [  # the start of each \\section title of paper/sections/part*.tex (short enough never to wrap)
+    "Part 1: learning rate",
+    "Part 2: post-training quantization",
+    "Part 3: structured and unstructured",
+    "Part 4: fine-tuning ResNet-18",
+    "Part 5: the transformer",
+    "Part 6: depthwise separable",
+]
 PROVENANCE = ["seed", "device", "torch_version", "git_commit", "config_hash", "data_source", "data_sha256"]
 
 
@@ -32,17 +40,32 @@ def smoke_run():
     return result
 
 
-def pdf_text(path) -> str:
+@pytest.fixture
+def pdf_text(skip_or_fail):
+    """A PDF -> text reader (pdftotext); skips without poppler-utils, fails so under CI."""
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        skip_or_fail("pdftotext (poppler-utils) is not installed")
+
+    def read(path) -> str:
+        return subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+
+    return read
 
 
 @pytest.mark.slow
-def test_smoke_builds_the_paper_with_part1_figures(smoke_run):
+def test_smoke_builds_the_paper_with_part1_figures(smoke_run, pdf_text):
     paper = RESULTS / "paper.pdf"
-    assert paper.exists() and paper.stat().st_size > 10_000
+    data = paper.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), "not a complete PDF"
     text = pdf_text(paper)
+    flat = " ".join(text.split())  # -layout pads words with spaces
+    missing = [title for title in SECTIONS if title not in flat]
+    assert not missing, f"sections missing from the PDF: {missing}"
+    positions = [flat.index(title) for title in SECTIONS]
+    assert positions == sorted(positions), "sections out of order"
+    assert flat.rindex("Provenance") > positions[-1], "the provenance appendix should come last"
     assert "Part 1.1: training loss (moving average)" in text
     assert "Part 1.2: MultiStep" in text
     assert "??" not in text
@@ -95,7 +118,7 @@ def test_report_html_has_the_figures(smoke_run):
 
 
 @pytest.mark.slow
-def test_changed_csv_changes_only_the_paper(smoke_run):
+def test_changed_csv_changes_only_the_paper(smoke_run, pdf_text):
     """Edit one aggregated number by hand: only the TeX generator and the paper re-run, and the PDF shows it."""
     summary_csv = RESULTS / "metrics" / "part1_schedulers" / "summary.csv"
     original = summary_csv.read_text()
@@ -140,7 +163,7 @@ def submission(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission):
+def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission, pdf_text):
     path, team, entries = submission
     assert re.fullmatch(r"CS2420_PSet2_[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*\.zip", path.name)
     stem = path.stem
@@ -207,7 +230,7 @@ def _flip_winners(sweep: pd.DataFrame, sched: pd.DataFrame) -> tuple[float, pd.D
 
 
 @pytest.mark.slow
-def test_answers_name_the_new_winners_after_a_csv_edit(smoke_run):
+def test_answers_name_the_new_winners_after_a_csv_edit(smoke_run, pdf_text):
     """Edit the Part 1 summaries so another rate and the other scheduler win: only the report jobs re-run, and
     the answers of 1.1.4 and 1.2.3 name the new winners (words from the data, not from the template)."""
     paths = {name: RESULTS / "metrics" / f"part1_{name}" / "summary.csv" for name in ("lr_sweep", "schedulers")}
