@@ -46,10 +46,10 @@ def test_every_epoch_line_has_elapsed_time_and_eta(tiny_packed, tmp_path, one_to
     # ETA after epoch k = epochs left x the mean epoch time so far
     assert records[1]["eta_s"] == pytest.approx(2 * times[0]) and records[1]["eta_s"] > 0
     assert records[2]["eta_s"] == pytest.approx(1 * (times[0] + times[1]) / 2)
-    # the callback: once before training, then after every epoch's checkpoint, with a shrinking ETA
+    # the callback: once before training, then after every epoch's checkpoint (the ETA need not shrink
+    # monotonically: a slow epoch on a loaded machine raises the mean epoch time, as it should)
     assert [r["epoch"] for r in records] == [0, 1, 2, 3]
     assert records[0]["eta_s"] is None and records[-1]["eta_s"] == 0.0
-    assert all(a["eta_s"] >= b["eta_s"] for a, b in zip(records[1:], records[2:]))
     assert records[-1]["test_acc"] == result.epochs[-1]["test_acc"]
     assert records[-1]["elapsed_s"] == pytest.approx(result.total_time_s)
 

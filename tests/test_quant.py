@@ -581,7 +581,8 @@ def test_part2_macros_and_table_are_tex_ready():
     assert macros["PtwoMnistTensorNearestBEightDelta"] == "$-0.10$"
     assert macros["PtwoMnistStochVsNearest"] == "higher than"
     assert macros["PtwoMnistStochGap"] == "$+9.00$"
-    assert macros["PtwoMnistBEightVsFp"] == "within the run-to-run spread of"
+    # both checkpoints lose exactly 0.1 points at 8 bits: the paired t-test sees a certain (zero-variance) loss
+    assert macros["PtwoMnistBEightVsFp"] == "lower than"
     assert macros["PtwoMnistBTwoVsFp"] == "lower than"
     assert macros["PtwoMnistFileRatio"] == "5.00"
     assert macros["PtwoMnistGranularitySentence"].startswith("This run configured only per-tensor")
