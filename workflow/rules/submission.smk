@@ -77,7 +77,8 @@ rule notebook:
     params:
         team=SUB["team"],
         label=config["paper"]["label"],
-        configfiles=[str(path) for path in workflow.configfiles],
+        configfiles=[repo_relative(path) for path in workflow.configfiles],
+        workdir=repo_relative(Path.cwd()),
         cell_timeout_s=300,
     script:
         "../scripts/build_notebook.py"

@@ -17,6 +17,7 @@ def main(params, sections_dir: str, out_path: str, threads: int) -> None:
         label=params.label,
         exhibits=exhibits,
         configfiles=list(params.configfiles),
+        workdir=params.workdir,
         notebook_target=out_path,
         threads=threads,
     )

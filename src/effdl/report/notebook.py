@@ -124,10 +124,12 @@ def paper_exhibits(sections_dir: str | Path, results_dir: str = "results") -> li
     return exhibits
 
 
-def rebuild_command(target: str, configfiles: Sequence[str] = (), cores: int = 2) -> str:
-    """The command that rebuilds one target of the workflow under the same config overlays."""
+def rebuild_command(target: str, configfiles: Sequence[str] = (), cores: int = 2, workdir: str = ".") -> str:
+    """The command (run from the repository root) that rebuilds one target under the same config overlays, in the
+    same working directory (`workdir`, relative to the root: "." or a variant's folder)."""
     overlays = "".join(f" --configfile {c}" for c in configfiles if Path(c).name != "config.yaml")
-    return f".venv/bin/snakemake --cores {cores} --resources gpu=1{overlays} --force {target}"
+    directory = "" if workdir in ("", ".") else f" --directory {workdir}"
+    return f".venv/bin/snakemake --cores {cores} --resources gpu=1{overlays}{directory} --force {target}"
 
 
 def _md(text: str):
@@ -141,12 +143,13 @@ def _code(text: str):
 def _setup_cell(threads: int) -> str:
     return f"""\
 # Setup: the repository's src/ first on the path, so every cell below reads and runs this checkout's code.
+# Results are read from the working directory: the repository root, or a variant's folder (variants/<name>).
 import platform
 import sys
 from pathlib import Path
 
-ROOT = Path.cwd()
-assert (ROOT / "Snakefile").is_file(), f"run this notebook from the repository root, not {{ROOT}}"
+ROOT = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "Snakefile").is_file()), None)
+assert ROOT is not None, f"run this notebook inside the repository (its root or variants/<name>), not {{Path.cwd()}}"
 sys.path.insert(0, str(ROOT / "src"))
 
 import torch
@@ -167,6 +170,7 @@ def build_notebook(
     label: str,
     exhibits: Sequence[Exhibit],
     configfiles: Sequence[str] = (),
+    workdir: str = ".",
     notebook_target: str = "",
     threads: int = 1,
     questions=QUESTIONS,
@@ -192,7 +196,7 @@ def build_notebook(
 **Build:** {label}. This notebook is generated and executed by the workflow (rule `notebook`): it reads the
 study's results and trains nothing. Every implementation is shown from `src/` as it is when the cell runs,
 the seed's tests run live, and every figure and table of the write-up is displayed from `results/` with the
-command that rebuilds it. Rebuild this notebook: `{rebuild_command(notebook_target, configfiles)}`.
+command that rebuilds it. Rebuild this notebook: `{rebuild_command(notebook_target, configfiles, workdir=workdir)}`.
 Reproduce the whole study: `bash workflow/setup.sh && .venv/bin/snakemake --cores 4 --resources gpu=1`.
 Every output is saved in the file; to re-run the cells, start the kernel in the repository root (the setup cell
 checks) with the project's environment."""),
@@ -221,12 +225,12 @@ checks) with the project's environment."""),
             cell = _code(test.code)
             cell.metadata["effdl"] = {"seed_test": test.key}
             cells.append(cell)
-        cells += _exhibit_cells([e for e in exhibits if e.part == seed_part.number], configfiles)
+        cells += _exhibit_cells([e for e in exhibits if e.part == seed_part.number], configfiles, workdir)
         last_of_part = seed_part is [p for p in SEED_PARTS if p.number.split(".")[0] == major][-1]
         beyond = [e for e in exhibits if e.part == major]
         if last_of_part and beyond:
             cells.append(_md(f"## Part {major}: beyond the seed"))
-            cells += _exhibit_cells(beyond, configfiles)
+            cells += _exhibit_cells(beyond, configfiles, workdir)
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index:03d}"  # stable ids: the same inputs build the same notebook
     nb.cells = cells
@@ -234,10 +238,10 @@ checks) with the project's environment."""),
     return nb
 
 
-def _exhibit_cells(exhibits: Sequence[Exhibit], configfiles: Sequence[str]) -> list:
+def _exhibit_cells(exhibits: Sequence[Exhibit], configfiles: Sequence[str], workdir: str = ".") -> list:
     cells = []
     for exhibit in exhibits:
-        command = rebuild_command(exhibit.path, configfiles)
+        command = rebuild_command(exhibit.path, configfiles, workdir=workdir)
         show = "show_figure" if exhibit.kind == "figure" else "show_table"
         caption = f": {exhibit.caption}" if exhibit.caption else "."
         cells.append(
