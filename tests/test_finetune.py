@@ -376,3 +376,13 @@ def test_torch_free_plan_agrees_with_torch_and_torchvision(monkeypatch, env):
         monkeypatch.setenv(name, value)
     assert finetune_plan.torch_hub_dir() == Path(torch.hub.get_dir())
     assert finetune_plan.IMAGENET_WEIGHTS_FILE == ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+
+
+def test_best_sentence_names_every_model_tied_for_the_highest_accuracy():
+    summary, epochs = fake_results()
+    untied = finetune_report.finetune_macros(summary, epochs, num_classes=10, lora_r=10, lora_alpha=10)
+    assert "tie" not in untied["PfourBestSentence"] and "net\\_freeze\\_lora" in untied["PfourBestSentence"]
+    tied = summary.assign(final_test_acc=50.0)
+    macros = finetune_report.finetune_macros(tied, epochs, num_classes=10, lora_r=10, lora_alpha=10)
+    assert macros["PfourBestSentence"].endswith("tie for the highest accuracy")
+    assert macros["PfourBestSentence"].count("\\texttt") == summary["variant"].nunique()

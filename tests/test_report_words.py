@@ -91,3 +91,12 @@ def test_an_early_spike_inside_the_first_window_still_counts():
     assert trend.start > 2.3 * 1.5  # the smoothed start already holds the spike ...
     assert trend.spike  # ... but the raw first loss is the reference
     assert not words.loss_trend([2.3, 2.2, 2.1, 2.0], range(4), window=2).spike
+
+
+def test_lr_drop_factor_reads_the_rate_column_and_flips_with_it():
+    from effdl.report.words import lr_drop_factor
+
+    epochs = pd.DataFrame({"run": "a", "epoch": [1, 2, 3], "lr": [0.1, 0.1, 0.01]})
+    assert lr_drop_factor(epochs) == pytest.approx(10.0)
+    assert lr_drop_factor(epochs.assign(lr=[0.1, 0.1, 0.05])) == pytest.approx(2.0)
+    assert lr_drop_factor(epochs.assign(lr=0.1)) is None

@@ -63,6 +63,8 @@ def part1_macros(
         m["PoneSchedCompare"] = answers.scheduler_comparison(sched)
     multistep = sched_epochs[sched_epochs["scheduler"] == "multistep"]
     m["PoneMilestonesText"] = words.epochs_phrase(words.lr_drops(multistep))
+    factor = words.lr_drop_factor(multistep)
+    m["PoneDropFactorText"] = f"divides the rate by {factor:.3g}" if factor else "keeps the rate constant"
     m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m

@@ -184,7 +184,11 @@ def finetune_macros(
     groups = {v: summary.loc[summary["variant"] == v, "final_test_acc"].tolist() for v in final.index}
     best, clear = ranked_best(groups)
     name = f"\\texttt{{{escape(str(best))}}}"
-    if summary["seed"].nunique() < 2:
+    tied = [v for v in final.index if abs(final.loc[v, "mean"] - final["mean"].max()) < 1e-9]
+    if len(tied) > 1:
+        names = " and ".join(f"\\texttt{{{escape(str(v))}}}" for v in tied)
+        m["PfourBestSentence"] = f"{names} tie for the highest accuracy"
+    elif summary["seed"].nunique() < 2:
         m["PfourBestSentence"] = f"the highest is {name} (one seed, so no ranking is claimed)"
     else:
         m["PfourBestSentence"] = (

@@ -118,6 +118,8 @@ def part6_macros(
     m["PsixEpochs"] = str(int(summary["epochs_planned"].max()))
     m["PsixLr"] = f"{float(summary['lr'].iloc[0]):g}"
     m["PsixLrDrops"] = words.epochs_phrase(lr_drop_epochs(epochs))
+    factor = words.lr_drop_factor(epochs)
+    m["PsixDropFactorText"] = f"the learning rate divided by {factor:.3g}" if factor else "a constant learning rate"
     m["PsixTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PsixDevice"] = escape(", ".join(sorted(summary["device"].unique())))
     m["PsixFinalAcc"] = mean_ci(acc)

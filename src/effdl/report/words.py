@@ -142,6 +142,17 @@ def lr_drops(epochs: pd.DataFrame) -> list[int]:
     return sorted(drops)
 
 
+def lr_drop_factor(epochs: pd.DataFrame) -> float | None:
+    """By how much the runs' first learning-rate drop divides the rate (lr before / lr after, read from the lr
+    column), or None when the rate never falls."""
+    for _, run in epochs[epochs["epoch"] >= 1].sort_values("epoch").groupby("run"):
+        lrs = run["lr"].to_numpy()
+        for before, after in zip(lrs[:-1], lrs[1:]):
+            if 0 < after < before * (1 - 1e-9):
+                return float(before / after)
+    return None
+
+
 def change_across(curve: pd.Series, epoch: int) -> float:
     """curve[epoch + 1] - curve[epoch]: the change over the first epoch after a boundary (NaN at the end)."""
     if epoch + 1 not in curve.index or epoch not in curve.index:
