@@ -8,7 +8,7 @@ from pathlib import Path
 NEWCOMMAND = re.compile(r"\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}\s*$", re.MULTILINE)
 ANSWER = re.compile(r"\\begin\{answer\}\{([^}]*)\}\{(\d+)\}(.*?)\\end\{answer\}", re.DOTALL)
 UPPER_MACRO = re.compile(r"\\([A-Z][A-Za-z]*)")
-BUILTIN_UPPER = {"LaTeX", "TeX"}
+BUILTIN_UPPER = {"LaTeX", "TeX", "S"}  # \S: the section sign
 
 
 def generated_macros(tex_dir: str | Path) -> dict[str, str]:

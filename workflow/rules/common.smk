@@ -167,7 +167,9 @@ def register_runs(part, runs):
         key = f"{part}/{run}"
         RUNS[key] = full
         keys.append(key)
-        outputs = [run_file(key, name) for name in TRAIN_OUTPUTS]
+        outputs = [run_file(key, name) for name in TRAIN_OUTPUTS] + [
+            train_benchmark_file(key)
+        ]
         if restore_kept(outputs, full, run_file(key, ".last-good")):
             print(
                 f"restored the finished run {run_file(key, '')} from its .last-good copy: "
@@ -189,8 +191,14 @@ def restore_kept(outputs, key, store):
     return False
 
 
-# The declared outputs of train_model (workflow/rules/train.smk), kept by effdl.plan.lastgood.
+# The declared outputs of train_model (workflow/rules/train.smk), kept by effdl.plan.lastgood: these four
+# in the run's directory, and its benchmark file.
 TRAIN_OUTPUTS = ("iters.csv", "epochs.csv", "summary.csv", "model.pt")
+
+
+def train_benchmark_file(key):
+    """The benchmark file train_model writes for run `key` (a declared output: the rule is cacheable)."""
+    return f"results/benchmarks/train_model/{key}.tsv"
 
 
 def data_facts(dataset):

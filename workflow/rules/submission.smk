@@ -6,7 +6,9 @@ from effdl.report.sources import source_files
 SUB = config["submission"]
 # Files the code appendix and the notebook show, and every module the seed tests may run.
 IMPLEMENTATION_FILES = source_files(src_root=Path(repo_path("src")))
-EFFDL_SOURCES = sorted(repo_path(path) for path in (REPO / "src" / "effdl").rglob("*.py"))
+EFFDL_SOURCES = sorted(
+    repo_path(path) for path in (REPO / "src" / "effdl").rglob("*.py")
+)
 
 PAPER_INPUTS["submission"] = [
     "results/tex/submission.tex",
@@ -62,7 +64,9 @@ rule tex_submission:
 rule notebook:
     input:
         sources=EFFDL_SOURCES,
-        sections=sorted(repo_path(p) for p in (REPO / "paper" / "sections").glob("part*.tex")),
+        sections=sorted(
+            repo_path(p) for p in (REPO / "paper" / "sections").glob("part*.tex")
+        ),
         exhibits=paper_inputs(),
     output:
         "results/submission/pset2.ipynb",
