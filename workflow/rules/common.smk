@@ -197,7 +197,7 @@ TRAIN_OUTPUTS = ("iters.csv", "epochs.csv", "summary.csv", "model.pt")
 
 
 def train_benchmark_file(key):
-    """The benchmark file train_model writes for run `key` (a declared output: the rule is cacheable)."""
+    """The benchmark file train_model declares and writes for run `key` (its `benchmark=` output in train.smk)."""
     return f"results/benchmarks/train_model/{key}.tsv"
 
 

@@ -14,7 +14,7 @@ rule train_model:
         epochs=run_file("{part}/{run}", "epochs.csv"),
         summary=run_file("{part}/{run}", "summary.csv"),
         model=run_file("{part}/{run}", "model.pt"),
-        benchmark=train_benchmark_file("{part}/{run}"),
+        benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
     log:
         "results/logs/train_model/{part}/{run}.log",
     cache: True
