@@ -81,7 +81,7 @@ CONFIG_CASES = {
     ),
     "subset_field_of_the_wrong_type": (
         "datasets:\n  mnist:\n    subset: {train_per_class: many, test_per_class: 1}\n",
-        ["'datasets.mnist.subset.train_per_class' has the wrong type: 'many' is not of type integer"],
+        ["'datasets.mnist.subset.train_per_class' has the wrong type: 'many' is none of integer, 'all'"],
     ),
     "empty_data_directory": (
         "datasets:\n  mnist:\n    path: source/empty-dir\n",

@@ -68,9 +68,10 @@ RENAMED_KEYS = {"part1": "schedules"}
 
 
 def _branch_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
-    """For a oneOf/anyOf failure: the error of the branch the value was meant for (the deepest one that is not
-    just 'wrong type here'), so the message names the field inside the value that is wrong."""
-    candidates = [e for e in error.context or () if not (e.validator == "type" and not e.relative_path)]
+    """For a oneOf/anyOf failure: the error of the branch the value was meant for (the deepest one inside the
+    value), so the message names the field inside the value that is wrong; None when the value itself fits no
+    branch (a wrong type or constant: then every accepted form is listed)."""
+    candidates = [e for e in error.context or () if e.relative_path]
     if not candidates:
         return None
     return max(candidates, key=lambda e: len(e.absolute_path))
@@ -90,9 +91,13 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
         branch = _branch_error(error)
         if branch is not None:
             return _explain(branch, schema)
-        kinds = [b.get("type", "?") for b in error.validator_value if isinstance(b, dict)]
+        kinds = [
+            repr(b["const"]) if "const" in b else str(b.get("type", "?"))
+            for b in error.validator_value
+            if isinstance(b, dict)
+        ]
         return (
-            f"config key '{where}' has the wrong type: {error.instance!r} is none of {kinds}. "
+            f"config key '{where}' has the wrong type: {error.instance!r} is none of {', '.join(kinds)}. "
             "Fix: change its value (see config/README.md)."
         )
     if error.validator == "pattern":
