@@ -160,18 +160,8 @@ def test_evaluate_in_bf16_still_scores_a_confident_oracle_exactly():
 # ---------------------------------------------------------------------------------------------
 # train: learns a learnable toy set, stops at the first non-finite epoch
 
-MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
-
-
-def small_net() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32, 10),
-    )
+# the same normalisation and small BatchNorm CNN as the engine's other tests
+from test_engine import MEAN, STD, small_net  # noqa: E402
 
 
 def run(packed, *, epochs=3, lr=0.05, hooks=(), checkpoint=None, **settings):
