@@ -20,7 +20,7 @@ from effdl.bench import (
 )
 from effdl.bench.__main__ import parse_args, settings_from_args
 from effdl.data import DataError, DeviceDataset, iterate_batches
-from effdl.engine import resolve_precision
+from effdl.engine import cpu_has_native_bf16, resolve_precision
 from effdl.io import save_checkpoint
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
@@ -98,8 +98,8 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
 
     machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
     assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))
-    if not getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
-        assert machine["auto_precision"] == "fp32"  # no bf16 matrix units: auto must not pick slow bf16
+    if not cpu_has_native_bf16():
+        assert machine["auto_precision"] == "fp32"  # bf16 only emulated: auto must not pick slow bf16
 
     accuracy = pd.read_csv(tmp_path / "accuracy.csv")
     assert sorted(accuracy["precision"]) == ["bf16", "fp32"] and accuracy["test_acc"].between(0, 100).all()

@@ -299,10 +299,11 @@ def test_precision_and_device_resolution(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_precision("fp32", cuda) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     assert resolve_precision("auto", cuda) == "bf16"
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert resolve_precision("auto", cpu) == "fp32"
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert resolve_precision("auto", cpu) == "bf16"
+    for amx, avx512_bf16, expected in [(False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")]:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda flag=avx512_bf16: flag)
+        assert resolve_precision("auto", cpu) == expected, (amx, avx512_bf16)
+    assert resolve_precision("auto", torch.device("mps")) == "fp32"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert (
         resolve_device() == cpu and resolve_device("auto") == cpu and resolve_device("cuda:1") == torch.device("cuda:1")

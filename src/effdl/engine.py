@@ -91,14 +91,23 @@ def resolve_compile(setting: bool | str, device: torch.device, epochs: int, cpu_
     return device.type == "cpu" and cpu_gain is not None and cpu_gain >= COMPILE_MIN_CPU_GAIN
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 arithmetic in hardware: AMX tiles (Xeon) or AVX-512 BF16 (Zen 4, Cooper Lake)."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> bf16 on CUDA and on CPUs with AMX bf16 units, else fp32 (bf16 is slow without them)."""
+    """'auto' -> bf16 on CUDA and on CPUs with native bf16 (AMX or AVX-512 BF16), else fp32.
+
+    Without native bf16, oneDNN emulates it and a step is ~10x slower than fp32 (measured on an AVX2-only EPYC);
+    with AVX-512 BF16 (a 2-core Zen 4) bf16 + channels_last trains the ConvNet 1.7x faster than fp32 + channels_last.
+    """
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16"
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if device.type == "cpu" and amx else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
 def autocast(precision: str, device: torch.device):

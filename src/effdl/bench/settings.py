@@ -160,7 +160,7 @@ def machine_info(device: torch.device) -> dict:
 
 
 def mkldnn_bf16_supported() -> bool:
-    """Whether oneDNN has bf16 kernels on this CPU (AVX-512 BF16 or AMX); without them bf16 convs are slow."""
+    """oneDNN's own bf16 check (true on any AVX-512 CPU, native bf16 or emulated); the machine table records it."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
