@@ -11,8 +11,11 @@ import torch
 from effdl.bench import (
     BenchSettings,
     Pipeline,
+    add_arithmetic_context,
     classic_loader,
+    convnet_flop_per_image,
     load_bench_data,
+    matmul_peak,
     measure_epoch_times,
     run_benchmark,
     summarise_throughput,
@@ -22,6 +25,7 @@ from effdl.bench.__main__ import parse_args, settings_from_args
 from effdl.data import DataError, DeviceDataset, iterate_batches
 from effdl.engine import cpu_has_native_bf16, resolve_precision
 from effdl.io import save_checkpoint
+from effdl.models import build_model
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
@@ -87,6 +91,8 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "speedup_vs_classic",
         "speedup_vs_seed_loader",
         "cifar10_epoch_s_projected",
+        "gflop_per_s",
+        "of_matmul_peak",
     ]
     assert len(throughput) == 2 * 4 and set(throughput["phase"]) == {"train", "eval"}
     for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
@@ -95,6 +101,12 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         classic = phase[phase["pipeline"] == "classic"]
         assert classic["speedup_vs_classic"].max() <= 1.0 + 1e-9  # relative to the fastest classic pipeline
         assert classic.loc[classic["num_workers"] == 2, "speedup_vs_seed_loader"].item() == pytest.approx(1.0)
+
+    peak = pd.read_csv(tmp_path / "peak.csv")
+    assert list(peak["precision"]) == ["fp32"] and (peak["gflop_per_s"] > 0).all()  # the precisions timed
+    train = throughput[throughput["phase"] == "train"]
+    assert train["gflop_per_s"].to_numpy() == pytest.approx(train["img_per_s"] * convnet_flop_per_image("train") / 1e9)
+    assert (throughput["of_matmul_peak"] == throughput["gflop_per_s"] / peak["gflop_per_s"].item()).all()
 
     machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
     assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))
@@ -174,3 +186,38 @@ def test_tiny_parity_run_reports_both_pipelines_and_a_welch_p(tiny_packed):
     assert set(summary["verdict"]) <= {"within noise", "different"}
     with pytest.raises(ValueError, match="at least 2 seeds"):
         ParitySettings(seeds=(0,))
+
+
+def test_convnet_flop_counts_agree_with_torchs_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, x = build_model("convnet"), torch.randn(2, 3, 32, 32)
+    with FlopCounterMode(display=False) as forward:
+        model(x)
+    assert convnet_flop_per_image("eval") == forward.get_total_flops() / 2  # conv + linear, per image
+    with FlopCounterMode(display=False) as step:
+        model(x).sum().backward()
+    # 6 x MACs charges the first conv an input gradient that autograd never computes: a few percent too high
+    assert convnet_flop_per_image("train") == pytest.approx(step.get_total_flops() / 2, rel=0.05)
+    assert convnet_flop_per_image("train") >= step.get_total_flops() / 2
+
+
+def test_arithmetic_context_divides_achieved_by_the_same_precisions_peak():
+    throughput = pd.DataFrame(
+        {"phase": ["train", "train", "eval"], "precision": ["fp32", "bf16", "bf16"], "img_per_s": [100.0, 200.0, 50.0]}
+    )
+    peaks = pd.DataFrame({"precision": ["fp32", "bf16"], "gflop_per_s": [400.0, 1600.0]})
+    out = add_arithmetic_context(throughput, peaks)
+    train_flop, eval_flop = convnet_flop_per_image("train"), convnet_flop_per_image("eval")
+    assert out["gflop_per_s"].tolist() == pytest.approx(
+        [100 * train_flop / 1e9, 200 * train_flop / 1e9, 50 * eval_flop / 1e9]
+    )
+    assert out["of_matmul_peak"].tolist() == pytest.approx(
+        [100 * train_flop / 1e9 / 400, 200 * train_flop / 1e9 / 1600, 50 * eval_flop / 1e9 / 1600]
+    )
+
+
+def test_matmul_peak_is_a_positive_rate_in_each_precision():
+    for precision in ("fp32", "bf16"):
+        rate = matmul_peak(torch.device("cpu"), precision, n=64, repeats=1)
+        assert math.isfinite(rate) and rate > 0, precision

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     tables = run_benchmark(data, settings, device, args.out, log=lambda m: print(m, flush=True))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        for name in ("machine", "throughput", "epochs", "accuracy", "accuracy_summary"):
+        for name in ("machine", "throughput", "peak", "epochs", "accuracy", "accuracy_summary"):
             if name in tables:
                 frame = tables[name].T if name == "machine" else tables[name]
                 print(f"\n== {name} ==\n{frame.to_string()}")

@@ -1,4 +1,9 @@
-"""Benchmark measurements: training and evaluation throughput per pipeline, epoch times, the bf16 accuracy check."""
+"""Benchmark measurements: training and evaluation throughput per pipeline, epoch times, the bf16 accuracy check.
+
+Also the physical context: each pipeline's achieved GFLOP/s (the ConvNet's counted MACs times img/s) against a
+large matmul's GFLOP/s in the same precision, measured in the same process (the arithmetic ceiling oneDNN
+reaches on this machine: AMX tiles, AVX-512 BF16, AVX2 FMA or a GPU's tensor cores).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from effdl.bench.settings import (
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.engine import TrainConfig, evaluate, train, training_step
 from effdl.io import write_csv
-from effdl.measure import synchronize
+from effdl.measure import count_macs, synchronize
 from effdl.models import build_model
 from effdl.report.texgen import compare
 
@@ -182,6 +187,52 @@ def measure_throughput(
                     f"{raw[-1]['img_per_s']:9.1f} img/s"
                 )
     return summarise_throughput(pd.DataFrame(raw), settings)
+
+
+TRAIN_FLOP_PER_MAC = 6  # forward 2 FLOP per MAC, backward ~2x forward (input and weight gradients)
+EVAL_FLOP_PER_MAC = 2
+MATMUL_PEAK_N = 2048  # n x n x n: large enough to reach the kernels' steady rate, ~17 GFLOP per product
+
+
+def convnet_flop_per_image(phase: str) -> float:
+    """FLOP of one 3x32x32 image through the seed's ConvNet: 6 x MACs to train, 2 x MACs to evaluate."""
+    macs = count_macs(build_model("convnet"), (1, 3, 32, 32))
+    return macs * (TRAIN_FLOP_PER_MAC if phase == "train" else EVAL_FLOP_PER_MAC)
+
+
+def matmul_peak(device: torch.device, precision: str, n: int = MATMUL_PEAK_N, repeats: int = 3) -> float:
+    """GFLOP/s of an n x n @ n x n matmul in `precision` (median of `repeats` after one warm-up product)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(device=device, dtype=dtype) for _ in range(2))
+    times = []
+    for index in range(repeats + 1):
+        synchronize(device)
+        tick = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        if index:  # the first product warms up (allocations, kernel selection)
+            times.append(time.perf_counter() - tick)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def measure_peaks(device: torch.device, precisions, log: Callable[[str], None] = print) -> pd.DataFrame:
+    """One row per precision: the matmul GFLOP/s that the pipelines' achieved GFLOP/s are compared with."""
+    rows = []
+    for precision in precisions:
+        rows.append({"precision": precision, "matmul_n": MATMUL_PEAK_N, "gflop_per_s": matmul_peak(device, precision)})
+        log(f"matmul {MATMUL_PEAK_N}^3 {precision}: {rows[-1]['gflop_per_s']:.0f} GFLOP/s")
+    return pd.DataFrame(rows)
+
+
+def add_arithmetic_context(throughput: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """Throughput rows plus gflop_per_s (achieved, from counted MACs) and of_matmul_peak (its share of the peak)."""
+    out = throughput.copy()
+    flop = {phase: convnet_flop_per_image(phase) for phase in out["phase"].unique()}
+    peak = peaks.set_index("precision")["gflop_per_s"]
+    out["gflop_per_s"] = out["img_per_s"] * out["phase"].map(flop) / 1e9
+    out["of_matmul_peak"] = out["gflop_per_s"] / out["precision"].map(peak)
+    return out
 
 
 def take_eval_images(test_split: dict, n: int) -> dict:
@@ -369,7 +420,7 @@ def run_benchmark(
     out_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
-    """Measure everything and write machine.csv, throughput.csv, accuracy.csv, accuracy_summary.csv (+ epochs.csv)."""
+    """Measure everything; write machine, throughput, peak, accuracy, accuracy_summary (+ epochs) CSVs."""
     settings = settings.for_data(data)
     device = torch.device(device)
     out_dir = Path(out_dir)
@@ -378,6 +429,8 @@ def run_benchmark(
     tick = time.perf_counter()
     tables = {"machine": pd.DataFrame([machine]), "throughput": measure_throughput(data, settings, device, log)}
     tables["throughput"].insert(0, "device", machine["device"])
+    tables["peak"] = measure_peaks(device, sorted(set(tables["throughput"]["precision"])), log)
+    tables["throughput"] = add_arithmetic_context(tables["throughput"], tables["peak"])
     if settings.epoch_timing:
         tables["epochs"] = measure_epoch_times(data, settings, device, log=log)
     if settings.acc_epochs > 0:

@@ -1,0 +1,127 @@
+"""The README's showcase of a finished run: a few of its figures as small PNGs and its claims table in Markdown.
+
+    python -m effdl.report.showcase variants/cpu/results          # writes docs/cpu-tier/, updates README.md
+
+reads `<results>/figs/<name>.pdf` and `<results>/metrics/claims.csv` (rule tex_claims), renders the PDFs with
+poppler's `pdftoppm` (installed with TeX by workflow/setup.sh), writes `claims.md` beside the PNGs and puts the
+same table into README.md between the SHOWCASE_BEGIN / SHOWCASE_END markers, so README and docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from effdl.io import atomic_write, write_text
+from effdl.report.claims import FAILS
+
+SHOWCASE_FIGURES = ("lr_sweep", "quantization", "pruning")  # Parts 1.1, 2 and 3: one figure per kind of result
+PNG_DPI = 60  # a 6.5-inch-wide figure -> ~390 px: legible on GitHub, a few tens of kB
+SHOWCASE_BEGIN = "<!-- showcase: begin (python -m effdl.report.showcase; do not edit by hand) -->"
+SHOWCASE_END = "<!-- showcase: end -->"
+PROVENANCE_TABLE = Path("metrics/part1_lr_sweep/epochs.csv")  # any run table: every row carries provenance
+
+
+class ShowcaseError(RuntimeError):
+    """A results folder that cannot be shown: the message names what is missing and how to build it."""
+
+
+def figure_png(pdf: Path, png: Path, dpi: int = PNG_DPI) -> None:
+    """Render the first page of `pdf` to `png` at `dpi` (pdftoppm), written atomically."""
+    if shutil.which("pdftoppm") is None:
+        raise ShowcaseError("pdftoppm (poppler-utils) is not installed. Fix: bash workflow/setup.sh installs it")
+    with tempfile.TemporaryDirectory() as tmp:
+        stem = Path(tmp) / "page"
+        subprocess.run(
+            ["pdftoppm", "-png", "-singlefile", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True
+        )
+        with atomic_write(png, "wb") as handle:
+            handle.write(stem.with_suffix(".png").read_bytes())
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", r"\|").replace("\n", " ")
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """The claims table as GitHub Markdown: part, expectation (source), measured, test, verdict (bold if it fails)."""
+    header = "| part | what the problem set expects | what this run found | test | verdict |"
+    lines = [header, "| --- | --- | --- | --- | --- |"]
+    for c in claims.itertuples():
+        verdict = f"**{c.verdict}**" if c.verdict == FAILS else c.verdict
+        expectation = f"{_cell(c.expectation)} ({_cell(c.source)})"
+        lines.append(f"| {_cell(c.part)} | {expectation} | {_cell(c.measured)} | {_cell(c.test)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_line(results: Path) -> str:
+    """One line naming the run the showcase comes from: commit, config hash, device, torch (from its rows)."""
+    table = results / PROVENANCE_TABLE
+    if not table.exists():
+        return "Run: provenance not found (no part1_lr_sweep epochs table)."
+    row = pd.read_csv(table).iloc[-1]
+    return (
+        f"Run: commit `{str(row['git_commit'])[:12]}`, config `{str(row['config_hash'])[:12]}`, "
+        f"device `{row['device']}`, torch {row['torch_version']}."
+    )
+
+
+def embed(readme: str, block: str) -> str:
+    """`readme` with the text between the showcase markers replaced by `block`; the markers must be there."""
+    if readme.count(SHOWCASE_BEGIN) != 1 or readme.count(SHOWCASE_END) != 1:
+        raise ShowcaseError(f"README.md needs exactly one '{SHOWCASE_BEGIN}' and one '{SHOWCASE_END}' line")
+    head, rest = readme.split(SHOWCASE_BEGIN)
+    _, tail = rest.split(SHOWCASE_END)
+    return f"{head}{SHOWCASE_BEGIN}\n{block}{SHOWCASE_END}{tail}"
+
+
+def showcase_block(results: Path, out: Path, readme: Path, figures=SHOWCASE_FIGURES) -> str:
+    """The README text: the run line, the figures (paths relative to the README) and the claims table."""
+    rel = out.resolve().relative_to(readme.resolve().parent)
+    images = " ".join(f"![{name}]({(rel / f'{name}.png').as_posix()})" for name in figures)
+    claims = (out / "claims.md").read_text()
+    return f"{run_line(results)}\n\n{images}\n\n{claims}"
+
+
+def write_showcase(results: Path, out: Path, readme: Path | None = None, figures=SHOWCASE_FIGURES) -> list[Path]:
+    """Write `out`/<figure>.png and `out`/claims.md from a finished `results` folder; update `readme` if given."""
+    results, out = Path(results), Path(out)
+    claims_csv = results / "metrics" / "claims.csv"
+    missing = [results / "figs" / f"{name}.pdf" for name in figures] + [claims_csv]
+    missing = [str(path) for path in missing if not path.exists()]
+    if missing:
+        raise ShowcaseError(
+            f"{results} is not a finished run: missing {', '.join(missing)}. "
+            "Fix: build it first (snakemake ... results/paper.pdf with the same --directory and --configfile)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in figures:
+        figure_png(results / "figs" / f"{name}.pdf", out / f"{name}.png")
+        written.append(out / f"{name}.png")
+    write_text(claims_markdown(pd.read_csv(claims_csv)), out / "claims.md")
+    written.append(out / "claims.md")
+    if readme is not None:
+        write_text(embed(Path(readme).read_text(), showcase_block(results, out, Path(readme), figures)), readme)
+        written.append(Path(readme))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m effdl.report.showcase", description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="a finished run's results/ folder, e.g. variants/cpu/results")
+    parser.add_argument("--out", type=Path, default=Path("docs/cpu-tier"), help="folder for the PNGs and claims.md")
+    parser.add_argument("--readme", default="README.md", help="README to update ('' = none)")
+    args = parser.parse_args(argv)
+    readme = Path(args.readme) if args.readme else None
+    for path in write_showcase(args.results, args.out, readme):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
