@@ -49,3 +49,17 @@ def test_every_documented_name_exists():
 def test_the_checks_see_a_missing_module():
     assert module_file("effdl.engine") is not None and module_file("effdl.no_such_module") is None
     assert "effdl.report.part3" in all_modules()
+
+
+def test_readme_showcase_block_is_the_generated_one():
+    """The README's showcase block holds docs/cpu-tier/claims.md verbatim (python -m effdl.report.showcase)."""
+    from effdl.report.showcase import SHOWCASE_BEGIN, SHOWCASE_END
+
+    readme = (REPO / "README.md").read_text()
+    assert readme.count(SHOWCASE_BEGIN) == 1 and readme.count(SHOWCASE_END) == 1
+    block = readme.split(SHOWCASE_BEGIN)[1].split(SHOWCASE_END)[0]
+    claims = REPO / "docs" / "cpu-tier" / "claims.md"
+    if claims.exists():
+        assert claims.read_text() in block, "README's showcase is stale: rerun python -m effdl.report.showcase"
+        for image in re.findall(r"\]\((docs/cpu-tier/[\w.-]+\.png)\)", block):
+            assert (REPO / image).is_file(), image

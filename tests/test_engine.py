@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
-from effdl.engine import TrainConfig, lr_schedule, moving_average, train
+from effdl.engine import TrainConfig, lr_schedule, moving_average, resolve_precision, train
 from effdl.measure import count_parameters
 from effdl.models import build_model
 from effdl.models.convnet import ConvNet, MNISTNet
@@ -215,3 +215,14 @@ def test_shuffle_false_trains_in_the_data_order_every_epoch(tiny_packed):
     """Without shuffling (or augmentation) the engine's seed draws nothing, so two seeds train identically."""
     assert _losses(tiny_packed, 1, shuffle=False) == _losses(tiny_packed, 2, shuffle=False)
     assert _losses(tiny_packed, 1, shuffle=True) != _losses(tiny_packed, 2, shuffle=True)
+
+
+def test_the_log_names_the_resolved_precision_and_layout(tiny_packed):
+    lines = []
+    cfg = TrainConfig(epochs=1, lr=0.05, batch_size=50, precision="auto", channels_last=True)
+    train_set = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    test_set = DeviceDataset.from_packed(tiny_packed, "test", "cpu")
+    result = train(small_net(), train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lines.append)
+    expected = resolve_precision("auto", torch.device("cpu"))
+    assert result.precision == expected
+    assert f"precision {expected} (engine.precision: auto), channels_last, torch.compile off" in lines

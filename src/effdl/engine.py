@@ -353,6 +353,8 @@ def train(
     step_model = torch.compile(model) if compiled else model
     fingerprint = _fingerprint(cfg, model, identity)
     result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
+    layout, compile_state = ("channels_last" if cfg.channels_last else "NCHW"), ("on" if compiled else "off")
+    log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}")
     state = _resume(checkpoint_path, fingerprint, device, log)
     if state is not None:
         _restore(state, model, optimizer, scheduler, generator, device)
