@@ -13,9 +13,9 @@ from effdl.bench import (
     Pipeline,
     add_arithmetic_context,
     classic_loader,
+    conv_peak,
     convnet_flop_per_image,
     load_bench_data,
-    matmul_peak,
     measure_epoch_times,
     run_benchmark,
     summarise_throughput,
@@ -92,7 +92,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "speedup_vs_seed_loader",
         "cifar10_epoch_s_projected",
         "gflop_per_s",
-        "of_matmul_peak",
+        "of_peak",
     ]
     assert len(throughput) == 2 * 4 and set(throughput["phase"]) == {"train", "eval"}
     for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
@@ -106,7 +106,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
     assert list(peak["precision"]) == ["fp32"] and (peak["gflop_per_s"] > 0).all()  # the precisions timed
     train = throughput[throughput["phase"] == "train"]
     assert train["gflop_per_s"].to_numpy() == pytest.approx(train["img_per_s"] * convnet_flop_per_image("train") / 1e9)
-    assert (throughput["of_matmul_peak"] == throughput["gflop_per_s"] / peak["gflop_per_s"].item()).all()
+    assert (throughput["of_peak"] == throughput["gflop_per_s"] / peak["gflop_per_s"].item()).all()
 
     machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
     assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))
@@ -212,12 +212,12 @@ def test_arithmetic_context_divides_achieved_by_the_same_precisions_peak():
     assert out["gflop_per_s"].tolist() == pytest.approx(
         [100 * train_flop / 1e9, 200 * train_flop / 1e9, 50 * eval_flop / 1e9]
     )
-    assert out["of_matmul_peak"].tolist() == pytest.approx(
+    assert out["of_peak"].tolist() == pytest.approx(
         [100 * train_flop / 1e9 / 400, 200 * train_flop / 1e9 / 1600, 50 * eval_flop / 1e9 / 1600]
     )
 
 
-def test_matmul_peak_is_a_positive_rate_in_each_precision():
+def test_conv_peak_is_a_positive_rate_in_each_precision():
     for precision in ("fp32", "bf16"):
-        n, rate = matmul_peak(torch.device("cpu"), precision, n=64, max_n=128, repeats=1)
-        assert n in (64, 128) and math.isfinite(rate) and rate > 0, precision
+        batch, rate = conv_peak(torch.device("cpu"), precision, batch=1, max_batch=2, repeats=1)
+        assert batch in (1, 2) and math.isfinite(rate) and rate > 0, precision

@@ -6,7 +6,7 @@ ratio is taken within one round. Also: evaluation throughput, per-epoch time (on
 --epoch-timing) and a short bf16-vs-fp32 accuracy check over seeds.
 
 Run:  python -m effdl.bench [--quick] [--steps N] [--batch-size B] [--device auto|cpu|cuda] [--out results/bench]
-Writes machine.csv, throughput.csv (with achieved GFLOP/s and their share of peak.csv's matmul rate), peak.csv,
+Writes machine.csv, throughput.csv (with achieved GFLOP/s and their share of peak.csv's convolution rate), peak.csv,
 accuracy.csv, accuracy_summary.csv (and epochs.csv) under --out.
 """
 
@@ -31,10 +31,10 @@ from effdl.bench.settings import (  # noqa: F401
 from effdl.bench.timing import (  # noqa: F401
     accuracy_check,
     add_arithmetic_context,
+    conv_peak,
     convnet_flop_per_image,
     forever,
     fresh_model,
-    matmul_peak,
     measure_epoch_times,
     measure_peaks,
     measure_throughput,

@@ -1,8 +1,10 @@
 """Benchmark measurements: training and evaluation throughput per pipeline, epoch times, the bf16 accuracy check.
 
-Also the physical context: each pipeline's achieved GFLOP/s (the ConvNet's counted MACs times img/s) against a
-large matmul's GFLOP/s in the same precision, measured in the same process (the arithmetic ceiling oneDNN
-reaches on this machine: AMX tiles, AVX-512 BF16, AVX2 FMA or a GPU's tensor cores).
+Also the physical context: each pipeline's achieved GFLOP/s (the ConvNet's counted MACs times img/s) against the
+rate of a large 3x3 convolution in the same precision, measured in the same process: the arithmetic ceiling
+the convolution library reaches on this machine (AMX tiles, AVX-512 BF16, AVX2 FMA, a GPU's tensor cores).
+A convolution, not a matmul: on AMD CPUs torch's fp32 matmul goes through MKL, which runs well below the
+oneDNN convolutions the ConvNet uses (measured on a Zen 4: 146 vs 220 GFLOP/s).
 """
 
 from __future__ import annotations
@@ -191,8 +193,9 @@ def measure_throughput(
 
 TRAIN_FLOP_PER_MAC = 6  # forward 2 FLOP per MAC, backward ~2x forward (input and weight gradients)
 EVAL_FLOP_PER_MAC = 2
-MATMUL_MIN_SECONDS = 0.25  # grow the matmul until one product takes this long: short ones miss the steady rate
-MATMUL_MAX_N = 4096  # 137 GFLOP per product: enough for any CPU; a GPU reaches its rate well below it
+PEAK_MIN_SECONDS = 0.25  # grow the probe's batch until one convolution takes this long (the steady rate)
+PEAK_MAX_BATCH = 256  # 77 GFLOP per convolution: enough for any CPU; a GPU reaches its rate well below it
+PEAK_CHANNELS, PEAK_SIZE = 256, 16  # 256 -> 256 channels, 3x3, on 16x16 maps: large enough for full tiles
 
 
 def convnet_flop_per_image(phase: str) -> float:
@@ -201,45 +204,53 @@ def convnet_flop_per_image(phase: str) -> float:
     return macs * (TRAIN_FLOP_PER_MAC if phase == "train" else EVAL_FLOP_PER_MAC)
 
 
-def matmul_peak(
-    device: torch.device, precision: str, *, n: int = 512, max_n: int = MATMUL_MAX_N, repeats: int = 3
+def conv_peak(
+    device: torch.device, precision: str, *, batch: int = 8, max_batch: int = PEAK_MAX_BATCH, repeats: int = 3
 ) -> tuple[int, float]:
-    """(n, GFLOP/s): the best of `repeats` n x n @ n x n products in `precision` after a warm-up product, with n
-    doubled from `n` until a product takes MATMUL_MIN_SECONDS or n reaches `max_n` (the arithmetic ceiling)."""
+    """(batch, GFLOP/s): the best of `repeats` forward 3x3 convolutions (PEAK_CHANNELS channels in and out, on
+    PEAK_SIZE^2 maps) in `precision`, in NCHW and in channels_last, after a warm-up each; the batch doubles from
+    `batch` until one convolution takes PEAK_MIN_SECONDS or reaches `max_batch`."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     generator = torch.Generator().manual_seed(0)
+    c, size = PEAK_CHANNELS, PEAK_SIZE
+    weight = torch.randn(c, c, 3, 3, generator=generator).to(device=device, dtype=dtype)
     while True:
-        a, b = (torch.randn(n, n, generator=generator).to(device=device, dtype=dtype) for _ in range(2))
+        x = torch.randn(batch, c, size, size, generator=generator).to(device=device, dtype=dtype)
         times = []
-        for index in range(repeats + 1):
-            synchronize(device)
-            tick = time.perf_counter()
-            torch.mm(a, b)
-            synchronize(device)
-            if index:  # the first product warms up (allocations, kernel selection, thread pool)
-                times.append(time.perf_counter() - tick)
-        if n >= max_n or statistics.median(times) >= MATMUL_MIN_SECONDS:
-            return n, 2 * n**3 / min(times) / 1e9
-        n *= 2
+        for layout in (torch.contiguous_format, torch.channels_last):
+            xl, wl = x.contiguous(memory_format=layout), weight.contiguous(memory_format=layout)
+            for index in range(repeats + 1):
+                synchronize(device)
+                tick = time.perf_counter()
+                with torch.no_grad():
+                    nn.functional.conv2d(xl, wl, padding=1)
+                synchronize(device)
+                if index:  # the first convolution warms up (allocations, kernel selection, thread pool)
+                    times.append(time.perf_counter() - tick)
+        if batch >= max_batch or statistics.median(times) >= PEAK_MIN_SECONDS:
+            return batch, 2 * batch * size * size * c * c * 9 / min(times) / 1e9
+        batch *= 2
 
 
 def measure_peaks(device: torch.device, precisions, log: Callable[[str], None] = print) -> pd.DataFrame:
-    """One row per precision: the matmul GFLOP/s that the pipelines' achieved GFLOP/s are compared with."""
+    """One row per precision: the convolution GFLOP/s that the pipelines' achieved GFLOP/s are compared with."""
     rows = []
     for precision in precisions:
-        n, rate = matmul_peak(device, precision)
-        rows.append({"precision": precision, "matmul_n": n, "gflop_per_s": rate})
-        log(f"matmul {n}x{n}x{n} {precision}: {rate:.0f} GFLOP/s")
+        batch, rate = conv_peak(device, precision)
+        probe = f"conv3x3 {PEAK_CHANNELS}->{PEAK_CHANNELS} ch, {PEAK_SIZE}x{PEAK_SIZE}, batch {batch}"
+        rows.append({"precision": precision, "probe": probe, "gflop_per_s": rate})
+        log(f"peak {precision}: {rate:.0f} GFLOP/s ({probe}, best of NCHW and channels_last)")
     return pd.DataFrame(rows)
 
 
 def add_arithmetic_context(throughput: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
-    """Throughput rows plus gflop_per_s (achieved, from counted MACs) and of_matmul_peak (its share of the peak)."""
+    """Throughput rows plus gflop_per_s (achieved, from counted MACs) and of_peak (its share of the same precision's
+    convolution peak)."""
     out = throughput.copy()
     flop = {phase: convnet_flop_per_image(phase) for phase in out["phase"].unique()}
     peak = peaks.set_index("precision")["gflop_per_s"]
     out["gflop_per_s"] = out["img_per_s"] * out["phase"].map(flop) / 1e9
-    out["of_matmul_peak"] = out["gflop_per_s"] / out["precision"].map(peak)
+    out["of_peak"] = out["gflop_per_s"] / out["precision"].map(peak)
     return out
 
 
