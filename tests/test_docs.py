@@ -61,5 +61,5 @@ def test_readme_showcase_block_is_the_generated_one():
     claims = REPO / "docs" / "cpu-tier" / "claims.md"
     if claims.exists():
         assert claims.read_text() in block, "README's showcase is stale: rerun python -m effdl.report.showcase"
-        for image in re.findall(r"\]\((docs/cpu-tier/[\w.-]+\.png)\)", block):
-            assert (REPO / image).is_file(), image
+    for image in re.findall(r"\]\((docs/cpu-tier/[\w.-]+\.png)\)", block):
+        assert (REPO / image).is_file(), image

@@ -90,9 +90,29 @@ def test_showcase_writes_small_pngs_the_table_and_the_readme_block(finished_run,
 def test_showcase_refuses_an_unfinished_run_before_writing(finished_run, tmp_path):
     (finished_run / "figs" / "pruning.pdf").unlink()
     out = tmp_path / "out"
-    with pytest.raises(ShowcaseError, match=r"not a finished run: missing .*pruning\.pdf.*Fix: build it"):
+    with pytest.raises(ShowcaseError, match=r"not a finished run: missing .*pruning\.pdf.*Fix: build it.*--partial"):
         write_showcase(finished_run, out)
     assert not out.exists()
+
+
+def test_a_partial_run_shows_what_it_has_and_drops_stale_outputs(finished_run, tmp_path, skip_or_fail):
+    if shutil.which("pdftoppm") is None:
+        skip_or_fail("pdftoppm (poppler-utils) is not installed")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{SHOWCASE_BEGIN}\n{SHOWCASE_END}\n")
+    out = tmp_path / "docs" / "cpu-tier"
+    write_showcase(finished_run, out, readme)  # finished: every PNG and the table
+    (finished_run / "figs" / "pruning.pdf").unlink()
+    (finished_run / "metrics" / "claims.csv").unlink()
+    write_showcase(finished_run, out, readme, partial=True)
+    assert sorted(p.name for p in out.iterdir()) == ["lr_sweep.png", "quantization.png"]
+    text = readme.read_text()
+    assert "](docs/cpu-tier/quantization.png)" in text and "pruning.png" not in text
+    assert "has not finished: pruning.pdf, claims.csv are not built yet" in text and "| verdict |" not in text
+    for name in SHOWCASE_FIGURES:
+        (finished_run / "figs" / f"{name}.pdf").unlink(missing_ok=True)
+    with pytest.raises(ShowcaseError, match="not a finished run"):
+        write_showcase(finished_run, out, readme, partial=True)  # nothing to show at all
 
 
 def test_embed_needs_exactly_one_pair_of_markers():

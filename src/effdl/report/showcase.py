@@ -1,6 +1,7 @@
 """The README's showcase of a finished run: a few of its figures as small PNGs and its claims table in Markdown.
 
     python -m effdl.report.showcase variants/cpu/results          # writes docs/cpu-tier/, updates README.md
+    python -m effdl.report.showcase variants/cpu/results --partial   # a run in progress, as far as it got
 
 reads `<results>/figs/<name>.pdf` and `<results>/metrics/claims.csv` (rule tex_claims), renders the PDFs with
 poppler's `pdftoppm` (installed with TeX by workflow/setup.sh), writes `claims.md` beside the PNGs and puts the
@@ -80,34 +81,57 @@ def embed(readme: str, block: str) -> str:
     return f"{head}{SHOWCASE_BEGIN}\n{block}{SHOWCASE_END}{tail}"
 
 
-def showcase_block(results: Path, out: Path, readme: Path, figures=SHOWCASE_FIGURES) -> str:
-    """The README text: the run line, the figures (paths relative to the README) and the claims table."""
+def showcase_block(results: Path, out: Path, readme: Path, figures, missing: list[str]) -> str:
+    """The README text: the run line, the figures (paths relative to the README), the claims table or, for a
+    partial run, a line naming what is still missing."""
     rel = out.resolve().relative_to(readme.resolve().parent)
     images = " ".join(f"![{name}]({(rel / f'{name}.png').as_posix()})" for name in figures)
-    claims = (out / "claims.md").read_text()
-    return f"{run_line(results)}\n\n{images}\n\n{claims}"
+    claims = out / "claims.md"
+    if missing:
+        tail = (
+            f"This run has not finished: {', '.join(missing)} are not built yet, so the claims table "
+            "(and those figures) will appear when it has.\n"
+        )
+    else:
+        tail = claims.read_text()
+    return f"{run_line(results)}\n\n{images}\n\n{tail}"
 
 
-def write_showcase(results: Path, out: Path, readme: Path | None = None, figures=SHOWCASE_FIGURES) -> list[Path]:
-    """Write `out`/<figure>.png and `out`/claims.md from a finished `results` folder; update `readme` if given."""
+def write_showcase(
+    results: Path, out: Path, readme: Path | None = None, figures=SHOWCASE_FIGURES, *, partial: bool = False
+) -> list[Path]:
+    """Write `out`/<figure>.png and `out`/claims.md from a finished `results` folder; update `readme` if given.
+
+    With `partial`, a run still in progress is shown as far as it got: the figures it has, no claims table (and
+    no stale one: earlier PNGs and claims.md of missing outputs are removed), and a line naming what is missing.
+    """
     results, out = Path(results), Path(out)
     claims_csv = results / "metrics" / "claims.csv"
-    missing = [results / "figs" / f"{name}.pdf" for name in figures] + [claims_csv]
-    missing = [str(path) for path in missing if not path.exists()]
-    if missing:
+    wanted = {name: results / "figs" / f"{name}.pdf" for name in figures}
+    missing = [str(path) for path in [*wanted.values(), claims_csv] if not path.exists()]
+    shown = [name for name, pdf in wanted.items() if pdf.exists()]
+    if missing and not (partial and shown):
         raise ShowcaseError(
             f"{results} is not a finished run: missing {', '.join(missing)}. "
             "Fix: build it first (snakemake ... results/paper.pdf with the same --directory and --configfile)"
+            + ("" if partial else ", or pass --partial to show what it has")
         )
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in figures:
-        figure_png(results / "figs" / f"{name}.pdf", out / f"{name}.png")
-        written.append(out / f"{name}.png")
-    write_text(claims_markdown(pd.read_csv(claims_csv)), out / "claims.md")
-    written.append(out / "claims.md")
+        if name in shown:
+            figure_png(wanted[name], out / f"{name}.png")
+            written.append(out / f"{name}.png")
+        else:
+            (out / f"{name}.png").unlink(missing_ok=True)
+    if claims_csv.exists():
+        write_text(claims_markdown(pd.read_csv(claims_csv)), out / "claims.md")
+        written.append(out / "claims.md")
+    else:
+        (out / "claims.md").unlink(missing_ok=True)
     if readme is not None:
-        write_text(embed(Path(readme).read_text(), showcase_block(results, out, Path(readme), figures)), readme)
+        block = showcase_block(results, out, Path(readme), shown, [Path(m).name for m in missing])
+        write_text(embed(Path(readme).read_text(), block), readme)
         written.append(Path(readme))
     return written
 
@@ -117,9 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", type=Path, help="a finished run's results/ folder, e.g. variants/cpu/results")
     parser.add_argument("--out", type=Path, default=Path("docs/cpu-tier"), help="folder for the PNGs and claims.md")
     parser.add_argument("--readme", default="README.md", help="README to update ('' = none)")
+    parser.add_argument("--figures", nargs="+", default=list(SHOWCASE_FIGURES), help="figure names under figs/")
+    parser.add_argument("--partial", action="store_true", help="show a run in progress as far as it got")
     args = parser.parse_args(argv)
     readme = Path(args.readme) if args.readme else None
-    for path in write_showcase(args.results, args.out, readme):
+    for path in write_showcase(args.results, args.out, readme, tuple(args.figures), partial=args.partial):
         print(f"wrote {path}")
 
 
