@@ -10,6 +10,12 @@ Writes machine.csv, throughput.csv (with achieved GFLOP/s and their share of pea
 accuracy.csv, accuracy_summary.csv (and epochs.csv) under --out.
 """
 
+from effdl.bench.ceiling import (  # noqa: F401
+    add_arithmetic_context,
+    conv_peak,
+    convnet_flop_per_image,
+    measure_peaks,
+)
 from effdl.bench.classic import (  # noqa: F401
     PILImageDataset,
     classic_loader,
@@ -30,13 +36,9 @@ from effdl.bench.settings import (  # noqa: F401
 )
 from effdl.bench.timing import (  # noqa: F401
     accuracy_check,
-    add_arithmetic_context,
-    conv_peak,
-    convnet_flop_per_image,
     forever,
     fresh_model,
     measure_epoch_times,
-    measure_peaks,
     measure_throughput,
     run_benchmark,
     summarise_throughput,
