@@ -80,7 +80,9 @@ def test_status_follows_a_running_dag_to_the_end(tmp_path):
                 rows = states(workdir)
                 slow = rows["status/slow"]
                 if slow["state"] == "running" and slow["epoch"] >= 2 and seen_running is None:
-                    seen_running = (slow, status(workdir).stdout)
+                    text = status(workdir).stdout  # a second read: the run may have finished in between
+                    if re.search(r"status/slow\s+running\s", text):
+                        seen_running = (slow, text)
             time.sleep(0.3)
         proc.wait(timeout=60)
     finally:
