@@ -45,6 +45,13 @@ def claims_frame() -> pd.DataFrame:
 
 
 @pytest.fixture
+def pdftoppm(skip_or_fail):
+    """Skips without poppler's pdftoppm (fails so under CI): the showcase renders PNGs with it."""
+    if shutil.which("pdftoppm") is None:
+        skip_or_fail("pdftoppm (poppler-utils) is not installed")
+
+
+@pytest.fixture
 def finished_run(tmp_path):
     results = tmp_path / "results"
     (results / "figs").mkdir(parents=True)
@@ -69,9 +76,7 @@ def test_claims_markdown_has_one_row_per_claim_bold_failures_and_escaped_pipes()
     assert md[4].endswith("| not testable at this scale |")
 
 
-def test_showcase_writes_small_pngs_the_table_and_the_readme_block(finished_run, tmp_path, skip_or_fail):
-    if shutil.which("pdftoppm") is None:
-        skip_or_fail("pdftoppm (poppler-utils) is not installed")
+def test_showcase_writes_small_pngs_the_table_and_the_readme_block(finished_run, tmp_path, pdftoppm):
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n{SHOWCASE_BEGIN}\nstale text\n{SHOWCASE_END}\nafter\n")
     out = tmp_path / "docs" / "cpu-tier"
@@ -95,9 +100,7 @@ def test_showcase_refuses_an_unfinished_run_before_writing(finished_run, tmp_pat
     assert not out.exists()
 
 
-def test_a_partial_run_shows_what_it_has_and_drops_stale_outputs(finished_run, tmp_path, skip_or_fail):
-    if shutil.which("pdftoppm") is None:
-        skip_or_fail("pdftoppm (poppler-utils) is not installed")
+def test_a_partial_run_shows_what_it_has_and_drops_stale_outputs(finished_run, tmp_path, pdftoppm):
     readme = tmp_path / "README.md"
     readme.write_text(f"{SHOWCASE_BEGIN}\n{SHOWCASE_END}\n")
     out = tmp_path / "docs" / "cpu-tier"
