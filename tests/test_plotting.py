@@ -34,3 +34,25 @@ def test_footer_prints_at_seven_points():
     assert footer_size(fig) * TEXT_WIDTH_IN / 9 == 7.0
     assert footer_size(fig, print_width=0.5) == 2 * footer_size(fig)
     plt.close(fig)
+
+
+def test_provenance_caption_names_what_the_rows_record_and_leaves_out_what_they_do_not():
+    from effdl.report.plotting import provenance_caption
+
+    rows = pd.DataFrame(
+        {
+            "data_source": ["cifar10"] * 2,
+            "device": ["cpu"] * 2,
+            "precision": ["bf16", "fp32"],
+            "epochs_planned": [5, 5],
+            "seed": [43, 44],
+            "git_commit": ["abc123"] * 2,
+        }
+    )
+    caption = provenance_caption(rows)
+    assert (
+        caption == "data: cifar10 | device: cpu | precision: bf16, fp32 | epochs: 5 | seeds: 2 (43, 44) | commit abc123"
+    )
+    ptq_rows = rows.drop(columns="precision")
+    assert "precision" not in provenance_caption(ptq_rows) and "?" not in provenance_caption(ptq_rows)
+    assert provenance_caption(rows[["seed"]]) == "seeds: 2 (43, 44)"

@@ -96,19 +96,30 @@ def set_style() -> None:
 
 
 def provenance_caption(df: pd.DataFrame) -> str:
-    """One line naming the data, device, epochs, seeds and commit behind a figure's rows."""
+    """One line naming the data, device, precision, epochs, seeds and commit behind a figure's rows.
+
+    A field the rows do not record is left out rather than guessed (PTQ rows, for example, record no
+    training precision).
+    """
 
     def values(col: str) -> str:
-        if col not in df:
-            return "?"
         return ", ".join(str(v) for v in sorted(df[col].dropna().unique(), key=str))
 
-    n_seeds = df["seed"].nunique() if "seed" in df else 0
-    return (
-        f"data: {values('data_source')} | device: {values('device')} | precision: {values('precision')} | "
-        f"epochs: {values('epochs_planned')} | "
-        f"seeds: {n_seeds} ({values('seed')}) | commit {values('git_commit')}"
-    )
+    fields = [
+        f"{label}: {values(col)}"
+        for label, col in (
+            ("data", "data_source"),
+            ("device", "device"),
+            ("precision", "precision"),
+            ("epochs", "epochs_planned"),
+        )
+        if col in df
+    ]
+    if "seed" in df:
+        fields.append(f"seeds: {df['seed'].nunique()} ({values('seed')})")
+    if "git_commit" in df:
+        fields.append(f"commit {values('git_commit')}")
+    return " | ".join(fields)
 
 
 def footer_size(fig: plt.Figure, print_width: float = 1.0) -> float:
