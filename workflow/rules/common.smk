@@ -208,7 +208,8 @@ def data_facts(dataset):
     source = config["datasets"][dataset]
     if meta is None or meta.get("source_config") != lastgood_json(source_key(source)):
         return None
-    origin = Path(source.get("path") or "")
+    # relative to REPO, as the data rule reads it (also under --directory variants)
+    origin = Path(repo_path(source.get("path")) or "")
     if (
         source.get("path") and origin.exists()
     ):  # the source changed since: the summary is stale
