@@ -8,46 +8,20 @@ overlay of the smoke config (one lr, one seed, one epoch, 200 images). Each copy
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from helpers import REPO, snakemake
+from helpers import copy_repo, snakemake
 
 TARGET = "results/figs/lr_sweep.pdf"
 RUN = "results/runs/part1/lr_sweep_lr0.1_seed43"
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def copy_repo(dest: Path) -> Path:
-    """A clone of the working tree: tracked and untracked-but-not-ignored files, no results/ or .venv."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for rel in filter(None, (name.decode() for name in listed)):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
 
 
 def overlay(path: Path, lr: float) -> Path:
-    """Part 1.1 with one lr, one seed, one epoch on 200 CIFAR-10 images; data paths absolute (clones live in tmp)."""
-    data = {
-        "cifar10": {
-            "path": str(SHARED_DATA / "cifar10-jpeg.tar.gz"),
-            "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
-        },
-        "mnist": {"path": str(SHARED_DATA / "mnist-png.tar.gz")},
-        "cinic10": {"path": str(SHARED_DATA / "cifar10-jpeg.tar.gz")},
-    }
+    """Part 1.1 with one lr, one seed, one epoch on 200 CIFAR-10 images (of each clone's .test/ copy)."""
+    data = {"cifar10": {"subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0}}}
     settings = {
         "seeds": [43],
         "datasets": data,
@@ -71,8 +45,6 @@ def run(clone: Path, cache: Path, lr: float, *options: str, timeout: int = 600) 
 @pytest.fixture(scope="module")
 def clones(tmp_path_factory):
     """Clone A builds the figure (and fills the cache); clone B then builds it too, from the cache."""
-    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
-        pytest.skip(f"no offline CIFAR-10 copy at {SHARED_DATA}")
     root = tmp_path_factory.mktemp("cache")
     cache = root / "cache"
     cache.mkdir()

@@ -264,7 +264,7 @@ QUANT_TARGET = "results/metrics/quantization.csv"
 # (the plugin names a group job <group id>_<its rules>, in its log folder and its comment)
 SBATCH_RULES = {"prepare_data": 2, "train_model": 2, "group:quantize_mnist_mlp_pack_quantized_model_quantize_model": 1}
 LOCAL_RULES = {"aggregate_runs", "plot_training_curves", "aggregate_quant"}
-SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_DATA = ROOT / ".test"  # the smoke data in the repository (.test/README.md)
 STUDY_CONFIGS = [ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"]
 
 
@@ -272,17 +272,17 @@ def part1_overlay(workdir: Path) -> Path:
     """A config overlay on the smoke config: Part 1.1 with one lr, one seed, one epoch, 200 images, and
     Part 2 on one MNIST MLP (one epoch, 200 images; the ConvNet sweep off).
 
-    Data paths become absolute because the runs happen outside the repository.
+    Data paths (the repository's .test/ archives) are absolute because the runs happen outside the repository.
     """
     overlay = {
         "seeds": [43],
         "datasets": {
             "cifar10": {
-                "path": str(SHARED_DATA / "cifar10-jpeg.tar.gz"),
+                "path": str(TEST_DATA / "cifar10-jpeg.tar.gz"),
                 "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
             },
             "mnist": {
-                "path": str(SHARED_DATA / "mnist-png.tar.gz"),
+                "path": str(TEST_DATA / "mnist-png.tar.gz"),
                 "subset": {"train_per_class": 20, "test_per_class": 10, "seed": 0},
             },
         },
@@ -315,13 +315,11 @@ class StudyRuns:
 
 
 @pytest.fixture(scope="module")
-def part1_runs(slurm_env, tmp_path_factory, skip_or_fail) -> StudyRuns:
+def part1_runs(slurm_env, tmp_path_factory) -> StudyRuns:
     """Build the target twice, one after the other: locally (2 cores), then through the SLURM profile.
 
     Not at the same time: two trainings on a 2-core machine oversubscribe it several-fold.
     """
-    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").exists():
-        skip_or_fail(f"no offline CIFAR-10 copy at {SHARED_DATA}")
     local, slurm = tmp_path_factory.mktemp("part1_local"), tmp_path_factory.mktemp("part1_slurm")
     profile = write_test_profile(slurm / "profile", slurm_env)
     runs = {}

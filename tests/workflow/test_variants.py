@@ -7,12 +7,11 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from helpers import BIN, REPO, job_counts, snakemake
 
 DRY = ("-n", "--nolock", "--cores", "2", "--resources", "gpu=1")
 SMOKE = ("--configfile", "config/smoke.yaml")
-SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+SMOKE_DATA = ("cifar10-jpeg.tar.gz", "mnist-png.tar.gz", "cifar10-stand-in.tar.gz")  # in .test/
 
 
 def job_block(out: str, rule: str) -> str:
@@ -30,18 +29,18 @@ def without_latex(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{fake}"}
 
 
-@pytest.mark.skipif(not SHARED_CIFAR.exists(), reason="no offline CIFAR-10 copy in ../shared/data")
 def test_a_variant_directory_keeps_outputs_apart_and_reads_the_repository(tmp_path):
     variant = tmp_path / "smoke"
     result = snakemake(*DRY, *SMOKE, "--directory", str(variant), "--forceall")
     out = result.stdout + result.stderr
     # the default config came from the repository (the variant holds no config/), and so did the data
     assert result.returncode == 0, out[-3000:]
-    data_input = job_block(out, "prepare_data").split("input: ", 1)[1].split("\n", 1)[0]
-    assert (variant / data_input).resolve() in {
-        (REPO.parent / "shared/data" / name).resolve() for name in ("cifar10-jpeg.tar.gz", "mnist-png.tar.gz")
-    }
-    assert os.path.isabs(data_input) or data_input.startswith(".."), data_input
+    # every data set's relative path (.test/...) resolves against the repository, not the variant folder
+    data_inputs = re.findall(r"^(?:local)?rule prepare_data:\n    input: (\S+)$", out, re.M)
+    assert sorted((variant / path).resolve() for path in data_inputs) == sorted(
+        (REPO / ".test" / name).resolve() for name in SMOKE_DATA
+    ), data_inputs
+    assert all(os.path.isabs(path) or path.startswith("..") for path in data_inputs), data_inputs
     paper = job_block(out, "build_paper")
     assert "output: results/paper.pdf" in paper  # relative to the variant: variant/results/paper.pdf
     main_tex = paper.split("input: ", 1)[1].split(",", 1)[0]
