@@ -59,6 +59,12 @@ QUANT_VARIANTS = {
     for net in QUANT_CHECKPOINTS
 }
 
+
+def quant_checkpoints(wildcards):
+    """The training runs whose checkpoints a job of network `net` loads (their model modules count in its code)."""
+    return QUANT_CHECKPOINTS[wildcards.net]
+
+
 PAPER_INPUTS["part2"] = [
     "results/figs/quantization.pdf",
     "results/tex/part2.tex",
@@ -92,10 +98,11 @@ rule quantize_model:
         mem_mb=4000,
         runtime=10,
     params:
-        checkpoint_keys=lambda w: QUANT_CHECKPOINTS[w.net],
+        checkpoint_keys=quant_checkpoints,
         batchnorm=Q["batchnorm"],
         rounding_seed=Q["stochastic"]["seed"],
         eval_batch_size=config["engine"]["eval_batch_size"],
+        code=code_param("quantize_model.py", runs=quant_checkpoints),
     script:
         "../scripts/quantize_model.py"
 
@@ -130,6 +137,7 @@ rule pack_quantized_model:
         bits=Q["packed_bits"],
         batchnorm=Q["batchnorm"],
         eval_batch_size=config["engine"]["eval_batch_size"],
+        code=code_param("pack_quantized_model.py", runs=quant_checkpoints),
     script:
         "../scripts/pack_quantized_model.py"
 
@@ -156,6 +164,8 @@ rule aggregate_quant:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("aggregate_quant.py"),
     script:
         "../scripts/aggregate_quant.py"
 
@@ -180,6 +190,8 @@ rule plot_quantization:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("plot_quantization.py"),
     script:
         "../scripts/plot_quantization.py"
 
@@ -205,5 +217,6 @@ rule tex_part2:
         runtime=5,
     params:
         mnist=Q["mnist"],
+        code=code_param("tex_part2.py"),
     script:
         "../scripts/tex_part2.py"
