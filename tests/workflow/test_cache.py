@@ -8,34 +8,16 @@ overlay of the smoke config (one lr, one seed, one epoch, 200 images). Each copy
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from helpers import REPO, snakemake
+from helpers import REPO, copy_repo, snakemake
 
 TARGET = "results/figs/lr_sweep.pdf"
 RUN = "results/runs/part1/lr_sweep_lr0.1_seed43"
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def copy_repo(dest: Path) -> Path:
-    """A clone of the working tree: tracked and untracked-but-not-ignored files, no results/ or .venv."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for rel in filter(None, (name.decode() for name in listed)):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
 
 
 def overlay(path: Path, lr: float) -> Path:
@@ -121,19 +103,24 @@ def test_a_changed_lr_misses(clones):
 
 
 @pytest.mark.slow
-def test_changed_library_code_misses_and_report_code_does_not(clones):
+def test_changed_library_code_misses_where_it_runs_and_comments_and_report_code_do_not(clones):
     _, b, cache, _, _ = clones
     engine = b / "src" / "effdl" / "engine.py"
     original = engine.read_text()
-    engine.write_text(original + "\n# a change to the training code\n")
     try:
+        # a comment changes no syntax tree, so no cache key
+        engine.write_text(original + "\n# a comment on the training code\n")
+        out = run(b, cache, 0.1, "-n", "--forceall")
+        assert f"Output file {RUN}/iters.csv will be obtained from global between-workflow cache" in out
+        engine.write_text(original + "\n\ndef _a_change_to_the_training_code():\n    return 1\n")
         out = run(b, cache, 0.1, "-n", "--forceall")
         assert f"Output file {RUN}/iters.csv will be written to global between-workflow cache" in out
-        assert "Output file results/data/cifar10.pt will be written to global between-workflow cache" in out
+        # preparing the data does not run the engine: its key stays
+        assert "Output file results/data/cifar10.pt will be obtained from global between-workflow cache" in out
     finally:
         engine.write_text(original)
     plotting = b / "src" / "effdl" / "report" / "plotting.py"
-    plotting.write_text(plotting.read_text() + "\n# a change to the figure code only\n")
+    plotting.write_text(plotting.read_text() + "\n\ndef _a_change_to_the_figure_code():\n    return 1\n")
     out = run(b, cache, 0.1, "-n", "--forceall")
     assert f"Output file {RUN}/iters.csv will be obtained from global between-workflow cache" in out
     assert "Output file results/data/cifar10.pt will be obtained from global between-workflow cache" in out
