@@ -79,17 +79,7 @@ if not P3_BASELINE_BY_SEED:
         "'multistep'. Fix: add it there."
     )
 P3_BENCHMARK_SEED = config["seeds"][0]
-
-
-# The runs whose checkpoints each job loads (their model and hook modules count in its code fingerprint).
-def slim_run(wildcards):
-    return [f"part3/structured_seed{wildcards.seed}"]
-
-
-def oneshot_run(wildcards):
-    return [P3_BASELINE_BY_SEED[int(wildcards.seed)]]
-
-
+# The runs whose checkpoints benchmark_pruned_models loads (their model modules count in its code).
 P3_BENCHMARK_RUNS = [
     P3_BASELINE_BY_SEED[P3_BENCHMARK_SEED],
     f"part3/structured_seed{P3_BENCHMARK_SEED}",
@@ -149,7 +139,9 @@ rule export_slim_model:
     params:
         tolerance=P3["export"]["tolerance"],
         check_images=P3["export"]["check_images"],
-        code=code_param("export_slim_model.py", runs=slim_run),
+        code=code_param(
+            "export_slim_model.py", runs=lambda w: [f"part3/structured_seed{w.seed}"]
+        ),
     script:
         "../scripts/export_slim_model.py"
 
@@ -176,7 +168,9 @@ rule oneshot_prune_sweep:
     params:
         sparsities=P3["oneshot"]["sparsities"],
         modes=P3_MODES,
-        code=code_param("oneshot_prune_sweep.py", runs=oneshot_run),
+        code=code_param(
+            "oneshot_prune_sweep.py", runs=lambda w: [P3_BASELINE_BY_SEED[int(w.seed)]]
+        ),
     script:
         "../scripts/oneshot_prune_sweep.py"
 

@@ -60,11 +60,6 @@ QUANT_VARIANTS = {
 }
 
 
-def quant_checkpoints(wildcards):
-    """The training runs whose checkpoints a job of network `net` loads (their model modules count in its code)."""
-    return QUANT_CHECKPOINTS[wildcards.net]
-
-
 PAPER_INPUTS["part2"] = [
     "results/figs/quantization.pdf",
     "results/tex/part2.tex",
@@ -98,11 +93,11 @@ rule quantize_model:
         mem_mb=4000,
         runtime=10,
     params:
-        checkpoint_keys=quant_checkpoints,
+        checkpoint_keys=lambda w: QUANT_CHECKPOINTS[w.net],
         batchnorm=Q["batchnorm"],
         rounding_seed=Q["stochastic"]["seed"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        code=code_param("quantize_model.py", runs=quant_checkpoints),
+        code=code_param("quantize_model.py", runs=lambda w: QUANT_CHECKPOINTS[w.net]),
     script:
         "../scripts/quantize_model.py"
 
@@ -137,7 +132,9 @@ rule pack_quantized_model:
         bits=Q["packed_bits"],
         batchnorm=Q["batchnorm"],
         eval_batch_size=config["engine"]["eval_batch_size"],
-        code=code_param("pack_quantized_model.py", runs=quant_checkpoints),
+        code=code_param(
+            "pack_quantized_model.py", runs=lambda w: QUANT_CHECKPOINTS[w.net]
+        ),
     script:
         "../scripts/pack_quantized_model.py"
 
