@@ -66,9 +66,11 @@ localrules:
 
 
 # The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
-# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
+# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Then which code changes (if any) put
+# finished jobs out of date, one line per module. Not in cluster jobs' own DAG builds.
 if workflow.is_main_process:
     announce_plan()
+    announce_code_changes()
 
 
 # results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show

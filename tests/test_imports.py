@@ -15,6 +15,7 @@ TORCH_FREE_MODULES = [
     "effdl.progress",
     "effdl.status",
     "effdl.runlock",
+    "effdl.fingerprint",
 ]
 
 BLOCK_TORCH = """

@@ -93,19 +93,24 @@ def test_a_changed_lr_misses(clones):
 
 
 @pytest.mark.slow
-def test_changed_library_code_misses_and_report_code_does_not(clones):
+def test_changed_library_code_misses_where_it_runs_and_comments_and_report_code_do_not(clones):
     _, b, cache, _, _ = clones
     engine = b / "src" / "effdl" / "engine.py"
     original = engine.read_text()
-    engine.write_text(original + "\n# a change to the training code\n")
     try:
+        # a comment changes no syntax tree, so no cache key
+        engine.write_text(original + "\n# a comment on the training code\n")
+        out = run(b, cache, 0.1, "-n", "--forceall")
+        assert f"Output file {RUN}/iters.csv will be obtained from global between-workflow cache" in out
+        engine.write_text(original + "\n\ndef _a_change_to_the_training_code():\n    return 1\n")
         out = run(b, cache, 0.1, "-n", "--forceall")
         assert f"Output file {RUN}/iters.csv will be written to global between-workflow cache" in out
-        assert "Output file results/data/cifar10.pt will be written to global between-workflow cache" in out
+        # preparing the data does not run the engine: its key stays
+        assert "Output file results/data/cifar10.pt will be obtained from global between-workflow cache" in out
     finally:
         engine.write_text(original)
     plotting = b / "src" / "effdl" / "report" / "plotting.py"
-    plotting.write_text(plotting.read_text() + "\n# a change to the figure code only\n")
+    plotting.write_text(plotting.read_text() + "\n\ndef _a_change_to_the_figure_code():\n    return 1\n")
     out = run(b, cache, 0.1, "-n", "--forceall")
     assert f"Output file {RUN}/iters.csv will be obtained from global between-workflow cache" in out
     assert "Output file results/data/cifar10.pt will be obtained from global between-workflow cache" in out

@@ -32,5 +32,6 @@ rule tex_claims:
         runtime=5,
     params:
         example=config["dwconv"]["param_example"],
+        code=code_param("tex_claims.py"),
     script:
         "../scripts/tex_claims.py"

@@ -1,9 +1,8 @@
 """Shared workflow helpers: config validation, pre-flight checks, the run registry, wildcard constraints, paths."""
 
 # exports: GPU_PER_JOB, RUNS, PAPER_INPUTS, RUN_COLLECTIONS, make_spec, register_runs, run_file, run_files, spec_of, ...
-# REPO, repo_path, LIBRARY_CODE, SOFTWARE, paper_in_default_target, default_targets, ...
+# REPO, repo_path, SOFTWARE, code_param, this_run, announce_code_changes, paper_in_default_target, default_targets, ...
 
-import hashlib
 import os
 import platform
 import shutil
@@ -14,6 +13,18 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from effdl.fingerprint import (
+    SourceTree,
+    code_changes,
+    dispatched_modules,
+    fingerprint,
+    param_value,
+    script_digests,
+    snakemake_records,
+    store_record,
+)
+from effdl.fingerprint import load_cache as load_parse_cache
+from effdl.fingerprint import save_cache as save_parse_cache
 from effdl.plan import lastgood
 from effdl.plan.config import ConfigError, load_schema, validate_config
 from effdl.plan.contract import (
@@ -85,18 +96,6 @@ def repo_relative(path):
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def source_digest(root, exclude=()):
-    """sha256 (16 hex digits) over the .py files under root (path and content), skipping `exclude` prefixes."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(root).rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if not rel.startswith(tuple(exclude)):
-            for part in (rel.encode(), path.read_bytes()):
-                digest.update(part)
-                digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
 def package_version(name):
     """Installed version of a distribution, read from its metadata (no import, so no torch at DAG time)."""
     try:
@@ -106,13 +105,111 @@ def package_version(name):
 
 
 # What the between-workflow cache (`--cache`, README "Rebuild one figure without retraining") must see
-# besides the rule's script and params: the library code the expensive rules run (the torch-free report
-# code cannot change their outputs) and the software stack. Passed as params, so a change also reruns them.
-LIBRARY_CODE = source_digest(REPO / "src" / "effdl", exclude=("report/", "bench/"))
+# besides the rule's script and params: the software stack, and (the `code` param of every rule, below)
+# the code the job runs. Passed as params, so a change also reruns them.
 SOFTWARE = {
     "python": platform.python_version(),
     **{name: package_version(name) for name in ("torch", "torchvision", "numpy")},
 }
+
+
+# ---- code fingerprints (effdl.fingerprint): each job's `code` param digests the syntax trees of its script
+# and of every effdl module that script imports (transitively), plus the modules its runs' models and hooks
+# come from (chosen by name at run time). A comment, docstring or reformatting changes no fingerprint; an
+# edit to compress/quant.py changes only the jobs that import it. The param is also the `--cache` key.
+CODE_TREE = SourceTree(REPO / "src")
+SCRIPTS = REPO / "workflow" / "scripts"
+# .snakemake/effdl/: parsed.json (parse results by file content: a DAG build re-parses only changed
+# files) and code/<fingerprint>.json (what each fingerprint covered, read by announce_code_changes)
+CODE_STATE = Path(".snakemake") / "effdl"
+CODE_STORE = CODE_STATE / "code"
+load_parse_cache(CODE_STATE / "parsed.json")
+if MAIN_PROCESS:
+    save_parse_cache(
+        CODE_STATE / "parsed.json",
+        [
+            *sorted((REPO / "src" / "effdl").rglob("*.py")),
+            *sorted(SCRIPTS.glob("*.py")),
+        ],
+    )
+_CODE = {}
+
+
+def script_code(script, modules=()):
+    """{name: digest} of what a job running workflow/scripts/<script> executes (see effdl.fingerprint)."""
+    name = f"workflow/scripts/{script}"
+    if not (SCRIPTS / script).exists():  # only for records of a script since removed
+        return {name: "gone", **CODE_TREE.digests(modules)}
+    return script_digests(SCRIPTS / script, CODE_TREE, modules, name=name)
+
+
+def code_of(script, modules=()):
+    """The `code` param of a job running workflow/scripts/<script> that also reaches `modules` by name."""
+    key = (script, tuple(sorted(modules)))
+    if key not in _CODE:
+        digests = script_code(*key)
+        value = fingerprint(digests)
+        if MAIN_PROCESS:
+            store_record(
+                CODE_STORE, value, {"script": script, "modules": list(key[1])}, digests
+            )
+        _CODE[key] = param_value(value)
+    return _CODE[key]
+
+
+def code_param(script, runs=None):
+    """A params function: the code fingerprint of a job of `script`; `runs(wildcards)` -> the keys of the
+    registered runs whose models (and engine hooks) the job builds, so their modules count too.
+    """
+
+    def param(wildcards):
+        keys = runs(wildcards) if runs else []
+        return code_of(
+            script, {m for key in keys for m in dispatched_modules(RUNS[key])}
+        )
+
+    return param
+
+
+def this_run(wildcards):
+    """The run a train_model job trains, as a one-key list (for code_param)."""
+    spec = spec_of(wildcards)
+    return [f"{spec['part']}/{spec['run']}"]
+
+
+def announce_code_changes():
+    """Print (stderr) which modules changed since the existing outputs were built, and the jobs each puts out
+    of date: one line per module (Snakemake's own reason says only that the `code` param changed).
+    """
+    import sys
+
+    coded = {rule.name for rule in workflow.rules if hasattr(rule.params, "code")}
+    run_dirs = {str(Path(run_file(key, "x")).parent) for key in RUNS}
+
+    def wanted(rule_name, path):
+        # a run no longer registered (a config change) is not out of date: it is not asked for
+        is_run = rule_name == "train_model"
+        return Path(path).exists() and (
+            not is_run or str(Path(path).parent) in run_dirs
+        )
+
+    def current(entries):
+        return script_code(entries["script"], entries["modules"])
+
+    try:
+        lines = code_changes(
+            snakemake_records(), CODE_STORE, current, coded, wanted
+        ).lines()
+    except OSError as err:  # a report only: never stop the workflow over it
+        lines = [f"  (could not compare the code with the outputs' records: {err})"]
+    if lines:
+        print(
+            "Code changes since the existing outputs were built (comments, docstrings and formatting "
+            "never count):",
+            *lines,
+            sep="\n",
+            file=sys.stderr,
+        )
 
 
 # `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With

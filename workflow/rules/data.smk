@@ -3,8 +3,8 @@
 # exports: rule prepare_data (results/data/{dataset}.pt)
 
 
-# Cacheable between workflows (`--cache`): the key covers the script, params, the library code and the
-# source files' content. Snakemake forbids `benchmark:` on cached rules, so the script writes the same
+# Cacheable between workflows (`--cache`): the key covers the script, params (among them the code
+# fingerprint of the script and the effdl modules it imports) and the source files' content. Snakemake forbids `benchmark:` on cached rules, so the script writes the same
 # benchmark file itself, as an output that travels with the cached data.
 rule prepare_data:
     input:
@@ -23,7 +23,7 @@ rule prepare_data:
         runtime=30,
     params:
         source=lambda w: config["datasets"][w.dataset],
-        code=LIBRARY_CODE,
+        code=code_param("prepare_data.py"),
         software=SOFTWARE,
     script:
         "../scripts/prepare_data.py"

@@ -51,6 +51,7 @@ rule count_dwconv_params:
         runtime=5,
     params:
         example=P6["param_example"],
+        code=code_param("count_dwconv_params.py"),
     script:
         "../scripts/count_dwconv_params.py"
 
@@ -72,6 +73,7 @@ rule benchmark_dwconv:
         runtime=30,
     params:
         settings=P6["benchmark"],
+        code=code_param("benchmark_dwconv.py"),
     script:
         "../scripts/benchmark_dwconv.py"
 
@@ -98,6 +100,7 @@ rule plot_dwconv:
         runtime=10,
     params:
         window=P6["smoothing_window"],
+        code=code_param("plot_dwconv.py"),
     script:
         "../scripts/plot_dwconv.py"
 
@@ -124,5 +127,6 @@ rule tex_part6:
     params:
         example=P6["param_example"],
         batch_size=config["engine"]["batch_size"],
+        code=code_param("tex_part6.py"),
     script:
         "../scripts/tex_part6.py"

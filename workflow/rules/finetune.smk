@@ -79,6 +79,7 @@ rule download_cinic10:
     params:
         url=CINIC10.get("url"),
         sha256=CINIC10.get("sha256"),
+        code=code_param("download_cinic10.py"),
     script:
         "../scripts/download_cinic10.py"
 
@@ -102,6 +103,8 @@ rule plot_finetune:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("plot_finetune.py"),
     script:
         "../scripts/plot_finetune.py"
 
@@ -127,5 +130,6 @@ rule tex_part4:
         num_classes=P4["num_classes"],
         lora_r=P4["lora_r"],
         lora_alpha=P4["lora_alpha"],
+        code=code_param("tex_part4.py"),
     script:
         "../scripts/tex_part4.py"

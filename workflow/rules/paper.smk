@@ -32,6 +32,7 @@ rule tex_provenance:
         label=config["paper"]["label"],
         configfiles=[repo_relative(path) for path in workflow.configfiles],
         benchmarks_dir="results/benchmarks",
+        code=code_param("tex_provenance.py"),
     script:
         "../scripts/tex_provenance.py"
 
@@ -63,5 +64,6 @@ rule build_paper:
             Path("results").resolve(), (REPO / "paper").resolve()
         ),
         max_overfull_pt=config["paper"]["max_overfull_pt"],
+        code=code_param("build_paper.py"),
     script:
         "../scripts/build_paper.py"

@@ -79,6 +79,12 @@ if not P3_BASELINE_BY_SEED:
         "'multistep'. Fix: add it there."
     )
 P3_BENCHMARK_SEED = config["seeds"][0]
+# The runs whose checkpoints benchmark_pruned_models loads (their model modules count in its code).
+P3_BENCHMARK_RUNS = [
+    P3_BASELINE_BY_SEED[P3_BENCHMARK_SEED],
+    f"part3/structured_seed{P3_BENCHMARK_SEED}",
+    f"part3/unstructured_seed{P3_BENCHMARK_SEED}",
+]
 
 PAPER_INPUTS["part3"] = [
     "results/figs/sparse_sanity.pdf",
@@ -104,6 +110,8 @@ rule tabulate_pruning_sparsity:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("tabulate_pruning_sparsity.py"),
     script:
         "../scripts/tabulate_pruning_sparsity.py"
 
@@ -131,6 +139,9 @@ rule export_slim_model:
     params:
         tolerance=P3["export"]["tolerance"],
         check_images=P3["export"]["check_images"],
+        code=code_param(
+            "export_slim_model.py", runs=lambda w: [f"part3/structured_seed{w.seed}"]
+        ),
     script:
         "../scripts/export_slim_model.py"
 
@@ -157,6 +168,9 @@ rule oneshot_prune_sweep:
     params:
         sparsities=P3["oneshot"]["sparsities"],
         modes=P3_MODES,
+        code=code_param(
+            "oneshot_prune_sweep.py", runs=lambda w: [P3_BASELINE_BY_SEED[int(w.seed)]]
+        ),
     script:
         "../scripts/oneshot_prune_sweep.py"
 
@@ -185,6 +199,7 @@ rule benchmark_pruned_models:
         batch_sizes=P3["benchmark"]["batch_sizes"],
         warmup=P3["benchmark"]["warmup"],
         repeats=P3["benchmark"]["repeats"],
+        code=code_param("benchmark_pruned_models.py", runs=lambda w: P3_BENCHMARK_RUNS),
     script:
         "../scripts/benchmark_pruned_models.py"
 
@@ -209,6 +224,8 @@ rule plot_sparse_sanity:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code_param("plot_sparse_sanity.py"),
     script:
         "../scripts/plot_sparse_sanity.py"
 
@@ -233,6 +250,8 @@ rule plot_pruning:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code_param("plot_pruning.py"),
     script:
         "../scripts/plot_pruning.py"
 
@@ -261,6 +280,8 @@ rule plot_oneshot_pruning:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code_param("plot_oneshot_pruning.py"),
     script:
         "../scripts/plot_oneshot_pruning.py"
 
@@ -296,5 +317,7 @@ rule tex_part3:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("tex_part3.py"),
     script:
         "../scripts/tex_part3.py"

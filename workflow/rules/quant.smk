@@ -59,6 +59,7 @@ QUANT_VARIANTS = {
     for net in QUANT_CHECKPOINTS
 }
 
+
 PAPER_INPUTS["part2"] = [
     "results/figs/quantization.pdf",
     "results/tex/part2.tex",
@@ -96,6 +97,7 @@ rule quantize_model:
         batchnorm=Q["batchnorm"],
         rounding_seed=Q["stochastic"]["seed"],
         eval_batch_size=config["engine"]["eval_batch_size"],
+        code=code_param("quantize_model.py", runs=lambda w: QUANT_CHECKPOINTS[w.net]),
     script:
         "../scripts/quantize_model.py"
 
@@ -130,6 +132,9 @@ rule pack_quantized_model:
         bits=Q["packed_bits"],
         batchnorm=Q["batchnorm"],
         eval_batch_size=config["engine"]["eval_batch_size"],
+        code=code_param(
+            "pack_quantized_model.py", runs=lambda w: QUANT_CHECKPOINTS[w.net]
+        ),
     script:
         "../scripts/pack_quantized_model.py"
 
@@ -156,6 +161,8 @@ rule aggregate_quant:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("aggregate_quant.py"),
     script:
         "../scripts/aggregate_quant.py"
 
@@ -180,6 +187,8 @@ rule plot_quantization:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        code=code_param("plot_quantization.py"),
     script:
         "../scripts/plot_quantization.py"
 
@@ -205,5 +214,6 @@ rule tex_part2:
         runtime=5,
     params:
         mnist=Q["mnist"],
+        code=code_param("tex_part2.py"),
     script:
         "../scripts/tex_part2.py"

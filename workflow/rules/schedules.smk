@@ -85,6 +85,7 @@ rule plot_training_curves:
     params:
         window=P1["smoothing_window"],
         hue=lambda w: "lr" if w.experiment == "lr_sweep" else "scheduler",
+        code=code_param("plot_training_curves.py"),
     script:
         "../scripts/plot_training_curves.py"
 
@@ -112,5 +113,6 @@ rule tex_part1:
         runtime=5,
     params:
         window=P1["smoothing_window"],
+        code=code_param("tex_part1.py"),
     script:
         "../scripts/tex_part1.py"

@@ -32,6 +32,8 @@ rule seed_tests:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code_param("run_seed_tests.py"),
     script:
         "../scripts/run_seed_tests.py"
 
@@ -55,6 +57,7 @@ rule tex_submission:
         runtime=5,
     params:
         team=SUB["team"],
+        code=code_param("tex_submission.py"),
     script:
         "../scripts/tex_submission.py"
 
@@ -84,6 +87,7 @@ rule notebook:
         configfiles=[repo_relative(path) for path in workflow.configfiles],
         workdir=repo_relative(Path.cwd()),
         cell_timeout_s=300,
+        code=code_param("build_notebook.py"),
     script:
         "../scripts/build_notebook.py"
 
@@ -105,5 +109,6 @@ rule submission_zip:
         runtime=5,
     params:
         stem=Path(SUBMISSION_ZIP).stem,
+        code=code_param("submission_zip.py"),
     script:
         "../scripts/submission_zip.py"

@@ -3,9 +3,10 @@
 # exports: rules train_model (any key of RUNS) and aggregate_runs (any RUN_COLLECTIONS entry)
 
 
-# Cacheable between workflows (`--cache`): a run is keyed by its spec, device, the script, the library
-# code and software versions (params) and the prepared data's own key, so another clone with the same
-# settings reuses it and any change retrains. The script writes its benchmark file (see prepare_data).
+# Cacheable between workflows (`--cache`): a run is keyed by its spec, the script, the code it runs and
+# software versions (params) and the prepared data's own key, so another clone with the same settings
+# reuses it and any change retrains. The code param covers the engine, data path and run lifecycle the
+# script imports plus this run's model and hook modules, by syntax tree: comments never retrain. The script writes its benchmark file (see prepare_data).
 rule train_model:
     input:
         data=lambda w: f"results/data/{spec_of(w)['dataset']}.pt",
@@ -28,7 +29,7 @@ rule train_model:
     params:
         spec=spec_of,
         resume_state=run_file("{part}/{run}", "checkpoint.pt"),
-        code=LIBRARY_CODE,
+        code=code_param("train_model.py", runs=this_run),
         software=SOFTWARE,
     script:
         "../scripts/train_model.py"
@@ -53,5 +54,7 @@ rule aggregate_runs:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code_param("aggregate_runs.py"),
     script:
         "../scripts/aggregate_runs.py"

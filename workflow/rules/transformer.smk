@@ -32,6 +32,7 @@ rule plot_positional_encoding:
     params:
         length=P5["positional_encoding"]["length"],
         depth=P5["positional_encoding"]["depth"],
+        code=code_param("plot_positional_encoding.py"),
     script:
         "../scripts/plot_positional_encoding.py"
 
@@ -53,6 +54,7 @@ rule count_matmuls:
     params:
         notebook_model=P5["notebook_model"],
         check=P5["matmul_check"],
+        code=code_param("count_matmuls.py"),
     script:
         "../scripts/count_matmuls.py"
 
@@ -77,6 +79,7 @@ rule train_toy_transformer:
         runtime=30,
     params:
         toy=P5["toy"],
+        code=code_param("train_toy_transformer.py"),
     script:
         "../scripts/train_toy_transformer.py"
 
@@ -108,5 +111,6 @@ rule tex_part5:
     params:
         pe_length=P5["positional_encoding"]["length"],
         pe_depth=P5["positional_encoding"]["depth"],
+        code=code_param("tex_part5.py"),
     script:
         "../scripts/tex_part5.py"

@@ -1,0 +1,350 @@
+"""Code fingerprints: a digest of the syntax trees of the effdl modules a job runs, blind to comments and layout.
+
+A workflow job re-runs when its code fingerprint (a rule param, so also the between-workflow cache key) changes.
+The fingerprint covers the job's entry script and every `effdl` module it imports, transitively: import
+statements anywhere in a module count (also those inside functions or `if` blocks), relative imports are
+resolved, `from effdl.x import y` follows y when it is a submodule, and importing a module also runs its
+packages' `__init__.py`. Each module contributes the digest of its normalised syntax tree, so comments,
+docstrings, blank lines and formatting never change it; any change to what the code does does.
+
+What a static scan cannot see is code chosen by name at run time (`effdl.plan.registry.MODELS` and `HOOKS`,
+resolved with importlib): `dispatched_modules(spec)` names those for a run spec, and the workflow adds them.
+
+Torch-free and import-light: Snakemake computes fingerprints while it builds the DAG, for every job. Parsed
+modules are cached per file (keyed by path, size and mtime), so a DAG of hundreds of jobs parses each once.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "effdl"
+# digests and fingerprints are truncated sha256 hex: 16 digits (64 bits) for a job, 12 per module
+FINGERPRINT_DIGITS = 16
+MODULE_DIGITS = 12
+# Fields that never change what code does: `kind` is the u"" prefix of a string, type comments are comments.
+IGNORED_FIELDS = frozenset({"kind", "type_comment"})
+
+
+def normalised_tree(source: str, filename: str = "<source>") -> str:
+    """A canonical text of the code's syntax tree: no comments, docstrings, positions or formatting.
+
+    Bare string statements (docstrings, and strings used as comments) are dropped; a body left empty becomes
+    `pass`. Empty and absent fields are left out, so the text does not depend on the Python version's extra
+    optional AST fields (e.g. 3.12's `type_params`).
+    """
+    return _dump(ast.parse(source, filename=filename), [])
+
+
+def _is_bare_string(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+def _dump(node, imports: list) -> str:
+    """The canonical text of `node` (see normalised_tree); appends every import statement met to `imports`."""
+    if isinstance(node, ast.AST):
+        if isinstance(node, ast.Import):
+            imports.extend((0, alias.name, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imports.append((node.level, node.module or "", tuple(alias.name for alias in node.names)))
+        fields = []
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                value = [stmt for stmt in value if not _is_bare_string(stmt)]
+                if not value and name == "body" and not isinstance(node, ast.Module):
+                    value = [ast.Pass()]
+            if name in IGNORED_FIELDS or value is None or (isinstance(value, list) and not value):
+                continue
+            fields.append(f"{name}={_dump(value, imports)}")
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(_dump(item, imports) for item in node)}]"
+    # constants: the type keeps 1, 1.0 and True apart
+    return f"{type(node).__name__}:{node!r}"
+
+
+@dataclass(frozen=True)
+class ParsedModule:
+    """One source file: its normalised digest, and its import statements as (level, module, names), any depth
+    (imports inside functions and `if` blocks count: they run when the code does)."""
+
+    digest: str
+    imports: tuple[tuple[int, str, tuple[str, ...]], ...]
+
+
+# sha256 of a file's bytes -> what parsing it gave; (path, size, mtime) -> that sha256, within one process
+_PARSED: dict[str, ParsedModule] = {}
+_CONTENT: dict[tuple[str, int, int], str] = {}
+
+
+def parse_module(path: str | Path) -> ParsedModule:
+    """Digest and import statements of a source file; a file is parsed once per content (see load_cache)."""
+    path = Path(path)
+    content = _content(path)
+    if content not in _PARSED:
+        imports: list = []
+        text = _dump(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), imports)
+        _PARSED[content] = ParsedModule(hashlib.sha256(text.encode()).hexdigest()[:MODULE_DIGITS], tuple(imports))
+    return _PARSED[content]
+
+
+def load_cache(path: str | Path) -> None:
+    """Read parse results kept by save_cache (keyed by file content, so never stale); a bad file is ignored."""
+    try:
+        kept = json.loads(Path(path).read_text())
+        for content, (digest, imports) in kept.items():
+            _PARSED.setdefault(content, ParsedModule(digest, tuple((i[0], i[1], tuple(i[2])) for i in imports)))
+    except (OSError, ValueError, TypeError, IndexError):
+        pass
+
+
+def save_cache(path: str | Path, files: Iterable[str | Path]) -> None:
+    """Keep the parse results of `files` (parsing any not parsed yet) for the next process: a DAG build then
+    parses only the modules that changed since. Written atomically; a failure to write is harmless."""
+    kept = {}
+    for file in files:
+        parsed = parse_module(file)
+        kept[_content(Path(file))] = [parsed.digest, parsed.imports]
+    path = Path(path)
+    try:
+        if path.exists() and json.loads(path.read_text()) == json.loads(json.dumps(kept)):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(kept, sort_keys=True))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
+def _content(path: Path) -> str:
+    """sha256 of a file's bytes, read again only when its size or mtime changes."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _CONTENT:
+        _CONTENT[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _CONTENT[key]
+
+
+class SourceTree:
+    """The effdl package under `src_root` (the directory holding `effdl/`), read as source, never imported."""
+
+    def __init__(self, src_root: str | Path):
+        self.src_root = Path(src_root)
+
+    def path_of(self, module: str) -> Path | None:
+        """The file of a module (`a/b.py`) or package (`a/b/__init__.py`) named `effdl...`, if it exists."""
+        base = self.src_root.joinpath(*module.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def display(self, module: str) -> str:
+        """How a module is named to people: its file relative to src/ (effdl/compress/quant.py)."""
+        path = self.path_of(module)
+        return path.relative_to(self.src_root).as_posix() if path else module
+
+    def imported_modules(self, path: str | Path, module: str | None = None) -> set[str]:
+        """The effdl modules and packages that the import statements of `path` name (`module`: its own
+        dotted name, needed to resolve relative imports; None for a script outside the package)."""
+        is_package = Path(path).name == "__init__.py"
+        names = set()
+        for level, target, aliases in parse_module(path).imports:
+            if level:
+                if module is None:
+                    continue
+                parts = module.split(".") if is_package else module.split(".")[:-1]
+                if level > 1:
+                    parts = parts[: len(parts) - (level - 1)]
+                target = ".".join(part for part in [*parts, target] if part)
+            if target != PACKAGE and not target.startswith(PACKAGE + "."):
+                continue
+            names.add(target)
+            names.update(f"{target}.{alias}" for alias in aliases if alias != "*")
+        return {name for name in names if self.path_of(name) is not None}
+
+    def closure(self, modules: Iterable[str]) -> set[str]:
+        """`modules`, their packages, and everything they import, transitively (existing modules only)."""
+        seen: set[str] = set()
+        todo = [name for name in modules if self.path_of(name) is not None]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            parts = name.split(".")
+            # importing a.b.c runs a/__init__.py and a/b/__init__.py first
+            todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+            todo.extend(self.imported_modules(self.path_of(name), name) - seen)
+        return seen
+
+    def digests(self, modules: Iterable[str]) -> dict[str, str]:
+        """{display name: digest} of the closure of `modules`."""
+        return {self.display(name): parse_module(self.path_of(name)).digest for name in sorted(self.closure(modules))}
+
+
+def script_digests(script: str | Path, tree: SourceTree, extra_modules: Iterable[str] = (), name: str | None = None):
+    """{name: digest} of what a job running `script` executes: the script itself (as `name`, default its path)
+    and the closure of the effdl modules it imports plus `extra_modules` (code it reaches by name)."""
+    modules = tree.imported_modules(script) | set(extra_modules)
+    return {name or str(script): parse_module(script).digest, **tree.digests(modules)}
+
+
+def fingerprint(digests: Mapping[str, str]) -> str:
+    """One short digest of {name: digest} (order-free)."""
+    text = json.dumps(sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def dispatched_modules(spec: Mapping) -> set[str]:
+    """The modules a run spec's model and engine hooks come from: registry entries resolved by name at run time."""
+    from effdl.plan.registry import HOOKS, MODELS
+
+    targets = [MODELS.get(spec.get("model", {}).get("name"))]
+    targets += [HOOKS.get(hook.get("name")) for hook in spec.get("hooks", [])]
+    return {target.partition(":")[0] for target in targets if target}
+
+
+# ---- which code change made a job out of date
+
+# The workflow keeps, per fingerprint, what it covered: .snakemake/effdl/code/<fingerprint>.json holds
+# {"entries": {"script": ..., "modules": [...]}, "digests": {name: digest}}. Snakemake's own record of a
+# finished job holds its params (so its fingerprint); the two together say what changed since.
+
+
+def store_record(store: str | Path, fingerprint_value: str, entries: Mapping, digests: Mapping[str, str]) -> None:
+    """Keep what fingerprint `fingerprint_value` covered (written once; atomic, so parallel DAG builds agree)."""
+    path = Path(store) / f"{fingerprint_value}.json"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"entries": dict(entries), "digests": dict(digests)}, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_record(store: str | Path, fingerprint_value: str) -> dict | None:
+    """What a fingerprint covered, or None when it was never stored (or is unreadable)."""
+    try:
+        return json.loads((Path(store) / f"{fingerprint_value}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def changed_modules(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """Names whose digest differs between two {name: digest} maps (added and removed ones included)."""
+    return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+
+
+# The value of a job's `code` param: recognisable among the params Snakemake records for an output.
+PARAM_PREFIX = "effdl-code:"
+_RECORDED = f"'{PARAM_PREFIX}"
+
+
+def param_value(fingerprint_value: str) -> str:
+    """The `code` param of a job: the prefix marks it in Snakemake's records, the digest is the cache key."""
+    return PARAM_PREFIX + fingerprint_value
+
+
+def snakemake_records(snakemake_dir: str | Path = ".snakemake"):
+    """(output path, record) of every output Snakemake's file backend has a record of (.snakemake/metadata:
+    one JSON file per output, named by the urlsafe base64 of its path, split into '@'-prefixed directories
+    when long). Unreadable records are skipped; the database backend keeps none here."""
+    root = Path(snakemake_dir) / "metadata"
+    for folder, _, names in os.walk(root):
+        prefix = "".join(part[1:] for part in Path(folder).relative_to(root).parts)
+        for name in names:
+            try:
+                path = base64.urlsafe_b64decode(prefix + name).decode()
+                record = json.loads((Path(folder) / name).read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict):
+                yield path, record
+
+
+def recorded_fingerprint(record: Mapping) -> str | None:
+    """The code fingerprint among a Snakemake record's params (stored as reprs), or None."""
+    for param in record.get("params") or []:
+        if isinstance(param, str) and param.startswith(_RECORDED) and param.endswith("'"):
+            return param[len(_RECORDED) : -1]
+    return None
+
+
+@dataclass
+class CodeChanges:
+    """Out-of-date jobs by changed module ({module: {rule: jobs}}) and jobs recorded without a fingerprint."""
+
+    by_module: dict[str, dict[str, int]]
+    unfingerprinted: dict[str, int]
+
+    def lines(self, max_modules: int = 5, max_rules: int = 3) -> list[str]:
+        """A few lines for the start-up banner: one per changed module, most jobs first."""
+        out = []
+        ranked = sorted(self.by_module.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+        for module, rules in ranked[:max_modules]:
+            out.append(f"  code changed: {module} → {_jobs_text(rules, max_rules)} out of date")
+        if len(ranked) > max_modules:
+            out.append(f"  ... and {len(ranked) - max_modules} more changed modules")
+        if self.unfingerprinted:
+            out.append(
+                f"  {_jobs_text(self.unfingerprinted, max_rules)} recorded without a code fingerprint "
+                "(built before fingerprints existed): they re-run once"
+            )
+        return out
+
+
+def _jobs_text(rules: Mapping[str, int], max_rules: int) -> str:
+    ranked = sorted(rules.items(), key=lambda item: (-item[1], item[0]))
+    text = ", ".join(f"{n} {rule}" for rule, n in ranked[:max_rules])
+    rest = sum(n for _, n in ranked[max_rules:])
+    total = sum(rules.values())
+    return f"{text}{f' and {rest} other' if rest else ''} job{'s' if total != 1 else ''}"
+
+
+def code_changes(records, store: str | Path, current, fingerprinted_rules=(), wanted=None) -> CodeChanges:
+    """Which modules changed since the recorded outputs were built, and how many jobs each puts out of date.
+
+    records: (output path, Snakemake record) pairs; store: where the workflow kept what each fingerprint
+    covered; current(entries) -> {name: digest} now; fingerprinted_rules: rules whose jobs carry a `code` param
+    now (their records without one re-run once); wanted(rule, path): whether an output still belongs to the
+    workflow (default: it exists). A job is counted once: its outputs share their log files (every rule here
+    declares a log named after its wildcards).
+    """
+    wanted = wanted or (lambda rule, path: os.path.exists(path))
+    by_module: dict[str, dict[str, set]] = {}
+    unfingerprinted: dict[str, set] = {}
+    now_of: dict[str, list[str] | None] = {}
+    for path, record in records:
+        rule = record.get("rule")
+        if not rule or record.get("incomplete") or not wanted(rule, path):
+            continue
+        job = tuple(record.get("log") or [path])
+        value = recorded_fingerprint(record)
+        if value is None:
+            if rule in fingerprinted_rules:
+                unfingerprinted.setdefault(rule, set()).add(job)
+            continue
+        if value not in now_of:
+            kept = read_record(store, value)
+            now_of[value] = (
+                changed_modules(kept["digests"], current(kept["entries"]))
+                if kept and "entries" in kept and "digests" in kept
+                else None
+            )
+        for module in now_of[value] or []:
+            by_module.setdefault(module, {}).setdefault(rule, set()).add(job)
+    return CodeChanges({module: _counts(rules) for module, rules in by_module.items()}, _counts(unfingerprinted))
+
+
+def _counts(jobs_by_rule: Mapping[str, set]) -> dict[str, int]:
+    return {rule: len(jobs) for rule, jobs in jobs_by_rule.items()}
