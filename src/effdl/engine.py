@@ -1,4 +1,4 @@
-"""Training engine: device-resident data, batched augmentation, per-epoch or per-batch LR schedules, resumable checkpoints.
+"""Training engine: device-resident data, batched augmentation, per-epoch/per-batch LR schedules, resumable checkpoints.
 
 Follows the seed's Code Cells 1.1/1.4: CrossEntropyLoss, SGD(momentum 0.9, wd 5e-4) or Adam, the
 scheduler stepped once per epoch after train+test (a per-batch scheduler such as OneCycleLR after every

@@ -44,13 +44,20 @@ class Scheduler(Choice):
 
     step: str = "epoch"
     compared: bool = False
+    how: str = ""  # what it does to the rate, for the paper's prose ("decays it smoothly to zero")
 
 
 SCHEDULERS = {
-    "none": Scheduler("constant rate"),
-    "multistep": Scheduler("MultiStep", colour=0, compared=True),
-    "cosine_annealing": Scheduler("cosine annealing", colour=1, compared=True),
-    "one_cycle": Scheduler("OneCycleLR", colour=8, step="batch", compared=True),
+    "none": Scheduler("constant rate", how="keeps it constant"),
+    "multistep": Scheduler("MultiStep", colour=0, compared=True, how="divides it at fixed milestones"),
+    "cosine_annealing": Scheduler("cosine annealing", colour=1, compared=True, how="decays it smoothly to zero"),
+    "one_cycle": Scheduler(
+        "OneCycleLR",
+        colour=8,
+        step="batch",
+        compared=True,
+        how="raises it to a peak and anneals it far below the start, after every batch",
+    ),
     "step": Scheduler("StepLR"),  # Part 2's MNIST MLP (the seed's StepLR(step_size=1)); not configurable by name
 }
 # The schedules a config may name for a single run (schedules.lr_sweep.scheduler, prune.sanity.scheduler).
@@ -58,8 +65,8 @@ RUN_SCHEDULERS = tuple(name for name in SCHEDULERS if name != "step")
 COMPARED_SCHEDULERS = tuple(name for name, entry in SCHEDULERS.items() if entry.compared)
 
 # PTQ (Part 2): how values are rounded to the grid and how many shift/scale pairs a tensor gets.
-ROUNDINGS = {"nearest": Choice("round to nearest"), "stochastic": Choice("stochastic rounding")}
-GRANULARITIES = {"tensor": Choice("per tensor", colour=0), "channel": Choice("per channel", colour=1)}
+ROUNDINGS = {"nearest": Choice("nearest"), "stochastic": Choice("stochastic")}
+GRANULARITIES = {"tensor": Choice("tensor", colour=0), "channel": Choice("channel", colour=1)}
 BATCHNORM_MODES = {
     "keep": Choice("BatchNorm kept in fp32"),
     "params": Choice("BatchNorm weight and bias quantized"),
@@ -90,9 +97,10 @@ ENUMS = {
 
 
 def choices() -> dict[str, Choice]:
-    """Every named value with a display name or colour, from all lists (later lists never shadow earlier ones)."""
+    """Every value a figure or the text names (schedulers, granularities, pruning modes, models) with its display
+    name and colour; an earlier list wins a name two lists share."""
     merged: dict[str, Choice] = {}
-    for table in (SCHEDULERS, GRANULARITIES, PRUNE_MODES, MODEL_NAMES, ROUNDINGS, BATCHNORM_MODES):
+    for table in (SCHEDULERS, GRANULARITIES, PRUNE_MODES, MODEL_NAMES):
         for name, entry in table.items():
             merged.setdefault(name, entry)
     return merged

@@ -93,6 +93,13 @@ class TrainConfig:
 SCHEDULER_ONLY_FIELDS = {"one_cycle": ("max_lr", "pct_start", "div_factor", "final_div_factor")}
 
 
+def scheduler_settings(name: str, section: dict) -> dict:
+    """The TrainConfig settings scheduler `name` takes from its own block of a config section (e.g.
+    schedules.schedulers.one_cycle: {max_lr: 0.2}); {} for schedulers without one, so their specs stay as they were."""
+    block = section.get(name) or {}
+    return {key: block[key] for key in SCHEDULER_ONLY_FIELDS.get(name, ()) if key in block}
+
+
 def identity_settings(cfg: TrainConfig) -> dict:
     """cfg as a dict without the fields of schedulers it does not use (what a resume checkpoint is keyed on)."""
     settings = dataclasses.asdict(cfg)
