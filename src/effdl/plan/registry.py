@@ -56,7 +56,7 @@ SCHEDULERS = {
         colour=8,
         step="batch",
         compared=True,
-        how="raises it to a peak and anneals it far below the start, after every batch",
+        how="raises it to a peak and then anneals it, stepping after every batch",
     ),
     "step": Scheduler("StepLR"),  # Part 2's MNIST MLP (the seed's StepLR(step_size=1)); not configurable by name
 }

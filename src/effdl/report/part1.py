@@ -90,8 +90,9 @@ def scheduler_list_macros(names, m: dict[str, str]) -> dict[str, str]:
     (\\PoneSchedTrends); `m` holds the MultiStep macros and the per-scheduler trend macros."""
     order = scheduler_order(names)
     out = {"PoneSchedulersText": escape(schedulers_phrase(order))}
+    small = {3: "three", 4: "four", 5: "five", 6: "six"}
     out["PoneSchedulersAll"] = {1: "The scheduler", 2: "Both schedulers"}.get(
-        len(order), f"All {words.count(len(order), 'scheduler')}"
+        len(order), f"All {small.get(len(order), len(order))} schedulers"
     )
     how = []
     for name in order:
