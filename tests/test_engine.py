@@ -11,6 +11,7 @@ from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
 from effdl.engine import TrainConfig, lr_schedule, moving_average, resolve_precision, train
+from effdl.io import CheckpointError
 from effdl.measure import count_parameters
 from effdl.models import build_model
 from effdl.models.convnet import ConvNet, MNISTNet
@@ -190,6 +191,35 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_p
         assert torch.equal(a, b)
     if schedule["scheduler"] == "one_cycle":  # the rate moved within epochs, so the per-epoch rates all differ
         assert len({r["epoch_lr"] for r in full.epochs}) == 3
+
+
+def test_a_checkpoint_without_scheduler_state_still_resumes_per_epoch_schedules(tiny_packed, tmp_path):
+    """Checkpoints written before the scheduler's state_dict was saved replay a per-epoch schedule (as they always
+    did) and resume exactly; a per-batch schedule cannot resume from one and says so."""
+    from effdl.io import load_checkpoint, save_checkpoint
+
+    class Kill:
+        def after_train_epoch(self, epoch, model):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    _, full = tiny_run(tiny_packed, tmp_path / "a")
+    for schedule in ({}, {"scheduler": "one_cycle", "milestones": ()}):
+        where = tmp_path / ("b" + schedule.get("scheduler", ""))
+        where.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            tiny_run(tiny_packed, where, hooks=[Kill()], **schedule)
+        state = load_checkpoint(where / "ckpt.pt")
+        del state["scheduler"]  # the old format
+        save_checkpoint(state, where / "ckpt.pt")
+        if schedule:
+            with pytest.raises(CheckpointError, match="no scheduler state"):
+                tiny_run(tiny_packed, where, **schedule)
+            continue
+        _, resumed = tiny_run(tiny_packed, where)
+        assert resumed.resumed_from_epoch == 2
+        assert [r["test_acc"] for r in resumed.epochs] == [r["test_acc"] for r in full.epochs]
+        assert [r["epoch_lr"] for r in resumed.epochs] == [r["epoch_lr"] for r in full.epochs]
 
 
 def test_one_cycle_steps_per_batch_and_ends_at_its_floor():
