@@ -28,8 +28,9 @@ def test_smoke_dry_run_plans_the_whole_study():
     assert set(counts) == rules - {"download_cinic10"}
     one_each = ["all", "build_paper", "tex_provenance"] + [f"tex_part{i}" for i in range(1, 7)]
     assert {rule: counts[rule] for rule in one_each} == dict.fromkeys(one_each, 1)
-    assert counts["prepare_data"] == 3  # cifar10, mnist and the cinic10 stand-in
-    assert counts["train_toy_transformer"] == 2  # one per smoke seed
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    assert counts["prepare_data"] == len(smoke["datasets"])  # cifar10, mnist and the cinic10 stand-in
+    assert counts["train_toy_transformer"] == len(smoke["seeds"])  # one per seed
 
 
 def test_full_config_dry_run_shows_full_part1():
