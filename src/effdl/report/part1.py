@@ -101,7 +101,10 @@ def scheduler_list_macros(names, m: dict[str, str]) -> dict[str, str]:
         else:
             entry = SCHEDULERS.get(name)
             how.append(escape(f"{display(name)} {entry.how if entry is not None and entry.how else 'sets the rate'}"))
-    out["PoneSchedulersHow"] = words.join_words(how)
+    # commas between the clauses (MultiStep's clause holds its own 'and'); 'and' before the last of three or more
+    out["PoneSchedulersHow"] = (
+        ", ".join(how[:-1]) + (", and " if len(how) > 2 else ", ") + how[-1] if len(how) > 1 else how[0]
+    )
     trends = []
     for name in order:
         label = escape(display(name))
