@@ -249,6 +249,6 @@ def test_a_configured_one_cycle_scheduler_is_plotted_tabulated_and_named(config)
         two["PoneSchedulersText"] == "MultiStep versus cosine annealing"
         and two["PoneSchedulersAll"] == "Both schedulers"
     )
-    assert two["PoneSchedulersHow"] == (  # the sentence the paper had before it was generated
-        f"MultiStep {two['PoneDropFactorText']} {two['PoneMilestonesText']}, cosine annealing decays it smoothly to zero"
-    )
+    multistep = f"MultiStep {two['PoneDropFactorText']} {two['PoneMilestonesText']}"
+    # the sentence the paper had before it was generated
+    assert two["PoneSchedulersHow"] == f"{multistep}, cosine annealing decays it smoothly to zero"
