@@ -253,7 +253,7 @@ def _report_inputs(rows: list[dict], mine_time: float):
         {
             "run": "r",
             "epoch": [0, 1, 2, 3],
-            "lr": [1e-3, 1e-3, 1e-4, 1e-4],
+            "epoch_lr": [1e-3, 1e-3, 1e-4, 1e-4],
             "train_acc": [10.0, 40.0, 60.0, 70.0],
             "test_acc": [10.0, 35.0, 50.0, 55.0],
         }

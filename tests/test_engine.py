@@ -11,6 +11,7 @@ from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
 from effdl.engine import TrainConfig, lr_schedule, moving_average, resolve_precision, train
+from effdl.io import CheckpointError
 from effdl.measure import count_parameters
 from effdl.models import build_model
 from effdl.models.convnet import ConvNet, MNISTNet
@@ -130,17 +131,25 @@ def small_net() -> nn.Module:
     )
 
 
-def tiny_run(packed, tmp_path, epochs=3, lr=0.05, checkpoint=True, **kw):
+def tiny_run(packed, tmp_path, epochs=3, lr=0.05, checkpoint=True, hooks=(), **kw):
     torch.manual_seed(0)
     model = small_net()
-    cfg = TrainConfig(
-        epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, scheduler="multistep", milestones=(2,), seed=7, **kw
-    )
+    settings = {"scheduler": "multistep", "milestones": (2,), **kw}
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=50, eval_batch_size=100, seed=7, **settings)
     train_set = DeviceDataset.from_packed(packed, "train", "cpu")
     test_set = DeviceDataset.from_packed(packed, "test", "cpu")
     ckpt = tmp_path / "ckpt.pt" if checkpoint else None
     return model, train(
-        model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, checkpoint_path=ckpt, log=lambda _: None
+        model,
+        train_set,
+        test_set,
+        cfg,
+        "cpu",
+        mean=MEAN,
+        std=STD,
+        checkpoint_path=ckpt,
+        hooks=hooks,
+        log=lambda _: None,
     )
 
 
@@ -148,12 +157,20 @@ def test_training_records_per_iteration_and_per_epoch(tiny_packed, tmp_path):
     _, result = tiny_run(tiny_packed, tmp_path, eval_before_training=True)
     assert len(result.iterations) == 3 * 4  # 200 images / batch 50
     assert [r["epoch"] for r in result.epochs] == [0, 1, 2, 3]
-    assert [r["lr"] for r in result.epochs[1:]] == pytest.approx([0.05, 0.05, 0.005])
+    assert [r["epoch_lr"] for r in result.epochs[1:]] == pytest.approx([0.05, 0.05, 0.005])
     assert result.epochs[-1]["train_loss"] < result.iterations[0]["loss"]
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_path):
-    model_full, full = tiny_run(tiny_packed, tmp_path / "a")
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"scheduler": "multistep", "milestones": (2,)},  # per epoch
+        {"scheduler": "one_cycle", "milestones": (), "max_lr": 0.2},  # per batch: its state_dict must come back
+    ],
+    ids=["multistep", "one_cycle"],
+)
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_path, schedule):
+    model_full, full = tiny_run(tiny_packed, tmp_path / "a", **schedule)
     (tmp_path / "b").mkdir()
 
     # stop after 2 epochs: same run config except epochs would change the fingerprint, so interrupt by
@@ -163,31 +180,57 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_packed, tmp_p
             if epoch == 2:
                 raise KeyboardInterrupt("killed after epoch 2")
 
-    torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt, match="killed after epoch 2"):
-        model = small_net()
-        cfg = TrainConfig(
-            epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, scheduler="multistep", milestones=(2,), seed=7
-        )
-        train(
-            model,
-            DeviceDataset.from_packed(tiny_packed, "train", "cpu"),
-            DeviceDataset.from_packed(tiny_packed, "test", "cpu"),
-            cfg,
-            "cpu",
-            mean=MEAN,
-            std=STD,
-            checkpoint_path=tmp_path / "b" / "ckpt.pt",
-            hooks=[Kill()],
-            log=lambda _: None,
-        )
-    model_resumed, resumed = tiny_run(tiny_packed, tmp_path / "b")
+        tiny_run(tiny_packed, tmp_path / "b", hooks=[Kill()], **schedule)
+    model_resumed, resumed = tiny_run(tiny_packed, tmp_path / "b", **schedule)
     assert resumed.resumed_from_epoch == 2
     strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]  # noqa: E731
     assert strip(resumed.epochs) == strip(full.epochs)
     assert [r["loss"] for r in resumed.iterations] == [r["loss"] for r in full.iterations]
     for a, b in zip(model_full.state_dict().values(), model_resumed.state_dict().values()):
         assert torch.equal(a, b)
+    if schedule["scheduler"] == "one_cycle":  # the rate moved within epochs, so the per-epoch rates all differ
+        assert len({r["epoch_lr"] for r in full.epochs}) == 3
+
+
+def test_a_checkpoint_without_scheduler_state_still_resumes_per_epoch_schedules(tiny_packed, tmp_path):
+    """Checkpoints written before the scheduler's state_dict was saved replay a per-epoch schedule (as they always
+    did) and resume exactly; a per-batch schedule cannot resume from one and says so."""
+    from effdl.io import load_checkpoint, save_checkpoint
+
+    class Kill:
+        def after_train_epoch(self, epoch, model):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    _, full = tiny_run(tiny_packed, tmp_path / "a")
+    for schedule in ({}, {"scheduler": "one_cycle", "milestones": ()}):
+        where = tmp_path / ("b" + schedule.get("scheduler", ""))
+        where.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            tiny_run(tiny_packed, where, hooks=[Kill()], **schedule)
+        state = load_checkpoint(where / "ckpt.pt")
+        del state["scheduler"]  # the old format
+        save_checkpoint(state, where / "ckpt.pt")
+        if schedule:
+            with pytest.raises(CheckpointError, match="no scheduler state"):
+                tiny_run(tiny_packed, where, **schedule)
+            continue
+        _, resumed = tiny_run(tiny_packed, where)
+        assert resumed.resumed_from_epoch == 2
+        assert [r["test_acc"] for r in resumed.epochs] == [r["test_acc"] for r in full.epochs]
+        assert [r["epoch_lr"] for r in resumed.epochs] == [r["epoch_lr"] for r in full.epochs]
+
+
+def test_one_cycle_steps_per_batch_and_ends_at_its_floor():
+    """OneCycleLR rises from max_lr/div_factor to max_lr and anneals to start/final_div_factor over every batch."""
+    cfg = TrainConfig(epochs=4, lr=0.1, scheduler="one_cycle", max_lr=0.4, pct_start=0.275)
+    per_batch = lr_schedule(cfg, steps_per_epoch=10)  # torch peaks at step pct_start * 40 - 1 = 10: epoch 2's start
+    assert per_batch[0] == pytest.approx(0.4 / 25)
+    assert per_batch[1] == pytest.approx(0.4)
+    assert per_batch[1] > per_batch[2] > per_batch[3] > 0.4 / 25 / 1e4
+    assert per_batch != lr_schedule(cfg, steps_per_epoch=5)  # the number of batches per epoch shapes the schedule
+    assert cfg.steps_per_batch and not TrainConfig(epochs=4, lr=0.1, scheduler="multistep").steps_per_batch
 
 
 def test_divergence_is_recorded_not_raised(tiny_packed, tmp_path):

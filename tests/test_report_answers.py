@@ -62,7 +62,7 @@ def schedule_frames(accs, lrs, run="r"):
             "run": run,
             "epoch": range(1, len(accs) + 1),
             "test_acc": accs,
-            "lr": lrs,
+            "epoch_lr": lrs,
             "train_loss": np.linspace(2.0, 0.5, len(accs)),
         }
     )

@@ -40,7 +40,7 @@ def test_loss_words_flip_with_the_curve():
 
 def _epochs(accs, lrs=None, run="r1", value="test_acc"):
     lrs = lrs or [0.1] * len(accs)
-    return pd.DataFrame({"run": run, "epoch": range(1, len(accs) + 1), value: accs, "lr": lrs})
+    return pd.DataFrame({"run": run, "epoch": range(1, len(accs) + 1), value: accs, "epoch_lr": lrs})
 
 
 def test_lr_drops_and_the_jump_across_them():
@@ -96,7 +96,7 @@ def test_an_early_spike_inside_the_first_window_still_counts():
 def test_lr_drop_factor_reads_the_rate_column_and_flips_with_it():
     from effdl.report.words import lr_drop_factor
 
-    epochs = pd.DataFrame({"run": "a", "epoch": [1, 2, 3], "lr": [0.1, 0.1, 0.01]})
+    epochs = pd.DataFrame({"run": "a", "epoch": [1, 2, 3], "epoch_lr": [0.1, 0.1, 0.01]})
     assert lr_drop_factor(epochs) == pytest.approx(10.0)
-    assert lr_drop_factor(epochs.assign(lr=[0.1, 0.1, 0.05])) == pytest.approx(2.0)
-    assert lr_drop_factor(epochs.assign(lr=0.1)) is None
+    assert lr_drop_factor(epochs.assign(epoch_lr=[0.1, 0.1, 0.05])) == pytest.approx(2.0)
+    assert lr_drop_factor(epochs.assign(epoch_lr=0.1)) is None

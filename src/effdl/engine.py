@@ -1,14 +1,14 @@
-"""Training engine: device-resident data, batched augmentation, per-epoch LR schedules, resumable checkpoints.
+"""Training engine: device-resident data, batched augmentation, per-epoch/per-batch LR schedules, resumable checkpoints.
 
 Follows the seed's Code Cells 1.1/1.4: CrossEntropyLoss, SGD(momentum 0.9, wd 5e-4) or Adam, the
-scheduler stepped once per epoch after train+test, training loss kept per iteration and accuracies
+scheduler stepped once per epoch after train+test (a per-batch scheduler such as OneCycleLR after every
+optimizer step; effdl.plan.registry.SCHEDULERS says which), training loss kept per iteration and accuracies
 per epoch. Metrics accumulate on the device; the host synchronises once per epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import time
@@ -23,7 +23,7 @@ from torch import nn
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
-from effdl.plan.spec import TrainConfig
+from effdl.plan.spec import TrainConfig, identity_settings
 from effdl.progress import eta_seconds, timing_text
 
 # engine.compile: auto compiles runs of at least this many epochs (compiling costs tens of seconds once)
@@ -135,8 +135,19 @@ def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
-    """The seed's per-epoch schedulers; None for 'none'."""
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1):
+    """The configured scheduler (None for 'none'): the seed's per-epoch ones, or OneCycleLR over every batch of
+    every epoch (`steps_per_epoch` batches per epoch; cfg.steps_per_batch says which way it is stepped)."""
+    if cfg.scheduler == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=cfg.lr if cfg.max_lr is None else cfg.max_lr,
+            epochs=cfg.epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=cfg.pct_start,
+            div_factor=cfg.div_factor,
+            final_div_factor=cfg.final_div_factor,
+        )
     if cfg.scheduler == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
     if cfg.scheduler == "cosine_annealing":
@@ -146,16 +157,18 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
     return None
 
 
-def lr_schedule(cfg: TrainConfig) -> list[float]:
-    """The learning rate used in each epoch (what the engine will apply), without training anything."""
+def lr_schedule(cfg: TrainConfig, steps_per_epoch: int = 1) -> list[float]:
+    """The learning rate at the start of each epoch (what the engine will apply), without training anything;
+    a per-batch scheduler is stepped `steps_per_epoch` times per epoch."""
     optimizer = make_optimizer(cfg, [nn.Parameter(torch.zeros(1))])
-    scheduler = make_scheduler(cfg, optimizer)
+    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
     lrs = []
     for _ in range(cfg.epochs):
         lrs.append(optimizer.param_groups[0]["lr"])
-        if scheduler is not None:
-            optimizer.step()
-            scheduler.step()
+        for _ in range(steps_per_epoch if cfg.steps_per_batch else 1):
+            if scheduler is not None:
+                optimizer.step()
+                scheduler.step()
     return lrs
 
 
@@ -187,20 +200,28 @@ def evaluate(
 def _fingerprint(cfg: TrainConfig, model: nn.Module, extra: dict | None) -> str:
     """Identifies which run a checkpoint belongs to, so a changed config never resumes a stale one."""
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    blob = json.dumps([dataclasses.asdict(cfg), shapes, extra or {}], sort_keys=True, default=str)
+    blob = json.dumps([identity_settings(cfg), shapes, extra or {}], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def training_step(
-    step_model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str
+    step_model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: str,
+    batch_scheduler=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on a batch (the seed's Code Cell 1.4 step): (detached loss, logits). No host-device sync."""
+    """One SGD step on a batch (the seed's Code Cell 1.4 step), then `batch_scheduler.step()` when the schedule
+    is per batch: (detached loss, logits). No host-device sync."""
     with autocast(precision, x.device):
         out = step_model(x)
     loss = nn.functional.cross_entropy(out.float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+    if batch_scheduler is not None:
+        batch_scheduler.step()
     return loss.detach(), out
 
 
@@ -215,8 +236,10 @@ def train_epoch(
     *,
     mean,
     std,
+    batch_scheduler=None,
 ) -> tuple[torch.Tensor, float]:
-    """One pass over `train_set`: (per-iteration losses on the CPU, training accuracy in percent)."""
+    """One pass over `train_set`: (per-iteration losses on the CPU, training accuracy in percent); a per-batch
+    `batch_scheduler` steps after every optimizer step."""
     model.train()
     n_batches = -(-len(train_set) // cfg.batch_size)
     losses = torch.empty(n_batches, device=train_set.device)
@@ -232,7 +255,7 @@ def train_epoch(
         channels_last=cfg.channels_last,
     )
     for i, (x, y) in enumerate(batches):
-        losses[i], out = training_step(step_model, optimizer, x, y, precision)
+        losses[i], out = training_step(step_model, optimizer, x, y, precision, batch_scheduler)
         correct += (out.argmax(1) == y).sum()
     return losses.cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync for training metrics
 
@@ -252,13 +275,24 @@ def _resume(checkpoint_path, fingerprint: str, device: torch.device, log) -> dic
     return state
 
 
-def _restore(state: dict, model, optimizer, scheduler, generator: torch.Generator, device: torch.device) -> None:
-    """Put model, optimizer, scheduler and every random generator back where the saved epoch left them."""
+def _restore(
+    state: dict, model, optimizer, scheduler, cfg: TrainConfig, generator: torch.Generator, device: torch.device
+) -> None:
+    """Put model, optimizer, scheduler and every random generator back where the saved epoch left them.
+
+    The scheduler's own state_dict is restored (exact for any scheduler, per batch or per epoch). A checkpoint
+    written before schedulers were saved has none: a per-epoch scheduler is then replayed epoch by epoch (what
+    such checkpoints always did, so they resume as before); a per-batch one cannot have such a checkpoint."""
     model.load_state_dict(state["model"])
-    with warnings.catch_warnings():  # stepping a scheduler without optimizer.step() warns
-        warnings.simplefilter("ignore")
-        for _ in range(state["epoch"] if scheduler is not None else 0):
-            scheduler.step()
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    elif scheduler is not None:
+        if cfg.steps_per_batch:
+            raise CheckpointError("checkpoint has no scheduler state, which a per-batch scheduler needs to resume")
+        with warnings.catch_warnings():  # stepping a scheduler without optimizer.step() warns
+            warnings.simplefilter("ignore")
+            for _ in range(state["epoch"]):
+                scheduler.step()
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
@@ -267,14 +301,24 @@ def _restore(state: dict, model, optimizer, scheduler, generator: torch.Generato
 
 
 def _save_state(
-    path, fingerprint: str, model, optimizer, generator, result: TrainResult, iter_losses, device: torch.device
+    path,
+    fingerprint: str,
+    model,
+    optimizer,
+    scheduler,
+    generator,
+    result: TrainResult,
+    iter_losses,
+    device: torch.device,
 ) -> None:
-    """Write the resume state after a completed epoch (atomically)."""
+    """Write the resume state after a completed epoch (atomically): model, optimizer and scheduler state_dicts,
+    generators, and the records so far."""
     state = {
         "fingerprint": fingerprint,
         "epoch": sum(1 for row in result.epochs if row["epoch"] >= 1),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "epochs": result.epochs,
@@ -287,10 +331,11 @@ def _save_state(
 
 
 def _epoch_row(epoch, lr, train_loss, train_acc, test_loss, test_acc, epoch_time_s) -> dict:
-    """One row of TrainResult.epochs (the epochs.csv columns before hook columns)."""
+    """One row of TrainResult.epochs (the epochs.csv columns before hook columns); `epoch_lr` is the rate at the
+    epoch's start (the configured rate is the runs' `lr` column)."""
     return {
         "epoch": epoch,
-        "lr": lr,
+        "epoch_lr": lr,
         "train_loss": train_loss,
         "train_acc": train_acc,
         "test_loss": test_loss,
@@ -347,7 +392,8 @@ def train(
     precision = resolve_precision(cfg.precision, device)
     model.to(device=device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
-    scheduler = make_scheduler(cfg, optimizer)
+    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch=-(-len(train_set) // cfg.batch_size))
+    batch_scheduler = scheduler if cfg.steps_per_batch else None
     generator = torch.Generator().manual_seed(cfg.seed)
     compiled = resolve_compile(cfg.compile, device, cfg.epochs, cpu_compile_gain)
     step_model = torch.compile(model) if compiled else model
@@ -357,7 +403,7 @@ def train(
     log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}")
     state = _resume(checkpoint_path, fingerprint, device, log)
     if state is not None:
-        _restore(state, model, optimizer, scheduler, generator, device)
+        _restore(state, model, optimizer, scheduler, cfg, generator, device)
         result.epochs, iter_losses, result.total_time_s = state["epochs"], [state["iter_losses"]], state["total_time_s"]
         result.resumed_from_epoch = state["epoch"]
         log(f"resumed from {checkpoint_path} after epoch {state['epoch']}/{cfg.epochs}")
@@ -382,11 +428,20 @@ def train(
     for epoch in range(result.resumed_from_epoch, cfg.epochs):
         tick, lr_now = time.perf_counter(), optimizer.param_groups[0]["lr"]
         losses, train_acc = train_epoch(
-            model, step_model, optimizer, train_set, cfg, precision, generator, mean=mean, std=std
+            model,
+            step_model,
+            optimizer,
+            train_set,
+            cfg,
+            precision,
+            generator,
+            mean=mean,
+            std=std,
+            batch_scheduler=batch_scheduler,
         )
         extra = {key: value for hook in hooks for key, value in (hook.after_train_epoch(epoch, model) or {}).items()}
         test_loss, test_acc = test_now()
-        if scheduler is not None:
+        if scheduler is not None and batch_scheduler is None:
             scheduler.step()
         epoch_times.append(time.perf_counter() - tick)
         result.total_time_s += epoch_times[-1]
@@ -403,7 +458,9 @@ def train(
             log(f"training diverged in epoch {epoch + 1} (non-finite loss at lr={cfg.lr}); stopping this run")
             break
         if checkpoint_path is not None:
-            _save_state(checkpoint_path, fingerprint, model, optimizer, generator, result, iter_losses, device)
+            _save_state(
+                checkpoint_path, fingerprint, model, optimizer, scheduler, generator, result, iter_losses, device
+            )
         report(epoch + 1)
 
     n_batches = -(-len(train_set) // cfg.batch_size)

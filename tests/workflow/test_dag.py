@@ -7,9 +7,14 @@ import re
 import time
 
 import pytest
+import yaml
 from helpers import BIN, REPO, job_counts, snakemake
 
 DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1")
+CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+SEEDS, P1 = CONFIG["seeds"], CONFIG["schedules"]
+SWEEP_RUNS = len(P1["lr_sweep"]["lrs"]) * len(SEEDS)  # one run per (lr, seed)
+SCHEDULER_RUNS = len(P1["schedulers"]["names"]) * len(SEEDS)  # one run per (scheduler, seed)
 
 
 def test_smoke_dry_run_plans_the_whole_study():
@@ -23,24 +28,53 @@ def test_smoke_dry_run_plans_the_whole_study():
     assert set(counts) == rules - {"download_cinic10"}
     one_each = ["all", "build_paper", "tex_provenance"] + [f"tex_part{i}" for i in range(1, 7)]
     assert {rule: counts[rule] for rule in one_each} == dict.fromkeys(one_each, 1)
-    assert counts["prepare_data"] == 3  # cifar10, mnist and the cinic10 stand-in
-    assert counts["train_toy_transformer"] == 2  # one per smoke seed
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    assert counts["prepare_data"] == len(smoke["datasets"])  # cifar10, mnist and the cinic10 stand-in
+    assert counts["train_toy_transformer"] == len(smoke["seeds"])  # one per seed
 
 
 def test_full_config_dry_run_shows_full_part1():
     result = snakemake(*DRY, "--forceall", "results/figs/lr_sweep.pdf", "results/figs/schedulers.pdf")
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    # 3 learning rates x 3 seeds + 2 schedulers x 3 seeds, nothing else trained
-    assert counts["train_model"] == 3 * 3 + 2 * 3
-    assert "results/runs/part1/sched_cosine_annealing_seed45/epochs.csv" in result.stdout
+    # one run per (lr, seed) and per (scheduler, seed) of the config, nothing else trained
+    assert counts["train_model"] == SWEEP_RUNS + SCHEDULER_RUNS
+    assert f"results/runs/part1/sched_cosine_annealing_seed{SEEDS[-1]}/epochs.csv" in result.stdout
+
+
+def test_one_cycle_overlay_plans_its_runs_only(tmp_path):
+    """Adding one_cycle to schedules.schedulers.names (one config edit) plans one more run per seed, and only that:
+    the existing runs' specs, and so their cached results, stay as they were."""
+    overlay = tmp_path / "one_cycle.yaml"
+    overlay.write_text(
+        "schedules:\n  schedulers:\n    names: [multistep, cosine_annealing, one_cycle]\n    one_cycle: {max_lr: 0.2}\n"
+    )
+    result = snakemake(*DRY, "--forceall", "results/figs/schedulers.pdf", "--configfile", str(overlay))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout)["train_model"] == (len(P1["schedulers"]["names"]) + 1) * len(SEEDS)
+    assert all(f"results/runs/part1/sched_one_cycle_seed{seed}/epochs.csv" in result.stdout for seed in SEEDS)
+
+
+def test_a_bit_width_overlay_plans_its_quantization_jobs(tmp_path):
+    """quant.bits: [8, 4, 3, 2] (no other edit) plans the 3-bit variants of every network and granularity."""
+    overlay = tmp_path / "bits.yaml"
+    overlay.write_text("quant:\n  bits: [8, 4, 3, 2]\n")
+    target = "results/metrics/quantization.csv"
+    base = snakemake(*DRY, "--forceall", target)
+    result = snakemake(*DRY, "--forceall", target, "--configfile", str(overlay))
+    assert base.returncode == 0 and result.returncode == 0, result.stderr + result.stdout
+    q = CONFIG["quant"]  # one job per (network, variant): a new width adds one variant per granularity
+    extra = len(q["mnist"]["granularities"]) + (len(q["convnet"]["granularities"]) if q["convnet"]["enabled"] else 0)
+    assert job_counts(result.stdout)["quantize_model"] == job_counts(base.stdout)["quantize_model"] + extra
+    assert "tensor-nearest-3bit" in result.stdout and "channel-nearest-3bit" in result.stdout
+    assert "nearest-3bit" not in base.stdout
 
 
 def test_one_figure_builds_only_its_ancestors():
     result = snakemake(*DRY, "--forceall", "results/figs/lr_sweep.pdf")
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts == {"prepare_data": 1, "train_model": 9, "aggregate_runs": 1, "plot_training_curves": 1}
+    assert counts == {"prepare_data": 1, "train_model": SWEEP_RUNS, "aggregate_runs": 1, "plot_training_curves": 1}
 
 
 def test_misspelled_config_key_fails_fast_naming_it(tmp_path):

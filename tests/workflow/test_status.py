@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from helpers import BIN, REPO, job_counts, snakemake
 from test_resume import copy_workflow, smk_args
 
 import effdl
+from effdl.plan.registry import PRUNE_MODES
 
 SRC = str(Path(effdl.__file__).resolve().parents[1])
 RUNS = {"slow": 12, "quick": 2}
@@ -144,9 +146,18 @@ def test_full_study_plan_is_printed_by_a_dry_run(tmp_path):
     total = re.search(r"total\s+(\d+) runs \(\d+ done\)\s+(\d+) epochs", result.stderr)
     assert total and int(total.group(1)) == len(plan) and int(total.group(2)) == sum(r["epochs"] for r in plan)
     convnet_like = sum(r["epochs"] for r in plan if r["family"] in ("convnet", "sparse_convnet", "dwconvnet"))
-    # Part 1: 3 lrs x 3 seeds x 5 + 2 schedulers x 3 seeds x 100; Part 3: 3 x 5 sanity + 2 modes x 3 seeds x 100;
-    # Part 6: one 100-epoch run: the issue's ~1,360 ConvNet epochs
-    assert convnet_like == 3 * 3 * 5 + 2 * 3 * 100 + 3 * 5 + 2 * 3 * 100 + 100
+    # Part 1: lrs x seeds x sweep epochs + schedulers x seeds x epochs; Part 3: seeds x sanity epochs + pruning modes
+    # x seeds x epochs; Part 6: its seeds' runs (the issue's ~1,360 ConvNet epochs at the default config)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    seeds, p1, p3, dw = len(config["seeds"]), config["schedules"], config["prune"], config["dwconv"]["train"]
+    expected = (
+        len(p1["lr_sweep"]["lrs"]) * seeds * p1["lr_sweep"]["epochs"]
+        + len(p1["schedulers"]["names"]) * seeds * p1["schedulers"]["epochs"]
+        + seeds * p3["sanity"]["epochs"]
+        + len(PRUNE_MODES) * seeds * p3["schedule"]["epochs"]
+        + len(dw["seeds"]) * dw["epochs"]
+    )
+    assert convnet_like == expected
     assert "python -m effdl.bench" in result.stderr or "estimated training time left" in result.stderr
 
 

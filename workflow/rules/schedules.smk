@@ -2,6 +2,8 @@
 
 # exports: LR_SWEEP_RUNS, SCHEDULER_RUNS, PART1_BASELINE_RUNS (the MultiStep ConvNets Parts 2 and 3 build on)
 
+from effdl.plan.spec import scheduler_settings
+
 P1 = config["schedules"]
 
 
@@ -37,6 +39,7 @@ SCHEDULER_RUNS = register_runs(
                 "scheduler": name,
                 "milestones": P1["schedulers"]["milestones"],
                 "gamma": P1["schedulers"]["gamma"],
+                **scheduler_settings(name, P1["schedulers"]),
             },
             seed=seed,
             labels={"experiment": "schedulers"},

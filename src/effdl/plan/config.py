@@ -13,6 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from effdl.plan.registry import ENUMS
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the fix."""
@@ -35,15 +37,26 @@ def _parse_cached(path: str, mtime_ns: int) -> Any:
 
 
 def _inline_refs(node: Any, base: Path) -> Any:
-    """A fresh copy of `node` with file references inlined (the cached parse is never handed out)."""
+    """A fresh copy of `node` with file references inlined (the cached parse is never handed out) and every
+    `$registry: <list>` replaced by `enum: [...]` from effdl.plan.registry.ENUMS (the lists' one home)."""
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             return _inline_refs(_read_yaml(base / ref), base)
+        if "$registry" in node:
+            rest = {key: _inline_refs(value, base) for key, value in node.items() if key != "$registry"}
+            return {"enum": registry_enum(node["$registry"]), **rest}
         return {key: _inline_refs(value, base) for key, value in node.items()}
     if isinstance(node, list):
         return [_inline_refs(item, base) for item in node]
     return node
+
+
+def registry_enum(name: str) -> list[str]:
+    """The values of registry list `name` (a schema's `$registry: <name>`); an unknown name is a schema bug."""
+    if name not in ENUMS:
+        raise KeyError(f"schema names registry list {name!r}, which effdl.plan.registry.ENUMS lacks ({sorted(ENUMS)})")
+    return list(ENUMS[name])
 
 
 def _key_path(path: Any) -> str:

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from effdl.plan.registry import GRANULARITIES, PRUNE_MODES
+
 FAMILIES = ("convnet", "dwconvnet", "resnet18", "mnist_mlp", "transformer")
 FULL_SPLITS = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000), "cinic10": (90_000, 90_000)}
 CLASSES = 10  # CIFAR-10, MNIST and CINIC-10 all have 10 classes
@@ -63,13 +65,13 @@ def count_cost(config: dict) -> Cost:
     add("convnet", len(p1["schedulers"]["names"]) * seeds, p1["schedulers"]["epochs"], c_train, c_test)
     p3 = config["prune"]
     add("convnet", seeds, p3["sanity"]["epochs"], c_train, c_test)  # SparseConvNet: the ConvNet's arithmetic
-    add("convnet", 2 * seeds, p3["schedule"]["epochs"], c_train, c_test)
-    evals["convnet"] += seeds * 2 * len(p3["oneshot"]["sparsities"]) * c_test
+    add("convnet", len(PRUNE_MODES) * seeds, p3["schedule"]["epochs"], c_train, c_test)
+    evals["convnet"] += seeds * len(PRUNE_MODES) * len(p3["oneshot"]["sparsities"]) * c_test
     bench = p3["benchmark"]
     evals["convnet"] += 4 * sum(bench["batch_sizes"]) * (bench["warmup"] + bench["repeats"])
 
     q = config["quant"]
-    n_variants = {g: len(q["bits"]) + q["stochastic"]["trials"] for g in ("tensor", "channel")}
+    n_variants = {g: len(q["bits"]) + q["stochastic"]["trials"] for g in GRANULARITIES}
     mnist_variants = 1 + sum(n_variants[g] for g in q["mnist"]["granularities"])
     add("mnist_mlp", seeds, q["mnist"]["epochs"], m_train, m_test)
     evals["mnist_mlp"] += mnist_variants * seeds * m_test + len(q["packed_bits"]) * m_test

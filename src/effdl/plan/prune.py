@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-PRUNE_MODES = ("structured", "unstructured")
+from effdl.plan.registry import PRUNE_MODES as _MODES
+
+PRUNE_MODES = tuple(_MODES)  # effdl.plan.registry.PRUNE_MODES is their home
 
 
 def prune_after_epochs(schedule: dict) -> list[int]:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-GRANULARITIES = ("tensor", "channel")
-VARIANT_PATTERN = r"fp32|(tensor|channel)-nearest-[1-8]bit|(tensor|channel)-stochastic-[1-8]bit-trial[0-9]+"
+from effdl.plan import registry
+
+GRANULARITIES = tuple(registry.GRANULARITIES)
+_G = "|".join(GRANULARITIES)
+VARIANT_PATTERN = rf"fp32|({_G})-nearest-[1-8]bit|({_G})-stochastic-[1-8]bit-trial[0-9]+"
 FP32_BITS = 32  # the x position of the unquantized model in tables and figures
 
 

@@ -11,11 +11,12 @@ import numbers
 from dataclasses import dataclass
 
 from effdl.plan.registry import HOOKS, MODELS
+from effdl.plan.registry import SCHEDULERS as SCHEDULER_ENTRIES
 
 SPEC_KEYS = {"part", "run", "dataset", "seed", "model", "train", "hooks", "labels", "mean", "std"}
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULERS = ("none", "multistep", "cosine_annealing", "step")
+SCHEDULERS = tuple(SCHEDULER_ENTRIES)  # effdl.plan.registry.SCHEDULERS is their home
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -33,6 +34,12 @@ class TrainConfig:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     step_size: int = 1
+    # OneCycleLR (scheduler 'one_cycle', stepped per batch): peak rate (None = lr), share of steps rising to it,
+    # start rate = max_lr / div_factor, end rate = start / final_div_factor (torch's defaults but max_lr)
+    max_lr: float | None = None
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
     batch_size: int = 128
     eval_batch_size: int = 1000
     augment: bool = True
@@ -58,6 +65,10 @@ class TrainConfig:
             problems.append(f"precision '{self.precision}' is unknown (use one of {PRECISIONS})")
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        if self.max_lr is not None and not (isinstance(self.max_lr, numbers.Real) and self.max_lr > 0):
+            problems.append(f"max_lr must be positive or None, got {self.max_lr!r}")
+        if not 0 < self.pct_start < 1:
+            problems.append(f"pct_start must lie in (0, 1), got {self.pct_start}")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             problems.append("epochs, batch_size and eval_batch_size must be >= 1")
         late = [m for m in self.milestones if m > self.epochs]
@@ -70,6 +81,33 @@ class TrainConfig:
     def from_dict(cls, settings: dict) -> TrainConfig:
         """Build from a plain dict (e.g. a rule's params); unknown keys raise TypeError naming them."""
         return dataclass_from_dict(cls, settings, "training")
+
+    @property
+    def steps_per_batch(self) -> bool:
+        """True when the scheduler steps after every optimizer step (OneCycleLR), not after every epoch."""
+        return SCHEDULER_ENTRIES[self.scheduler].step == "batch"
+
+
+# TrainConfig fields that only their scheduler reads: left out of a run's identity unless it uses them, so runs
+# that existed before the fields did keep their checkpoints' fingerprints.
+SCHEDULER_ONLY_FIELDS = {"one_cycle": ("max_lr", "pct_start", "div_factor", "final_div_factor")}
+
+
+def scheduler_settings(name: str, section: dict) -> dict:
+    """The TrainConfig settings scheduler `name` takes from its own block of a config section (e.g.
+    schedules.schedulers.one_cycle: {max_lr: 0.2}); {} for schedulers without one, so their specs stay as they were."""
+    block = section.get(name) or {}
+    return {key: block[key] for key in SCHEDULER_ONLY_FIELDS.get(name, ()) if key in block}
+
+
+def identity_settings(cfg: TrainConfig) -> dict:
+    """cfg as a dict without the fields of schedulers it does not use (what a resume checkpoint is keyed on)."""
+    settings = dataclasses.asdict(cfg)
+    for scheduler, fields in SCHEDULER_ONLY_FIELDS.items():
+        if cfg.scheduler != scheduler:
+            for name in fields:
+                settings.pop(name)
+    return settings
 
 
 def dataclass_from_dict(cls, settings: dict, what: str):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from effdl.plan.registry import SCHEDULERS, choices
+
+# Schedulers, pruning modes, granularities and models are named in effdl.plan.registry; the rest are figure labels.
 DISPLAY_NAMES = {
-    "multistep": "MultiStep",
-    "cosine_annealing": "cosine annealing",
-    "none": "constant rate",
-    "structured": "structured",
-    "unstructured": "unstructured",
-    "sparse_convnet": "SparseConvNet (Part 3.2, unpruned)",
-    "convnet": "ConvNet (Part 1.1, same lr)",
-    "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
+    **{name: entry.display for name, entry in choices().items()},
+    "baseline": f"ConvNet baseline (Part 1.2 {SCHEDULERS['multistep'].display})",
     "mine": "mine (no groups)",
     "solution": "solution (groups)",
 }

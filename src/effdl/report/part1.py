@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from effdl.plan.registry import SCHEDULERS
 from effdl.report import answers, words
 from effdl.report.names import display
 from effdl.report.plotting import training_curves_figure
@@ -65,9 +66,51 @@ def part1_macros(
     m["PoneMilestonesText"] = words.epochs_phrase(words.lr_drops(multistep))
     factor = words.lr_drop_factor(multistep)
     m["PoneDropFactorText"] = f"divides the rate by {factor:.3g}" if factor else "keeps the rate constant"
+    m.update(scheduler_list_macros(list(sched_stats.index), m))
     m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m
+
+
+def scheduler_order(names) -> list[str]:
+    """The compared schedulers in the registry's order (effdl.plan.registry.SCHEDULERS), unknown ones last."""
+    known = [name for name in SCHEDULERS if name in set(names)]
+    return known + sorted(set(names) - set(known))
+
+
+def schedulers_phrase(names) -> str:
+    """'MultiStep versus cosine annealing' for two, 'MultiStep, cosine annealing and OneCycleLR' for more."""
+    shown = [display(name) for name in scheduler_order(names)]
+    return words.join_words(shown, "versus" if len(shown) == 2 else "and")
+
+
+def scheduler_list_macros(names, m: dict[str, str]) -> dict[str, str]:
+    """Part 1.2's lists, following the configured schedulers: their names (\\PoneSchedulersText), how many
+    (\\PoneSchedulersAll), what each does to the rate (\\PoneSchedulersHow) and each one's trend
+    (\\PoneSchedTrends); `m` holds the MultiStep macros and the per-scheduler trend macros."""
+    order = scheduler_order(names)
+    out = {"PoneSchedulersText": escape(schedulers_phrase(order))}
+    small = {3: "three", 4: "four", 5: "five", 6: "six"}
+    out["PoneSchedulersAll"] = {1: "The scheduler", 2: "Both schedulers"}.get(
+        len(order), f"All {small.get(len(order), len(order))} schedulers"
+    )
+    how = []
+    for name in order:
+        if name == "multistep":
+            how.append(f"{escape(display(name))} {m['PoneDropFactorText']} {m['PoneMilestonesText']}")
+        else:
+            entry = SCHEDULERS.get(name)
+            how.append(escape(f"{display(name)} {entry.how if entry is not None and entry.how else 'sets the rate'}"))
+    # commas between the clauses (MultiStep's clause holds its own 'and'); 'and' before the last of three or more
+    out["PoneSchedulersHow"] = (
+        ", ".join(how[:-1]) + (", and " if len(how) > 2 else ", ") + how[-1] if len(how) > 1 else how[0]
+    )
+    trends = []
+    for name in order:
+        label = escape(display(name))
+        trends.append(f"{label[:1].upper()}{label[1:]}: {m.get(macro_name('Pone', 'trend', name), 'n/a')}")
+    out["PoneSchedTrends"] = ". ".join(trends)
+    return out
 
 
 def _batch_size(summary: pd.DataFrame, iters: pd.DataFrame) -> int:
@@ -101,7 +144,7 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
 
 TITLES = {
     "lr_sweep": "Part 1.1: learning-rate sweep (ConvNet, CIFAR-10)",
-    "schedulers": "Part 1.2: MultiStep vs cosine annealing (ConvNet, CIFAR-10)",
+    "schedulers": "Part 1.2: {schedulers} (ConvNet, CIFAR-10)",  # the schedulers the CSV holds
 }
 
 
@@ -110,4 +153,7 @@ def part1_figure(iters: pd.DataFrame, epochs: pd.DataFrame, experiment: str, hue
     rate drops, read from the lr column, are marked (the constant-rate sweep has none)."""
     drops = words.lr_drops(epochs[epochs["scheduler"] == "multistep"]) if experiment == "schedulers" else []
     iters, epochs = iters.assign(**{hue: iters[hue].astype(str)}), epochs.assign(**{hue: epochs[hue].astype(str)})
-    return training_curves_figure(iters, epochs, hue, window, TITLES[experiment], events=drops)
+    title = TITLES[experiment]
+    if experiment == "schedulers":
+        title = title.format(schedulers=schedulers_phrase(epochs["scheduler"].unique()).replace(" versus ", " vs "))
+    return training_curves_figure(iters, epochs, hue, window, title, events=drops)

@@ -11,11 +11,10 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from effdl.plan.quant_variants import GRANULARITIES
 from effdl.report import words
-from effdl.report.plotting import set_style
+from effdl.report.plotting import palette_for, set_style
 from effdl.report.stats import relation, t_band, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
@@ -188,6 +187,29 @@ def _accs(rows: pd.DataFrame, granularity: str, rounding: str, bits: int) -> pd.
     ]
 
 
+def nearest_widths(summary: pd.DataFrame) -> list[int]:
+    """The round-to-nearest bit widths the results hold (config quant.bits), widest first."""
+    nearest = summary.loc[summary["rounding"] == "nearest", "bits"]
+    return sorted({int(b) for b in nearest}, reverse=True)
+
+
+def width_list_macros(summary: pd.DataFrame) -> dict[str, str]:
+    """Part 2.2's lists, following quant.bits: '8, 4 and 2 bits' (\\PtwoBitsText) and, per network, its per-tensor
+    round-to-nearest accuracy at every width (\\PtwoMnistWidthsSentence), so a width added to the config is
+    named in the text."""
+    widths = nearest_widths(summary)
+    m = {"PtwoBitsText": words.join_words([str(b) for b in widths]) + (" bit" if widths == [1] else " bits")}
+    for net in sorted(summary["net"].unique()):
+        net_rows = summary[summary["net"] == net]
+        rows = net_rows[(net_rows["rounding"] == "nearest") & (net_rows["granularity"] == "tensor")]
+        by_bits = {int(r.bits): r for r in rows.itertuples()}
+        parts = [f"{b}-bit {mean_pm(by_bits[b].acc_mean, by_bits[b].acc_ci)}\\%" for b in widths if b in by_bits]
+        m[macro_name("Ptwo", NET_TAGS.get(net, net), "widths sentence")] = (
+            f"round to nearest per tensor, {words.join_words(parts)}" if parts else "no round-to-nearest result"
+        )
+    return m
+
+
 def part2_macros(
     summary: pd.DataFrame, rows: pd.DataFrame, packed: pd.DataFrame, *, mnist: dict, seed_batch_size: int = 1
 ) -> dict[str, str]:
@@ -225,6 +247,7 @@ def part2_macros(
     m["PtwoConvnetIncluded"] = "1" if "convnet" in set(summary["net"]) else "0"
     m["PtwoCaseN"] = str(int(sizes["n"]))
     m["PtwoCaseHeaderBytes"] = str(int(sizes["getsizeof_uint8"] - sizes["uint8_bytes"]))
+    m.update(width_list_macros(summary))
     modes = sorted(set(summary["batchnorm"].dropna()))
     m["PtwoBatchnormSentence"] = " ".join(BATCHNORM_SENTENCES[mode] for mode in modes)
     for net in sorted(summary["net"].unique()):
@@ -301,7 +324,7 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
     set_style()
     nets = [n for n in NET_LABELS if n in set(summary["net"])] + sorted(set(summary["net"]) - set(NET_LABELS))
     fig, axes = plt.subplots(1, len(nets), figsize=(4.6 * len(nets), 3.4), squeeze=False)
-    colors = dict(zip(GRANULARITIES, sns.color_palette("colorblind", len(GRANULARITIES))))
+    colors = palette_for(GRANULARITIES)  # effdl.plan.registry's colours
     for ax, net in zip(axes[0], nets):
         summ, net_rows = summary[summary["net"] == net], rows[rows["net"] == net]
         widths = sorted(int(b) for b in summ.loc[summ["rounding"] != "fp32", "bits"].unique())

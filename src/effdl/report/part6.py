@@ -13,10 +13,10 @@ IMPL_LABELS = {"mine": "mine (no groups)", "solution": "solution (groups)"}
 
 
 def lr_drop_epochs(epochs: pd.DataFrame) -> list[int]:
-    """Epoch boundaries where the learning rate fell (the lr column is the rate each epoch trained with)."""
+    """Epoch boundaries where the learning rate fell (the epoch_lr column is the rate each epoch trained with)."""
     drops = set()
     for _, run in epochs[epochs["epoch"] >= 1].sort_values("epoch").groupby("run"):
-        lrs, numbers = run["lr"].to_numpy(), run["epoch"].to_numpy()
+        lrs, numbers = run["epoch_lr"].to_numpy(), run["epoch"].to_numpy()
         drops.update(int(numbers[i - 1]) for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1])
     return sorted(drops)
 

@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from effdl.io import atomic_write
+from effdl.plan.registry import choices
 from effdl.report.names import display
 from effdl.report.stats import t_band
 
@@ -22,22 +23,17 @@ EVENT_COLOR = "#d62728"  # pruning events and rate drops: red, drawn above the g
 
 _CB = sns.color_palette("colorblind", 10)
 # One colour per method in every figure: the same scheduler, pruning mode or model is the same colour everywhere.
+# Schedulers, pruning modes, granularities and models take their colour from effdl.plan.registry.
 PALETTE = {
-    "multistep": _CB[0],
-    "cosine_annealing": _CB[1],
-    "structured": _CB[2],
-    "unstructured": _CB[3],
+    **{name: _CB[entry.colour] for name, entry in choices().items() if entry.colour is not None},
     "lr 0.0001": _CB[4],
     "lr 0.1": _CB[5],
     "lr 1": _CB[9],
-    "sparse_convnet": _CB[7],
     "pt_net": _CB[0],
     "net_freeze": _CB[2],
     "net_freeze_lora": _CB[4],
     "mine": _CB[3],
     "solution": _CB[0],
-    "tensor": _CB[0],
-    "channel": _CB[1],
 }
 ALIASES = {"convnet": "lr 0.1", "baseline": "multistep"}  # Part 3.2's ConvNet is the lr-0.1 run of Part 1.1
 

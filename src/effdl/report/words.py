@@ -134,19 +134,19 @@ def mean_curve(epochs: pd.DataFrame, value: str = "test_acc") -> pd.Series:
 
 
 def lr_drops(epochs: pd.DataFrame) -> list[int]:
-    """The epochs after which the learning rate fell (the lr column is the rate each epoch trained with)."""
+    """The epochs after which the learning rate fell (the epoch_lr column is the rate at each epoch's start)."""
     drops: set[int] = set()
     for _, run in epochs[epochs["epoch"] >= 1].sort_values("epoch").groupby("run"):
-        lrs, numbers = run["lr"].to_numpy(), run["epoch"].to_numpy()
+        lrs, numbers = run["epoch_lr"].to_numpy(), run["epoch"].to_numpy()
         drops.update(int(numbers[i - 1]) for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1] * (1 - 1e-9))
     return sorted(drops)
 
 
 def lr_drop_factor(epochs: pd.DataFrame) -> float | None:
-    """By how much the runs' first learning-rate drop divides the rate (lr before / lr after, read from the lr
-    column), or None when the rate never falls."""
+    """By how much the runs' first learning-rate drop divides the rate (lr before / lr after, read from the
+    epoch_lr column), or None when the rate never falls."""
     for _, run in epochs[epochs["epoch"] >= 1].sort_values("epoch").groupby("run"):
-        lrs = run["lr"].to_numpy()
+        lrs = run["epoch_lr"].to_numpy()
         for before, after in zip(lrs[:-1], lrs[1:]):
             if 0 < after < before * (1 - 1e-9):
                 return float(before / after)
