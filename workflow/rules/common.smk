@@ -45,18 +45,20 @@ try:
     validate_config(config, CONFIG_SCHEMA)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
-if PREFLIGHT_PROBLEMS:
-    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
 # This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
 MAIN_PROCESS = workflow.is_main_process
 
 # The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
+# AI logs resolve the same way here and in the rule: paths from the working directory, inside the
+# repository or the working (variant) folder only.
 try:
     SUBMISSION_ZIP = f"results/submission/{zip_name(config['submission']['team'])}"
-    AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir)
+    AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir, Path.cwd())
 except SubmissionError as err:
     raise WorkflowError(str(err)) from None
+PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
+if PREFLIGHT_PROBLEMS:
+    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
 
 
 wildcard_constraints:

@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from effdl.plan.submission import check_ai_logs
+from effdl.plan.submission import check_log_names
 from effdl.report.seed_tests import SEED_TESTS
 from effdl.report.sources import QUESTIONS, SRC_ROOT, object_source
 from effdl.report.texgen import escape, macro
@@ -122,7 +122,7 @@ def write_zip(
     out_zip = Path(out_zip)
     entries: list[tuple[str, bytes]] = [(arcname, Path(path).read_bytes()) for path, arcname in members]
     if ai_logs:
-        check_ai_logs([str(p) for p in ai_logs])
+        check_log_names(ai_logs)
         entries += [(f"ai_logs/{Path(p).name}", Path(p).read_bytes()) for p in ai_logs]
     else:
         entries.append(
