@@ -101,7 +101,7 @@ CONFIG_CASES = {
     # issue 28, bad case 1: any file of the machine went into the zip
     "ai_log_outside_the_repository": (
         "submission:\n  ai_logs: [/etc/passwd]\n",
-        ["config key submission.ai_logs lists '/etc/passwd', which is /etc/passwd: outside the repository", "Fix: copy"],
+        ["submission.ai_logs lists '/etc/passwd', which is /etc/passwd: outside the repository", "Fix: copy"],
     ),
     "ai_log_escaping_with_dotdot": (
         "submission:\n  ai_logs: [../outside-chat.txt]\n",

@@ -53,7 +53,9 @@ MAIN_PROCESS = workflow.is_main_process
 # repository or the working (variant) folder only.
 try:
     SUBMISSION_ZIP = f"results/submission/{zip_name(config['submission']['team'])}"
-    AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir, Path.cwd())
+    AI_LOGS = check_ai_logs(
+        config["submission"]["ai_logs"], workflow.basedir, Path.cwd()
+    )
 except SubmissionError as err:
     raise WorkflowError(str(err)) from None
 PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
