@@ -12,8 +12,6 @@ import os
 import stat
 import time
 
-import pytest
-
 from effdl.plan import lastgood
 from effdl.plan.checksums import (
     cache_problem,
