@@ -15,6 +15,8 @@ TORCH_FREE_MODULES = [
     "effdl.progress",
     "effdl.status",
     "effdl.runlock",
+    "effdl.resources",
+    "effdl.safefiles",
 ]
 
 BLOCK_TORCH = """

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from effdl.io import atomic_write
+from effdl.resources import ResourceError, as_resource_error, describe, resource_errno
 
 UNDEFINED = re.compile(r"(LaTeX Warning: (Reference|Citation) .* undefined.*|There were undefined references.*)")
 OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\).*")
@@ -53,7 +54,10 @@ def build_pdf(
     reads generated TeX and figures; None keeps the paper's own default.
     """
     main_tex, build_dir, out_pdf = Path(main_tex).resolve(), Path(build_dir).resolve(), Path(out_pdf)
-    build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise as_resource_error(err, build_dir, "creating") or err from err
     pretex = [f"-usepretex=\\def\\resultsdir{{{results_dir}}}"] if results_dir else []
     cmd = [
         "latexmk",
@@ -70,6 +74,11 @@ def build_pdf(
     log_path = build_dir / (main_tex.stem + ".log")
     log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
     problems = check_log(log_text, max_overfull_pt)
+    # a full disk makes TeX write truncated .aux/.toc files and then report undefined references: the
+    # cause is in latexmk's output or deep in the log (issue 28), so look for it first
+    code = resource_errno(RuntimeError(proc.stdout + proc.stderr + log_text)) if proc.returncode or problems else None
+    if code is not None:
+        raise ResourceError(code, describe(code, build_dir, "building the paper in"), str(build_dir))
     if proc.returncode != 0 or problems:
         detail = "\n".join(problems[:10]) or proc.stdout[-2000:]
         raise LatexError(
