@@ -172,3 +172,21 @@ def test_write_text_on_a_read_only_folder(tmp_path, monkeypatch):
     monkeypatch.setattr("effdl.io.tempfile.mkstemp", read_only)
     with pytest.raises(ResourceError, match=r"x\.txt: the file system is read-only while writing it\. Fix: run where"):
         write_text("a", tmp_path / "x.txt")
+
+
+def test_the_previous_paper_and_zip_survive_a_failed_rebuild(tmp_path):
+    from effdl.plan import lastgood
+
+    out, store = tmp_path / "results" / "paper.pdf", tmp_path / "results" / ".last-good" / "build_paper"
+    out.parent.mkdir()
+    lastgood.build_keeping([out], store, lambda: out.write_bytes(b"paper 1"))
+    out.unlink()  # Snakemake deletes the output before it reruns the job
+
+    def full_disk():
+        raise ResourceError(errno.ENOSPC, f"{out}: no space left on the device while writing it. Fix: ...")
+
+    messages = []
+    with pytest.raises(ResourceError):
+        lastgood.build_keeping([out], store, full_disk, messages.append)
+    assert (store / "paper.pdf").read_bytes() == b"paper 1"
+    assert messages == [f"this rebuild failed; the previous version is kept as {store / 'paper.pdf'}"]

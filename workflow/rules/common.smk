@@ -42,6 +42,7 @@ from effdl.plan.preflight import (
     tex_problems,
 )
 from effdl.plan.spec import check_spec
+from effdl.resources import folder_problem
 from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -121,6 +122,10 @@ def warn_about_surroundings():
 
 if MAIN_PROCESS:
     check_cache()
+    # a read-only working directory or results/ (EROFS, EACCES): one line now, not a traceback from a job
+    for folder in (".", "results"):
+        if folder_problem(folder):
+            raise WorkflowError(folder_problem(folder))
 
 
 wildcard_constraints:

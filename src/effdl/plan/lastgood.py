@@ -192,3 +192,17 @@ def restore_job_records(outputs, store: str | Path, snakemake_dir: str | Path = 
         else:
             with contextlib.suppress(FileNotFoundError):
                 (root / "metadata" / name).unlink()
+
+
+def build_keeping(outputs, store: str | Path, build, log=print):
+    """Run `build()` (which writes `outputs`); afterwards keep a copy of them in `store`. When it fails, the
+    previous outputs (which Snakemake deleted before the job) are still in `store`: say so, then re-raise."""
+    try:
+        result = build()
+    except Exception as err:
+        if mark_failed(store, f"{type(err).__name__}: {err}"):
+            kept = ", ".join(str(Path(store) / Path(p).name) for p in outputs)
+            log(f"this rebuild failed; the previous version is kept as {kept}")
+        raise
+    save(outputs, {"outputs": [Path(p).name for p in outputs]}, store)
+    return result
