@@ -42,8 +42,8 @@ from effdl.plan.preflight import (
     tex_problems,
 )
 from effdl.plan.spec import check_spec
-from effdl.resources import folder_problem
 from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
+from effdl.resources import folder_problem
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # `--config seeds=[43,44]` leaves strings inside lists and mappings: give them the schema's types first.
@@ -86,9 +86,8 @@ def check_cache():
     problem = cache_problem(folder)
     if problem:
         raise WorkflowError(problem)
-    protect_cache(
-        folder
-    )  # Snakemake makes entries 0666: no other user may rewrite them
+    # Snakemake makes entries 0666: no other user may rewrite them
+    protect_cache(folder)
     verify_cache(folder, ".snakemake/effdl/cache_verified.json", warn=logger.warning)
 
 
