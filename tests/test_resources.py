@@ -190,3 +190,22 @@ def test_the_previous_paper_and_zip_survive_a_failed_rebuild(tmp_path):
         lastgood.build_keeping([out], store, full_disk, messages.append)
     assert (store / "paper.pdf").read_bytes() == b"paper 1"
     assert messages == [f"this rebuild failed; the previous version is kept as {store / 'paper.pdf'}"]
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs latexmk")
+def test_real_latex_build_on_a_full_disk_names_the_cause(tiny_disk, tmp_path):
+    """Bad case 6 for real: latexmk writing into a 64 KiB tmpfs."""
+    main = tmp_path / "paper" / "main.tex"
+    main.parent.mkdir()
+    words = " ".join(f"Lorem ipsum dolor sit amet {i}." for i in range(3000))
+    main.write_text(
+        "\\documentclass{article}\\usepackage{lmodern}\\begin{document}\\section{A}\\label{a}See \\ref{a}. "
+        + words
+        + "\\end{document}\n"
+    )
+    out = tmp_path / "results" / "paper.pdf"
+    out.parent.mkdir()
+    out.write_bytes(b"the previous paper")
+    with pytest.raises(ResourceError, match=rf"^{tiny_disk}/build: no space left on the device while building"):
+        latex.build_pdf(main, tiny_disk / "build", out, max_overfull_pt=1.0)
+    assert out.read_bytes() == b"the previous paper"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -38,6 +40,14 @@ def _error_line(match: re.Match) -> str:
     if match["file"]:
         return f"{match['file'].removeprefix('./')}, line {match['line']}: {match['msg'].strip()}{context}"
     return f"! {match['msg'].strip()}{context}"
+
+
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Less than `margin` bytes (1 MiB) free where the paper builds: too little for TeX's files."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def build_pdf(
@@ -76,7 +86,12 @@ def build_pdf(
     problems = check_log(log_text, max_overfull_pt)
     # a full disk makes TeX write truncated .aux/.toc files and then report undefined references: the
     # cause is in latexmk's output or deep in the log (issue 28), so look for it first
-    code = resource_errno(RuntimeError(proc.stdout + proc.stderr + log_text)) if proc.returncode or problems else None
+    code = None
+    if proc.returncode or problems:
+        code = resource_errno(RuntimeError(proc.stdout + proc.stderr + log_text))
+        # TeX does not check its \write's: a full disk may leave only a short .aux and no message at all
+        if code is None and _nearly_full(build_dir):
+            code = errno.ENOSPC
     if code is not None:
         raise ResourceError(code, describe(code, build_dir, "building the paper in"), str(build_dir))
     if proc.returncode != 0 or problems:
