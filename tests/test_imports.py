@@ -16,6 +16,8 @@ TORCH_FREE_MODULES = [
     "effdl.status",
     "effdl.runlock",
     "effdl.fingerprint",
+    "effdl.resources",
+    "effdl.safefiles",
 ]
 
 BLOCK_TORCH = """

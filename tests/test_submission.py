@@ -106,11 +106,30 @@ def test_ai_logs_must_exist_and_have_distinct_names(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "chat.txt").write_text("log")
     (tmp_path / "chat.txt").write_text("log")
-    assert check_ai_logs(["a/chat.txt"], tmp_path) == ["a/chat.txt"]
+    assert check_ai_logs(["a/chat.txt"], tmp_path, tmp_path) == ["a/chat.txt"]
     with pytest.raises(SubmissionError, match=r"submission\.ai_logs lists \['missing.txt'\]"):
-        check_ai_logs(["missing.txt"], tmp_path)
+        check_ai_logs(["missing.txt"], tmp_path, tmp_path)
     with pytest.raises(SubmissionError, match=r"several files named \['chat.txt'\]"):
-        check_ai_logs(["a/chat.txt", "chat.txt"], tmp_path)
+        check_ai_logs(["a/chat.txt", "chat.txt"], tmp_path, tmp_path)
+
+
+def test_repo_relative_ai_log_resolves_from_a_variant_folder(tmp_path):
+    """Issue 28, bad case 8: under --directory the rule read the path from the variant folder, the check from
+    the repository. Now both use the path check_ai_logs returns (from the working directory)."""
+    repo, variant = tmp_path / "repo", tmp_path / "repo" / "variants" / "v1"
+    (repo / "logs").mkdir(parents=True)
+    variant.mkdir(parents=True)
+    (repo / "logs" / "chat.txt").write_text("log")
+    (variant / "notes.txt").write_text("variant log")
+    paths = check_ai_logs(["logs/chat.txt", "notes.txt"], repo, variant)
+    assert paths == ["../../logs/chat.txt", "notes.txt"]
+    assert all((variant / p).is_file() for p in paths)
+    # a variant folder outside the repository: its own files count, the rest of the machine does not
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert check_ai_logs(["logs/chat.txt"], repo, outside) == ["../repo/logs/chat.txt"]
+    with pytest.raises(SubmissionError, match=r"outside the repository .* Fix: copy the log into the repository"):
+        check_ai_logs(["/etc/passwd"], repo, outside)
 
 
 def test_zip_holds_pdf_notebook_and_logs_and_is_reproducible(tmp_path):

@@ -260,8 +260,14 @@ def train_epoch(
     return losses.cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync for training metrics
 
 
-def _resume(checkpoint_path, fingerprint: str, device: torch.device, log) -> dict | None:
-    """The saved state of this very run (matching fingerprint), or None: missing, unreadable or foreign."""
+def _resume(
+    checkpoint_path, fingerprint: str, device: torch.device, log, data_sha256: str | None = None
+) -> dict | None:
+    """The saved state of this very run (matching fingerprint), or None: missing, unreadable or foreign.
+
+    The fingerprint covers the run's identity, which includes the data's sha256 (effdl.runs): a checkpoint
+    of the same run on other data (a changed subset, a replaced archive) is foreign, and the warning says so.
+    """
     if checkpoint_path is None or not Path(checkpoint_path).is_file():
         return None
     try:
@@ -270,7 +276,14 @@ def _resume(checkpoint_path, fingerprint: str, device: torch.device, log) -> dic
         log(f"WARNING: ignoring unreadable resume checkpoint, starting from scratch: {err}")
         return None
     if state.get("fingerprint") != fingerprint:
-        log(f"WARNING: {checkpoint_path} belongs to a different run configuration; starting from scratch")
+        saved = state.get("data_sha256")
+        if saved and data_sha256 and saved != data_sha256:
+            log(
+                f"WARNING: {checkpoint_path} was trained on other data (sha256 {saved[:16]}..., this run reads "
+                f"{data_sha256[:16]}...: a changed data set or subset); starting from scratch"
+            )
+        else:
+            log(f"WARNING: {checkpoint_path} belongs to a different run configuration; starting from scratch")
         return None
     return state
 
@@ -310,11 +323,13 @@ def _save_state(
     result: TrainResult,
     iter_losses,
     device: torch.device,
+    data_sha256: str | None = None,
 ) -> None:
     """Write the resume state after a completed epoch (atomically): model, optimizer and scheduler state_dicts,
     generators, and the records so far."""
     state = {
         "fingerprint": fingerprint,
+        "data_sha256": data_sha256,
         "epoch": sum(1 for row in result.epochs if row["epoch"] >= 1),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -401,7 +416,8 @@ def train(
     result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
     layout, compile_state = ("channels_last" if cfg.channels_last else "NCHW"), ("on" if compiled else "off")
     log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}")
-    state = _resume(checkpoint_path, fingerprint, device, log)
+    data_sha256 = (identity or {}).get("data_sha256")
+    state = _resume(checkpoint_path, fingerprint, device, log, data_sha256)
     if state is not None:
         _restore(state, model, optimizer, scheduler, cfg, generator, device)
         result.epochs, iter_losses, result.total_time_s = state["epochs"], [state["iter_losses"]], state["total_time_s"]
@@ -459,7 +475,16 @@ def train(
             break
         if checkpoint_path is not None:
             _save_state(
-                checkpoint_path, fingerprint, model, optimizer, scheduler, generator, result, iter_losses, device
+                checkpoint_path,
+                fingerprint,
+                model,
+                optimizer,
+                scheduler,
+                generator,
+                result,
+                iter_losses,
+                device,
+                data_sha256,
             )
         report(epoch + 1)
 

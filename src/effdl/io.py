@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from effdl.resources import as_resource_error
+
 if TYPE_CHECKING:
     import torch
 
@@ -26,8 +28,11 @@ class CheckpointError(RuntimeError):
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # a read-only or full folder: say so in one line (effdl.resources)
+        raise as_resource_error(err, path) or err from err
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, mode) as handle:
@@ -35,9 +40,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        # disk full mid-write (torch.save reports it as "enforce fail at inline_container.cc"): one line instead
+        resource = as_resource_error(err, path) if isinstance(err, Exception) else None
+        if resource is not None:
+            raise resource from err
         raise
 
 

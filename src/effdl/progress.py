@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from effdl.safefiles import read_text_nofollow, replace_text
+
 PROGRESS_FILE = "progress.json"
 HEARTBEAT_S = 30.0  # a running job touches its sidecar this often; status calls it stopped after 4 missed beats
 
@@ -57,21 +59,35 @@ def write_progress(path: str | Path, **fields) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {**fields, "pid": os.getpid(), "host": socket.gethostname(), "updated": time.time()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(record, sort_keys=True, default=str))
-        os.replace(tmp, path)
-    except BaseException:  # also SIGTERM's SystemExit mid-write: leave no temp file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_text(path, json.dumps(record, sort_keys=True, default=str))  # temp file + rename, never via a link
 
 
 def read_progress(path: str | Path) -> dict | None:
-    """The sidecar's record, or None when missing or unreadable (a reader may race a writer's rename)."""
+    """The sidecar's record, or None when missing, unreadable or not a record (a reader may race a writer's
+    rename; progress_problem says what is wrong with a file that is there)."""
     try:
-        return json.loads(Path(path).read_text())
+        record = json.loads(read_text_nofollow(path))
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def progress_problem(path: str | Path) -> str | None:
+    """Why the sidecar at `path` holds no usable record (a symlink, bad JSON, a JSON list...), None when fine
+    or missing: one line for `effdl status` instead of a traceback."""
+    path = Path(path)
+    fix = f"it is rewritten by the run's next epoch; or delete it (rm {path})"
+    if path.is_symlink():
+        return f"{path} is a symbolic link, not a progress record: {fix}"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        return f"{path} is not readable JSON ({type(err).__name__}): {fix}"
+    if not isinstance(record, dict):
+        return f"{path} holds a JSON {type(record).__name__}, not a progress record (an object): {fix}"
+    return None
 
 
 def start_heartbeat(path: str | Path, interval_s: float = HEARTBEAT_S) -> threading.Event:
@@ -81,7 +97,7 @@ def start_heartbeat(path: str | Path, interval_s: float = HEARTBEAT_S) -> thread
     def beat():
         while not stop.wait(interval_s):
             try:
-                os.utime(path)
+                os.utime(path, follow_symlinks=False)
             except OSError:
                 pass  # not written yet, or removed: the next epoch writes it
 

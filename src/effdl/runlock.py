@@ -7,6 +7,7 @@ SIGKILL), so a lock left by a dead trainer is taken over; a live holder makes a 
 in the file is checked instead (on the same host). `stop_with_parent()` makes the kernel send SIGTERM to this
 process when its parent (the Snakemake process that started the job) dies, so a killed Snakemake leaves
 no trainer behind (Linux `prctl(PR_SET_PDEATHSIG)`; elsewhere a thread that watches the parent PID).
+The lock file is opened with O_NOFOLLOW: a symlink in its place is refused, never written through.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from effdl.safefiles import open_nofollow, read_text_nofollow
 
 try:
     import fcntl
@@ -48,7 +51,7 @@ def pid_alive(pid: int) -> bool:
 def read_holder(path: str | Path) -> dict:
     """{'pid', 'host', 'since'} from a lock file ({} when it is missing or unreadable)."""
     try:
-        pid, host, since = Path(path).read_text().split()[:3]
+        pid, host, since = read_text_nofollow(path).split()[:3]
         return {"pid": int(pid), "host": host, "since": since}
     except (OSError, ValueError):
         return {}
@@ -73,7 +76,8 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        # never through a symlink: a planted `trainer.lock -> somefile` would have the PID written into somefile
+        handle = os.fdopen(open_nofollow(self.path, os.O_RDWR | os.O_CREAT), "r+")
         previous = read_holder(self.path)
         if fcntl is not None:
             try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from effdl.io import write_text
+from effdl.resources import report_uncaught
 
 if TYPE_CHECKING:
     import torch
@@ -22,6 +24,17 @@ def open_log(path: str | Path) -> Callable[[str], None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a", buffering=1)
     sys.stdout = sys.stderr = handle
+    previous_hook = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        # a full disk or a read-only folder: one line naming the path and the fix, in this log and in
+        # Snakemake's own output (the original stderr); the traceback still goes to the log
+        if report_uncaught(exc_type, exc, tb, handle):
+            traceback.print_exception(exc_type, exc, tb, file=handle)
+            return
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = hook
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=handle, flush=True)

@@ -64,7 +64,8 @@ def run_training(
         std=spec["std"],
         checkpoint_path=checkpoint_path,
         hooks=hooks,
-        identity=spec,
+        # the data read is part of which run this is: a resume on other data (a changed subset) starts over
+        identity={**spec, "data_sha256": packed["sha256"], "data_subset": packed.get("subset")},
         log=log,
         **train_options,
     )

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from effdl.plan.work import PLAN_PATH, bench_throughput, finished_throughput, run_seconds
-from effdl.progress import HEARTBEAT_S, PROGRESS_FILE, format_duration, read_progress
+from effdl.progress import HEARTBEAT_S, PROGRESS_FILE, format_duration, progress_problem, read_progress
 
 STATES = ("done", "running", "pending", "failed")
 STALE_AFTER_S = 4 * HEARTBEAT_S  # a sidecar untouched this long belongs to a job that no longer runs
@@ -49,6 +49,7 @@ def run_state(run: dict, now: float | None = None) -> dict:
     run_dir, log = Path(run["dir"]), Path(run["log"])
     sidecar = run_dir / PROGRESS_FILE
     progress = read_progress(sidecar)
+    problem = progress_problem(sidecar) if progress is None else None
     if progress is not None and progress.get("spec_hash") not in (None, run["spec_hash"]):
         progress = None  # left by a run of another configuration
         stale_outputs = True
@@ -96,6 +97,8 @@ def run_state(run: dict, now: float | None = None) -> dict:
         return row
     failure = _log_failed(log)
     log_time = _mtime(log)
+    if problem is not None:
+        row["note"] = problem
     if failure is not None:
         row.update(state="failed", note=failure)
     elif log_time is not None and now - log_time < STALE_AFTER_S:
@@ -116,6 +119,13 @@ def collect(results: str | Path = "results", now: float | None = None, plan: str
             f"no plan at {plan_path}: run snakemake (or `snakemake -n`) with your config first; "
             "it writes the run list while it builds the DAG"
         ) from None
+    except ValueError as err:
+        plan = err
+    if not isinstance(plan, dict) or not isinstance(plan.get("runs"), list):
+        raise SystemExit(
+            f"the plan {plan_path} is not a run list written by effdl (not JSON, or not an object with 'runs'). "
+            "Fix: delete it and run `snakemake -n` with your config to write it again."
+        )
     bench = bench_throughput(results / "bench", {})
     finished = finished_throughput(results)
     rows, left, unknown = [], 0.0, 0

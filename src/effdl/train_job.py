@@ -10,7 +10,7 @@ test accuracy, ETA, device) / done / failed / stopped; `python -m effdl.status` 
 
 One trainer per run: the job holds `<run dir>/trainer.lock` (a second trainer refuses, naming the holder's
 PID) and stops (SIGTERM, as above) when the Snakemake process that started it dies. A finished run's
-outputs are kept hard-linked in `<run dir>/.last-good/`, so a later failed rebuild loses nothing (see
+outputs are kept copied in `<run dir>/.last-good/`, so a later failed rebuild loses nothing (see
 effdl.plan.lastgood). The device comes from the config, not `params`: changing it does not re-run a run.
 """
 
@@ -26,12 +26,16 @@ from typing import Any
 from effdl.engine import resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
 from effdl.plan import lastgood
+from effdl.plan.checksums import write_sums
 from effdl.plan.work import compile_gain, spec_hash
 from effdl.progress import progress_path, start_heartbeat, write_progress
 from effdl.provenance import device_name
 from effdl.runlock import RunLock, stop_with_parent
 from effdl.runlog import announce_device, check_device, write_benchmark
 from effdl.runs import run_training, write_run_outputs
+
+# the outputs of rule train_model that its checksums.json covers
+CHECKSUMMED = ("iters", "epochs", "summary", "model", "benchmark")
 
 
 def stop_on_sigterm(resume_state: str, log: Callable[[str], None]) -> None:
@@ -80,6 +84,8 @@ def train_job(job: TrainJob) -> None:
                     "and come back by themselves when this run's settings are changed back"
                 )
             raise
+        if getattr(outputs, "sums", None):  # the checksums a reuse is verified against (effdl.plan.checksums)
+            write_sums(outputs.sums, {role: getattr(outputs, role) for role in CHECKSUMMED})
         lastgood.save(list(outputs), spec, run_dir / ".last-good")
 
 

@@ -42,6 +42,9 @@ def workflow(tmp_path_factory) -> Path:
         (run_dir / name).write_text("run,epoch,test_acc\nmlp,1,12.5\n")
     save_checkpoint({"state_dict": {"w": torch.ones(3)}}, run_dir / "model.pt")
     (workdir / "source" / "empty-dir").mkdir()
+    # files outside the workflow copy that an AI-log entry may point at (../ escape, symlink)
+    (workdir.parent / "outside-chat.txt").write_text("a chat log kept outside the repository\n")
+    (workdir / "source" / "chat-link.txt").symlink_to(workdir.parent / "outside-chat.txt")
     return workdir
 
 
@@ -94,6 +97,28 @@ CONFIG_CASES = {
     "missing_ai_log": (
         "submission:\n  ai_logs: [logs/no-such-chat.txt]\n",
         ["config key submission.ai_logs lists ['logs/no-such-chat.txt'], which do not exist", "Fix:"],
+    ),
+    # issue 28, bad case 1: any file of the machine went into the zip
+    "ai_log_outside_the_repository": (
+        "submission:\n  ai_logs: [/etc/passwd]\n",
+        ["submission.ai_logs lists '/etc/passwd', which is /etc/passwd: outside the repository", "Fix: copy"],
+    ),
+    "ai_log_escaping_with_dotdot": (
+        "submission:\n  ai_logs: [../outside-chat.txt]\n",
+        ["config key submission.ai_logs lists '../outside-chat.txt'", "outside the repository", "Fix: copy"],
+    ),
+    "ai_log_symlink_pointing_outside": (
+        "submission:\n  ai_logs: [source/chat-link.txt]\n",
+        ["config key submission.ai_logs lists 'source/chat-link.txt'", "outside the repository", "Fix: copy"],
+    ),
+    # issue 28, bad case 7: team names that failed only at the last step (zip name, TeX)
+    "team_name_too_long_for_a_file_name": (
+        "submission:\n  team:\n    - {name: " + "A" * 300 + ", email: a@example.edu}\n",
+        ["config key submission.team: the zip's file name would be 317 characters", "Fix: shorten"],
+    ),
+    "team_name_with_an_emoji": (
+        "submission:\n  team:\n    - {name: Ada \U0001f600, email: ada@example.edu}\n",
+        ["config key submission.team holds character(s) \U0001f600 (U+1F600) that the paper's fonts", "Fix:"],
     ),
     "team_name_unusable_in_the_zip_name": (
         "submission:\n  team:\n    - {name: Дмитрий, email: d@example.ru}\n",

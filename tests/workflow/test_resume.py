@@ -281,3 +281,53 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return ""
+
+
+class Interrupted(Exception):
+    """Stands in for a kill right after an epoch's checkpoint was saved."""
+
+
+def test_a_resume_on_changed_data_starts_over_with_a_warning(tmp_path):
+    """Issue 28, bad case 3: changing datasets.<name>.subset of an interrupted run resumed the old checkpoint on
+    the new data. The resume fingerprint now covers the data's sha256: other data start over, the same resume."""
+    from effdl.runs import run_training
+
+    spec = {
+        "part": "reliability",
+        "run": "mlp",
+        "dataset": "mnist",
+        "seed": 43,
+        "model": {"name": "mnist_mlp", "hidden": 16},
+        "train": {"lr": 0.05, "epochs": 2, "batch_size": 32, "precision": "fp32", "augment": False},
+        "hooks": [],
+        "labels": {},
+        "mean": [0.1307],
+        "std": [0.3081],
+    }
+    old, new = tmp_path / "old.pt", tmp_path / "new.pt"
+    save_checkpoint({**synthetic_mnist(96, 32), "sha256": "a" * 64, "subset": {"train_per_class": 9}}, old)
+    save_checkpoint({**synthetic_mnist(64, 32), "sha256": "b" * 64, "subset": {"train_per_class": 6}}, new)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+
+    def stop_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_training(
+            spec, old, torch.device("cpu"), checkpoint_path=ckpt, log=lambda _: None, progress=stop_after_first_epoch
+        )
+    assert load_checkpoint(ckpt)["epoch"] == 1
+    messages = []
+    _, result, meta = run_training(spec, new, torch.device("cpu"), checkpoint_path=ckpt, log=messages.append)
+    assert result.resumed_from_epoch == 0 and meta["sha256"] == "b" * 64
+    warning = [m for m in messages if "was trained on other data" in m]
+    assert warning and str(ckpt) in warning[0] and "starting from scratch" in warning[0], messages
+    # the same run on the same data still resumes
+    with pytest.raises(Interrupted):
+        run_training(
+            spec, old, torch.device("cpu"), checkpoint_path=ckpt, log=lambda _: None, progress=stop_after_first_epoch
+        )
+    messages = []
+    _, result, _ = run_training(spec, old, torch.device("cpu"), checkpoint_path=ckpt, log=messages.append)
+    assert result.resumed_from_epoch == 1, messages

@@ -26,6 +26,7 @@ from effdl.fingerprint import (
 from effdl.fingerprint import load_cache as load_parse_cache
 from effdl.fingerprint import save_cache as save_parse_cache
 from effdl.plan import lastgood
+from effdl.plan.checksums import cache_problem, protect_cache, verify_cache
 from effdl.plan.config import ConfigError, load_schema, validate_config
 from effdl.plan.contract import (
     DataError,
@@ -35,6 +36,13 @@ from effdl.plan.contract import (
     meta_path,
     read_meta,
     source_key,
+)
+from effdl.plan.guards import (
+    cache_option_problem,
+    future_files,
+    future_warning,
+    outside_repository,
+    tree_files,
 )
 from effdl.plan.preflight import (
     coerce_cli_values,
@@ -46,6 +54,7 @@ from effdl.plan.preflight import (
 )
 from effdl.plan.spec import check_spec
 from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
+from effdl.resources import folder_problem
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # `--config seeds=[43,44]` leaves strings inside lists and mappings: give them the schema's types first.
@@ -56,18 +65,77 @@ try:
     validate_config(config, CONFIG_SCHEMA)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
-if PREFLIGHT_PROBLEMS:
-    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
 # This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
 MAIN_PROCESS = workflow.is_main_process
 
 # The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
+# AI logs resolve the same way here and in the rule: paths from the working directory, inside the
+# repository or the working (variant) folder only.
 try:
     SUBMISSION_ZIP = f"results/submission/{zip_name(config['submission']['team'])}"
-    AI_LOGS = check_ai_logs(config["submission"]["ai_logs"], workflow.basedir)
+    AI_LOGS = check_ai_logs(
+        config["submission"]["ai_logs"], workflow.basedir, Path.cwd()
+    )
 except SubmissionError as err:
     raise WorkflowError(str(err)) from None
+PREFLIGHT_PROBLEMS = tex_problems(config, workflow.configfiles) + path_problems(config)
+if PREFLIGHT_PROBLEMS:
+    raise WorkflowError("\n".join(PREFLIGHT_PROBLEMS))
+
+
+def check_cache():
+    """With --cache: the option names rules, the folder takes new entries (before any expensive job, not after
+    the first one), and entries whose files no longer match their checksums become misses (effdl.plan.checksums).
+    """
+    cache_rules = workflow.workflow_settings.cache
+    if cache_rules is None:
+        return
+    problem = cache_option_problem(cache_rules)
+    if problem:
+        raise WorkflowError(problem)
+    folder = os.environ.get("SNAKEMAKE_OUTPUT_CACHE")
+    problem = cache_problem(folder)
+    if problem:
+        raise WorkflowError(problem)
+    # Snakemake makes entries 0666: no other user may rewrite them
+    protect_cache(folder)
+    verify_cache(folder, ".snakemake/effdl/cache_verified.json", warn=logger.warning)
+
+
+def warn_about_surroundings():
+    """Warnings that cost nothing to heed: a working directory outside the repository (no git commit in the
+    provenance), inputs or results dated in the future (Snakemake would rerun their jobs on every run).
+    """
+    for warning in (
+        outside_repository(Path.cwd(), REPO),
+        future_warning(
+            future_files(
+                tree_files(
+                    REPO / "src",
+                    REPO / "workflow",
+                    REPO / "paper",
+                    suffixes=(".py", ".smk", ".tex", ".yaml"),
+                )
+                + tree_files("results")
+                + [Path(p) for p in workflow.configfiles]
+                + [
+                    Path(repo_path(s["path"]))
+                    for s in config["datasets"].values()
+                    if isinstance(s, dict) and s.get("path")
+                ]
+            )
+        ),
+    ):
+        if warning:
+            logger.warning(f"WARNING: {warning}")
+
+
+if MAIN_PROCESS:
+    check_cache()
+    # a read-only working directory or results/ (EROFS, EACCES): one line now, not a traceback from a job
+    for folder in (".", "results"):
+        if folder_problem(folder):
+            raise WorkflowError(folder_problem(folder))
 
 
 wildcard_constraints:
@@ -282,7 +350,7 @@ def restore_kept(outputs, key, store):
     if not MAIN_PROCESS:
         return False
     lastgood.keep_job_records(outputs, store)
-    if lastgood.restore(outputs, key, store):
+    if lastgood.restore(outputs, key, store, warn=logger.warning):
         lastgood.restore_job_records(outputs, store)
         return True
     return False
@@ -290,7 +358,7 @@ def restore_kept(outputs, key, store):
 
 # The declared outputs of train_model (workflow/rules/train.smk), kept by effdl.plan.lastgood: these four
 # in the run's directory, and its benchmark file.
-TRAIN_OUTPUTS = ("iters.csv", "epochs.csv", "summary.csv", "model.pt")
+TRAIN_OUTPUTS = ("iters.csv", "epochs.csv", "summary.csv", "model.pt", "checksums.json")
 
 
 def train_benchmark_file(key):
@@ -411,7 +479,8 @@ def restore_kept_data():
     """Bring back a packed data set whose rebuild failed, when its source is configured as it was."""
     for name, source in config["datasets"].items():
         packed = f"results/data/{name}.pt"
-        if restore_kept([packed], source, f"results/data/.last-good/{name}"):
+        kept = [packed, f"results/data/{name}.checksums.json"]
+        if restore_kept(kept, source, f"results/data/.last-good/{name}"):
             print(
                 f"restored {packed} from its .last-good copy: its last rebuild failed and "
                 f"datasets.{name} is configured as when it was built"
@@ -420,6 +489,7 @@ def restore_kept_data():
 
 if MAIN_PROCESS:
     restore_kept_data()
+    warn_about_surroundings()
 
 
 def torch_jobs_to_run():
@@ -437,6 +507,25 @@ onstart:
         problem = host_device_problem(config["device"])
         if problem:
             raise WorkflowError(problem)
+
+
+def protect_new_cache_entries():
+    """The entries this run stored in the cache lose world-write permission too (Snakemake made them 0666)."""
+    folder = os.environ.get("SNAKEMAKE_OUTPUT_CACHE")
+    if (
+        workflow.workflow_settings.cache is not None
+        and folder
+        and Path(folder).is_dir()
+    ):
+        protect_cache(folder)
+
+
+onsuccess:
+    protect_new_cache_entries()
+
+
+onerror:
+    protect_new_cache_entries()
 
 
 def announce_plan():

@@ -12,6 +12,8 @@ rule prepare_data:
     output:
         data="results/data/{dataset}.pt",
         benchmark="results/benchmarks/prepare_data/{dataset}.tsv",
+        # sha256 of the outputs above, written by the job (effdl.plan.checksums)
+        sums="results/data/{dataset}.checksums.json",
     log:
         "results/logs/prepare_data/{dataset}.log",
     cache: True

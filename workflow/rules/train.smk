@@ -16,6 +16,9 @@ rule train_model:
         summary=run_file("{part}/{run}", "summary.csv"),
         model=run_file("{part}/{run}", "model.pt"),
         benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
+        # sha256 of the outputs above, written by the job: a cache entry or .last-good copy is reused only
+        # while it matches (effdl.plan.checksums)
+        sums=run_file("{part}/{run}", "checksums.json"),
     log:
         "results/logs/train_model/{part}/{run}.log",
     cache: True

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from effdl.io import write_csv
+from effdl.report.csvs import read_csv
 from effdl.report.part2 import summarize_ptq
 from effdl.runlog import open_log
 
@@ -11,10 +12,10 @@ log = open_log(snakemake.log[0])
 
 
 def main(row_csvs, packed_csvs, outputs) -> None:
-    rows = pd.concat([pd.read_csv(path) for path in row_csvs], ignore_index=True)
+    rows = pd.concat([read_csv(path) for path in row_csvs], ignore_index=True)
     write_csv(rows, outputs.rows)
     write_csv(summarize_ptq(rows), outputs.summary)
-    write_csv(pd.concat([pd.read_csv(path) for path in packed_csvs], ignore_index=True), outputs.packed)
+    write_csv(pd.concat([read_csv(path) for path in packed_csvs], ignore_index=True), outputs.packed)
     log(f"{len(rows)} PTQ rows from {len(row_csvs)} variant files; {len(packed_csvs)} packed-size files")
 
 

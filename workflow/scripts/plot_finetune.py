@@ -1,7 +1,6 @@
 """Snakemake adapter for rule plot_finetune: test accuracy vs epoch of the three Part 4 models, from CSVs only."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part4 import finetune_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
@@ -11,7 +10,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(epochs_csv: str, out_pdf: str) -> None:
-    epochs = pd.read_csv(epochs_csv)
+    epochs = read_csv(epochs_csv)
     write_figure(finetune_figure(epochs), out_pdf, epochs, log, print_width=0.75)
 
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from effdl.report.csvs import read_csv
 from effdl.report.part3 import pruning_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
@@ -11,8 +12,8 @@ log = open_log(snakemake.log[0])
 
 
 def main(pruned_csv: str, baseline_csvs: list, out_pdf: str) -> None:
-    pruned = pd.read_csv(pruned_csv)
-    baseline = pd.concat([pd.read_csv(path) for path in baseline_csvs], ignore_index=True)
+    pruned = read_csv(pruned_csv)
+    baseline = pd.concat([read_csv(path) for path in baseline_csvs], ignore_index=True)
     write_figure(pruning_figure(pruned, baseline), out_pdf, pd.concat([baseline, pruned], ignore_index=True), log)
 
 

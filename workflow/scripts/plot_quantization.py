@@ -1,7 +1,6 @@
 """Snakemake adapter for rule plot_quantization: accuracy vs bit width per network, from the PTQ CSVs only."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part2 import quantization_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
@@ -11,7 +10,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(summary_csv: str, rows_csv: str, out_pdf: str) -> None:
-    summary, rows = pd.read_csv(summary_csv), pd.read_csv(rows_csv)
+    summary, rows = read_csv(summary_csv), read_csv(rows_csv)
     write_figure(quantization_figure(summary, rows), out_pdf, rows, log)
 
 

@@ -1,7 +1,6 @@
 """Snakemake adapter for rule plot_training_curves: smoothed loss and test accuracy figure from CSVs only."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part1 import part1_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
@@ -11,7 +10,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(iters_csv: str, epochs_csv: str, out_pdf: str, hue: str, window: int, experiment: str) -> None:
-    iters, epochs = pd.read_csv(iters_csv), pd.read_csv(epochs_csv)
+    iters, epochs = read_csv(iters_csv), read_csv(epochs_csv)
     write_figure(part1_figure(iters, epochs, experiment, hue, window), out_pdf, epochs, log)
 
 

@@ -1,7 +1,7 @@
 """Snakemake adapter for rule prepare_data: read a data set's source and write one packed file.
 
 Beside it go `<name>.meta.json` (the data contract's facts, read while Snakemake builds the DAG) and, after
-success, a hard-linked copy in `results/data/.last-good/<name>/`, so a failed rebuild loses nothing.
+success, a copy in `results/data/.last-good/<name>/` (with its checksums), so a failed rebuild loses nothing.
 """
 
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 from effdl.data import prepare_dataset, write_meta
 from effdl.io import save_checkpoint
 from effdl.plan import lastgood
+from effdl.plan.checksums import write_sums
 from effdl.runlog import open_log, write_benchmark
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -26,7 +27,7 @@ def from_repo(source: dict) -> dict:
     return source
 
 
-def main(name: str, source: dict, out_path: str, benchmark_path: str) -> None:
+def main(name: str, source: dict, out_path: str, benchmark_path: str, sums_path: str) -> None:
     store = Path(out_path).parent / ".last-good" / name
     try:
         packed = prepare_dataset(name, from_repo(source))
@@ -44,7 +45,14 @@ def main(name: str, source: dict, out_path: str, benchmark_path: str) -> None:
     write_meta(packed, out_path, source)
     save_checkpoint(packed, out_path)
     write_benchmark(benchmark_path)
-    lastgood.save([out_path], source, store)
+    write_sums(sums_path, {"data": out_path, "benchmark": benchmark_path})
+    lastgood.save([out_path, sums_path], source, store)
 
 
-main(snakemake.wildcards.dataset, dict(snakemake.params.source), snakemake.output.data, snakemake.output.benchmark)
+main(
+    snakemake.wildcards.dataset,
+    dict(snakemake.params.source),
+    snakemake.output.data,
+    snakemake.output.benchmark,
+    snakemake.output.sums,
+)

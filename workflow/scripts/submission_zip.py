@@ -1,5 +1,6 @@
 """Snakemake adapter for rule submission_zip: the seed's CS2420_PSet2_<names>.zip (PDF, notebook, AI logs)."""
 
+from effdl.plan import lastgood
 from effdl.report.submission import write_zip
 from effdl.runlog import open_log
 
@@ -8,7 +9,9 @@ log = open_log(snakemake.log[0])
 
 
 def main(pdf: str, notebook: str, ai_logs: list[str], stem: str, out_zip: str) -> None:
-    entries = write_zip(out_zip, [(pdf, f"{stem}.pdf"), (notebook, f"{stem}.ipynb")], ai_logs=ai_logs)
+    members = [(pdf, f"{stem}.pdf"), (notebook, f"{stem}.ipynb")]
+    store = "results/.last-good/submission_zip"  # the previous zip survives a failed rebuild
+    entries = lastgood.build_keeping([out_zip], store, lambda: write_zip(out_zip, members, ai_logs=ai_logs), log)
     log(f"wrote {out_zip}: {', '.join(entries)}")
 
 

@@ -1,9 +1,8 @@
 """Snakemake adapter for rule tabulate_pruning_sparsity: per-layer sparsity after each pruning event (tidy CSV)."""
 
-import pandas as pd
-
 from effdl.io import write_csv
 from effdl.models.convnet import CONVNET_LAYERS
+from effdl.report.csvs import read_csv
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -11,7 +10,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(epochs_csv: str, out_csv: str) -> None:
-    epochs = pd.read_csv(epochs_csv)
+    epochs = read_csv(epochs_csv)
     events = epochs[epochs["prune_event"].astype(str) == "True"].sort_values(["run", "epoch"]).copy()
     events["event"] = events.groupby("run").cumcount() + 1
     layer_cols = [f"sparsity_conv{i}" for i in range(1, len(CONVNET_LAYERS) + 1)]

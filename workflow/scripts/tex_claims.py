@@ -4,6 +4,7 @@ import pandas as pd
 
 from effdl.io import write_csv
 from effdl.report.claims import check_claims, claims_latex_table, claims_macros
+from effdl.report.csvs import read_csv
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -14,8 +15,8 @@ SINGLE = ("sweep", "sched", "sched_epochs", "quant_rows", "sanity", "pruning", "
 
 
 def main(inputs, example: dict, outputs) -> None:
-    tables = {name: pd.read_csv(inputs[name]) for name in SINGLE}
-    tables["toy"] = pd.concat([pd.read_csv(path) for path in inputs.toy], ignore_index=True)
+    tables = {name: read_csv(inputs[name]) for name in SINGLE}
+    tables["toy"] = pd.concat([read_csv(path) for path in inputs.toy], ignore_index=True)
     claims = check_claims(tables, example)
     write_csv(claims, outputs.csv)
     write_macros(claims_macros(claims), outputs.macros, "claims")

@@ -1,7 +1,6 @@
 """Snakemake adapter for rule tex_part1: Part 1's numbers, choices and comparison words as TeX macros and a table."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part1 import part1_macros, part1_table
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -11,14 +10,14 @@ log = open_log(snakemake.log[0])
 
 
 def main(inputs, window: int, out_macros: str, out_table: str) -> None:
-    sweep, sched = pd.read_csv(inputs.sweep), pd.read_csv(inputs.sched)
+    sweep, sched = read_csv(inputs.sweep), read_csv(inputs.sched)
     macros = part1_macros(
         sweep,
         sched,
-        pd.read_csv(inputs.sweep_epochs),
-        pd.read_csv(inputs.sched_epochs),
-        sweep_iters=pd.read_csv(inputs.sweep_iters),
-        sched_iters=pd.read_csv(inputs.sched_iters),
+        read_csv(inputs.sweep_epochs),
+        read_csv(inputs.sched_epochs),
+        sweep_iters=read_csv(inputs.sweep_iters),
+        sched_iters=read_csv(inputs.sched_iters),
         window=window,
     )
     write_macros(macros, out_macros, "Part 1")

@@ -1,7 +1,6 @@
 """Snakemake adapter for rule tex_part2: Part 2's numbers and comparison words as TeX macros, and its tables."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part2 import packed_table, part2_macros, part2_table
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -11,7 +10,7 @@ log = open_log(snakemake.log[0])
 
 
 def main(inputs, mnist: dict, outputs) -> None:
-    summary, rows, packed = pd.read_csv(inputs.summary), pd.read_csv(inputs.rows), pd.read_csv(inputs.packed)
+    summary, rows, packed = read_csv(inputs.summary), read_csv(inputs.rows), read_csv(inputs.packed)
     write_macros(part2_macros(summary, rows, packed, mnist=mnist), outputs.macros, "Part 2")
     df_to_latex(
         part2_table(summary),

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from effdl.report.csvs import read_csv
 from effdl.report.part3 import benchmark_table, part3_macros
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -11,22 +12,22 @@ log = open_log(snakemake.log[0])
 
 
 def read_all(paths) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return pd.concat([read_csv(p) for p in paths], ignore_index=True)
 
 
 def main(inputs, out_macros, out_table) -> None:
-    bench = pd.read_csv(inputs.benchmark)
+    bench = read_csv(inputs.benchmark)
     m = part3_macros(
-        sanity=pd.read_csv(inputs.sanity),
+        sanity=read_csv(inputs.sanity),
         sanity_reference=read_all(inputs.sanity_reference) if inputs.sanity_reference else pd.DataFrame(),
-        pruned=pd.read_csv(inputs.pruned_summary),
-        pruned_epochs=pd.read_csv(inputs.pruned_epochs),
-        sparsity=pd.read_csv(inputs.sparsity),
+        pruned=read_csv(inputs.pruned_summary),
+        pruned_epochs=read_csv(inputs.pruned_epochs),
+        sparsity=read_csv(inputs.sparsity),
         baseline=read_all(inputs.baseline_summary),
         oneshot=read_all(inputs.oneshot),
         bench=bench,
         slim_checks=read_all(inputs.slim_checks),
-        sanity_epochs=pd.read_csv(inputs.sanity_epochs),
+        sanity_epochs=read_csv(inputs.sanity_epochs),
         sanity_reference_epochs=read_all(inputs.sanity_reference_epochs) if inputs.sanity_reference else None,
     )
     write_macros(m, out_macros, "Part 3")

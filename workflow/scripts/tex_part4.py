@@ -1,7 +1,6 @@
 """Snakemake adapter for rule tex_part4: Part 4's numbers as TeX macros and its parameter/time/accuracy table."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part4 import finetune_macros, finetune_table
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -13,7 +12,7 @@ log = open_log(snakemake.log[0])
 def main(
     summary_csv: str, epochs_csv: str, num_classes: int, lora_r: int, lora_alpha: float, out_macros: str, out_table: str
 ) -> None:
-    summary, epochs = pd.read_csv(summary_csv), pd.read_csv(epochs_csv)
+    summary, epochs = read_csv(summary_csv), read_csv(epochs_csv)
     write_macros(finetune_macros(summary, epochs, num_classes, lora_r, lora_alpha), out_macros, "Part 4")
     df_to_latex(
         finetune_table(summary, epochs),

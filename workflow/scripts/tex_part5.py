@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from effdl.report.csvs import read_csv
 from effdl.report.part5 import hyperparameter_table, matmul_table, part5_macros
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -13,9 +14,9 @@ log = open_log(snakemake.log[0])
 def main(
     totals_csv: str, roles_csv: str, toy_csvs: list, history_csvs: list, pe_length: int, pe_depth: int, outputs
 ) -> None:
-    totals, roles = pd.read_csv(totals_csv), pd.read_csv(roles_csv)
-    toy = pd.concat([pd.read_csv(path) for path in toy_csvs], ignore_index=True)
-    history = pd.concat([pd.read_csv(path) for path in history_csvs], ignore_index=True)
+    totals, roles = read_csv(totals_csv), read_csv(roles_csv)
+    toy = pd.concat([read_csv(path) for path in toy_csvs], ignore_index=True)
+    history = pd.concat([read_csv(path) for path in history_csvs], ignore_index=True)
     write_macros(part5_macros(totals, roles, toy, history, pe_length, pe_depth), outputs.macros, "Part 5")
     df_to_latex(matmul_table(roles), outputs.matmuls, escape=False, column_format="lrrrrrrrrr")
     notebook = totals[(totals["model"] == "notebook") & (totals["convention"] == "per-head")].iloc[0]

@@ -1,7 +1,6 @@
 """Snakemake adapter for rule tex_part6: Part 6's numbers as TeX macros and the parameter-count table."""
 
-import pandas as pd
-
+from effdl.report.csvs import read_csv
 from effdl.report.part6 import parameter_table, part6_macros
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
@@ -11,9 +10,9 @@ log = open_log(snakemake.log[0])
 
 
 def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str) -> None:
-    params = pd.read_csv(inputs.params)
+    params = read_csv(inputs.params)
     macros = part6_macros(
-        params, pd.read_csv(inputs.bench), pd.read_csv(inputs.summary), pd.read_csv(inputs.epochs), example, batch_size
+        params, read_csv(inputs.bench), read_csv(inputs.summary), read_csv(inputs.epochs), example, batch_size
     )
     write_macros(macros, out_macros, "Part 6")
     df_to_latex(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from effdl.io import write_text
+from effdl.report.csvs import read_csv
 from effdl.report.deviations import deviations_table
 from effdl.report.environment import command_line, config_listing, listing_tex, package_versions
 from effdl.report.provenance import data_sources_table, provenance_macros, rule_runtimes
@@ -19,7 +20,7 @@ log = open_log(snakemake.log[0])
 
 def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outputs) -> None:
     repo = Path.cwd()
-    summaries = pd.concat([pd.read_csv(path) for path in summary_csvs], ignore_index=True)
+    summaries = pd.concat([read_csv(path) for path in summary_csvs], ignore_index=True)
     macros = provenance_macros(
         summaries,
         config,

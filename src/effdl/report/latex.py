@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 from effdl.io import atomic_write
+from effdl.resources import ResourceError, as_resource_error, describe, resource_errno
 
 UNDEFINED = re.compile(r"(LaTeX Warning: (Reference|Citation) .* undefined.*|There were undefined references.*)")
 OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\).*")
@@ -39,6 +42,14 @@ def _error_line(match: re.Match) -> str:
     return f"! {match['msg'].strip()}{context}"
 
 
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Less than `margin` bytes (1 MiB) free where the paper builds: too little for TeX's files."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
 def build_pdf(
     main_tex: str | Path,
     build_dir: str | Path,
@@ -53,7 +64,10 @@ def build_pdf(
     reads generated TeX and figures; None keeps the paper's own default.
     """
     main_tex, build_dir, out_pdf = Path(main_tex).resolve(), Path(build_dir).resolve(), Path(out_pdf)
-    build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise as_resource_error(err, build_dir, "creating") or err from err
     pretex = [f"-usepretex=\\def\\resultsdir{{{results_dir}}}"] if results_dir else []
     cmd = [
         "latexmk",
@@ -70,6 +84,16 @@ def build_pdf(
     log_path = build_dir / (main_tex.stem + ".log")
     log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
     problems = check_log(log_text, max_overfull_pt)
+    # a full disk makes TeX write truncated .aux/.toc files and then report undefined references: the
+    # cause is in latexmk's output or deep in the log (issue 28), so look for it first
+    code = None
+    if proc.returncode or problems:
+        code = resource_errno(RuntimeError(proc.stdout + proc.stderr + log_text))
+        # TeX does not check its \write's: a full disk may leave only a short .aux and no message at all
+        if code is None and _nearly_full(build_dir):
+            code = errno.ENOSPC
+    if code is not None:
+        raise ResourceError(code, describe(code, build_dir, "building the paper in"), str(build_dir))
     if proc.returncode != 0 or problems:
         detail = "\n".join(problems[:10]) or proc.stdout[-2000:]
         raise LatexError(

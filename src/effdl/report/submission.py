@@ -12,10 +12,11 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from effdl.plan.submission import check_ai_logs
+from effdl.plan.submission import check_log_names
 from effdl.report.seed_tests import SEED_TESTS
 from effdl.report.sources import QUESTIONS, SRC_ROOT, object_source
 from effdl.report.texgen import escape, macro
+from effdl.resources import as_resource_error
 
 # Non-ASCII characters of the listed sources (comments and docstrings), as ASCII for pdflatex's listings.
 _ASCII = {
@@ -122,7 +123,7 @@ def write_zip(
     out_zip = Path(out_zip)
     entries: list[tuple[str, bytes]] = [(arcname, Path(path).read_bytes()) for path, arcname in members]
     if ai_logs:
-        check_ai_logs([str(p) for p in ai_logs])
+        check_log_names(ai_logs)
         entries += [(f"ai_logs/{Path(p).name}", Path(p).read_bytes()) for p in ai_logs]
     else:
         entries.append(
@@ -132,13 +133,20 @@ def write_zip(
                 b"so this submission includes none.\n",
             )
         )
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_zip.with_name(f".{out_zip.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for arcname, data in entries:
-            info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    tmp.replace(out_zip)
+    try:
+        out_zip.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for arcname, data in entries:
+                info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
+        tmp.replace(out_zip)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # never leave a half-written .zip.tmp behind
+        resource = as_resource_error(err, out_zip) if isinstance(err, Exception) else None
+        if resource is not None:
+            raise resource from err
+        raise
     return [arcname for arcname, _ in entries]
