@@ -234,7 +234,7 @@ def convnet_90(t) -> Claim:
 
 def epoch_time(t) -> Claim:
     part, exp, prov = "1.2", "About 15 s per epoch (100 epochs in 25-30 min) on a Colab GPU", NOTEBOOK
-    src = "notebook, Code Cell 1.4: “about 15 s per epoch”"
+    src = "notebook, Code Cell 1.4: about 15 s per epoch on a Colab GPU"
     test = "measured time, not a test: median epoch time scaled to 50,000 images, holds if ≤ 2 × 15 s"
     epochs, sched = t.get("sched_epochs"), t.get("sched")
     if epochs is None or sched is None or epochs.empty:
