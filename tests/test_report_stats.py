@@ -111,3 +111,11 @@ def test_intervals_are_clipped_to_the_metric_range():
     low, high = bounded_band(metric_range("test_acc"))([99.0, 100.0, 97.0])
     assert high == 100.0 and low < 99.0
     assert bounded_band(metric_range("loss"))([0.01, 0.5])[0] == 0.0
+
+
+def test_printed_intervals_never_leave_0_to_100_percent():
+    from effdl.report.summaries import mean_pm
+
+    assert mean_ci([60.0, 100.0, 100.0, 100.0]) == "90.00 [58.18, 100.00]"  # 90 +/- 31.82 would pass 100
+    assert mean_pm(97.10, 36.85) == "97.10 [60.25, 100.00]"
+    assert mean_pm(50.0, 1.0) == "50.00 $\\pm$ 1.00" and mean_pm(1.0, 5.0, bounds=None) == "1.00 $\\pm$ 5.00"

@@ -16,7 +16,7 @@ from effdl.report.plotting import (
     set_style,
     training_error_figure,
 )
-from effdl.report.stats import t_band
+from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, bounded_band
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
@@ -292,10 +292,14 @@ def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.Da
     ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
     for mode, group in final.groupby("mode"):
         mean = group["test_acc"].mean()
+        low, high = bounded_band(ACCURACY_RANGE)(group["test_acc"])
+        few = len(group) <= SEEDS_SHOWN_MAX  # few seeds: each run's point beside the mean, no t-band
+        if few:
+            ax.scatter(100 * group["sparsity"], group["test_acc"], s=10, color=colors[mode], alpha=0.6, linewidths=0)
         ax.errorbar(
             100 * group["sparsity"].mean(),
             mean,
-            yerr=[[mean - t_band(group["test_acc"])[0]]],
+            yerr=None if few else [[mean - low], [high - mean]],
             fmt="*",
             markersize=12,
             color=colors[mode],

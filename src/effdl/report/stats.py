@@ -62,14 +62,26 @@ def t_band(values: Sequence[float]) -> tuple[float, float]:
     return interval.low, interval.high
 
 
-def mean_ci(values: Sequence[float], digits: int = 2) -> str:
-    """'91.20 $\\pm$ 0.31' (mean and 95% t half-width), just the mean for one value, 'n/a' for none."""
+def mean_ci(values: Sequence[float], digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)) -> str:
+    """'91.20 $\\pm$ 0.31' (mean and 95% t half-width), just the mean for one value, 'n/a' for none; a percentage
+    by default, so an interval that would cross 0 or 100 prints clipped as '97.10 [60.25, 100.00]'."""
     interval = t_interval(values)
     if interval.n == 0:
         return "n/a"
-    if interval.n == 1:
-        return f"{interval.mean:.{digits}f}"
-    return f"{interval.mean:.{digits}f} $\\pm$ {interval.half_width:.{digits}f}"
+    return format_interval(interval.mean, interval.half_width, digits, bounds)
+
+
+def format_interval(
+    mean: float, half_width: float, digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)
+) -> str:
+    """The convention's text: 'mean $\\pm$ half-width', '[low, high]' when `bounds` clip it, the mean alone
+    without a half-width (one unit)."""
+    if half_width is None or math.isnan(half_width):
+        return f"{mean:.{digits}f}"
+    if bounds is not None and (mean - half_width < bounds[0] or mean + half_width > bounds[1]):
+        low, high = max(bounds[0], mean - half_width), min(bounds[1], mean + half_width)
+        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{mean:.{digits}f} $\\pm$ {half_width:.{digits}f}"
 
 
 @dataclass(frozen=True)
