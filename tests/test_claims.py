@@ -344,3 +344,16 @@ def test_every_claim_names_its_provenance_and_problem_set_quotes_are_its_words(t
         for quote in re.findall(r"“([^”]+)”", source):
             if "notebook" not in source:
                 assert quote in text, quote
+
+
+def test_the_margin_is_fixed_in_the_config_and_the_schemas_default_is_the_codes():
+    import yaml
+    from conftest import REPO
+
+    from effdl.plan.config import load_schema
+
+    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")["properties"]["claims"]
+    assert schema["default"]["equivalence_margin_points"] == c.EQUIVALENCE_MARGIN
+    assert schema["properties"]["equivalence_margin_points"]["default"] == c.EQUIVALENCE_MARGIN
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert config["claims"]["equivalence_margin_points"] > 0

@@ -3,19 +3,6 @@
 PAPER_INPUTS["claims"] = ["results/tex/claims.tex", "results/tex/claims_table.tex"]
 
 
-def claims_margin():
-    """claims.equivalence_margin_points, or the schema's default when the config leaves the block out."""
-    return float(
-        config.get("claims", {}).get(
-            "equivalence_margin_points",
-            SCHEMA_CLAIMS_DEFAULT["equivalence_margin_points"],
-        )
-    )
-
-
-SCHEMA_CLAIMS_DEFAULT = load_schema(CONFIG_SCHEMA)["properties"]["claims"]["default"]
-
-
 rule tex_claims:
     input:
         sweep="results/metrics/part1_lr_sweep/summary.csv",
