@@ -357,3 +357,12 @@ def test_the_margin_is_fixed_in_the_config_and_the_schemas_default_is_the_codes(
     assert schema["properties"]["equivalence_margin_points"]["default"] == c.EQUIVALENCE_MARGIN
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert config["claims"]["equivalence_margin_points"] > 0
+
+
+def test_structured_and_unstructured_pair_on_the_seed_when_every_seed_has_both(tables):
+    s, u, paired = c.pruning_modes(tables["pruning"])
+    assert paired and s == [88.0, 88.5, 87.5] and u == [92.0, 92.4, 91.8]
+    claim = c.structured_vs_unstructured(tables)
+    assert "paired" in claim.test
+    one_missing = tables["pruning"].iloc[:-1]
+    assert c.pruning_modes(one_missing)[2] is False

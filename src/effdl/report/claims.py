@@ -374,16 +374,29 @@ def _by_seed(frame: pd.DataFrame, column: str, value) -> dict:
     return dict(zip(rows["seed"], rows["final_test_acc"])) if "seed" in rows else {}
 
 
+def pruning_modes(pruning: pd.DataFrame) -> tuple[list[float], list[float], bool]:
+    """(structured, unstructured) final accuracies and whether they pair on the seed: the same seed gives both
+    modes the same initial weights and batches, so when every seed has both the runs pair (in seed order). The
+    one place that decides how 3.4's comparison is made; the claim and the Part 3 answer both call it."""
+    s_seed, u_seed = _by_seed(pruning, "mode", "structured"), _by_seed(pruning, "mode", "unstructured")
+    n_s, n_u = int((pruning["mode"] == "structured").sum()), int((pruning["mode"] == "unstructured").sum())
+    if s_seed and set(s_seed) == set(u_seed) and len(s_seed) == n_s == n_u:
+        seeds = sorted(s_seed)
+        return [s_seed[k] for k in seeds], [u_seed[k] for k in seeds], True
+    return (
+        _acc_by(pruning, "mode", "structured").tolist(),
+        _acc_by(pruning, "mode", "unstructured").tolist(),
+        False,
+    )
+
+
 def structured_vs_unstructured(t) -> Claim:
     part, exp, prov = "3.4", "50 % structured pruning costs more accuracy than 50 % unstructured", HYPOTHESIS
     src = "3.4.5 asks to “Describe any observations”; a larger cost is our expectation"
     pruning = t.get("pruning")
     if pruning is None or not {"structured", "unstructured"} <= set(pruning["mode"]):
         return _untestable(part, exp, prov, src, "", "t-test, one-sided", "Parts 3.3/3.4 did not run")
-    s, u = _acc_by(pruning, "mode", "structured"), _acc_by(pruning, "mode", "unstructured")
-    # the same seed gives both modes the same initial weights and batches: pair on it when every seed has both
-    s_seed, u_seed = _by_seed(pruning, "mode", "structured"), _by_seed(pruning, "mode", "unstructured")
-    paired = bool(s_seed) and set(s_seed) == set(u_seed) and len(s_seed) == len(s) == len(u)
+    s, u, paired = pruning_modes(pruning)
     test = "paired t-test over seeds (same initial weights), one-sided" if paired else "Welch t-test, one-sided"
     measured = f"structured {pm(s)} %, unstructured {pm(u)} %"
     epochs = t.get("pruning_epochs")
@@ -395,8 +408,7 @@ def structured_vs_unstructured(t) -> Claim:
     reason = _too_few(s, u) or _not_learned(u, "unstructured pruning")
     if reason:
         return _untestable(part, exp, prov, src, measured, test, reason)
-    seeds = sorted(s_seed)
-    d = difference([s_seed[k] for k in seeds], [u_seed[k] for k in seeds], paired=True) if paired else difference(s, u)
+    d = difference(s, u, paired=paired)
     return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "less"))
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from effdl.plan.prune import PRUNE_MODES
 from effdl.report import answers, words
+from effdl.report.claims import pruning_modes
 from effdl.report.plotting import (
     ci_lineplot,
     integer_epochs,
@@ -99,8 +100,8 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
             word_list(f"{signed(v, 1)} (epoch {e})" for e, v in per_event.items()) if len(per_event) else "n/a"
         )
         m[macro_name("Pthree", "recovery", mode)] = signed(mine["recovery"].mean(), 1)
-    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in MODES}
-    word = compare(final["structured"], final["unstructured"])
+    structured, unstructured, paired = pruning_modes(pruned)  # the claims table's pairing (on the seed)
+    word = compare(structured, unstructured, paired=paired)
     m["PthreeStructuredVsUnstructured"] = escape(WORD_TEXT.get(word, word))
 
 
