@@ -78,6 +78,7 @@ def test_few_seeds_draw_each_seed_and_the_mean_without_a_band():
     ci_lineplot(ax, _curves(3), "epoch", "test_acc", "setting")
     assert not ax.collections  # no filled band
     assert len(ax.lines) >= 2 * 3 + 2  # three thin seed lines and a mean per setting
+    assert any("n = 3 seeds" in t.get_text() for t in ax.texts)  # and the figure says n
     plt.close(fig)
 
 

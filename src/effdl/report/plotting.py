@@ -181,8 +181,17 @@ def ci_lineplot(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, hue: str, **kwar
             **thin,
         )
         sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=None, ax=ax, **kwargs)
+        say_n(ax, f"n = {seeds_per_point(df, x, hue)} seeds: thin lines each seed, thick the mean")
         return
     sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=bounded_band(metric_range(y)), ax=ax, **kwargs)
+    n = seeds_per_point(df, x, hue)
+    if n > 1:
+        say_n(ax, f"n = {n} seeds: mean and 95% CI")
+
+
+def say_n(ax: plt.Axes, text: str) -> None:
+    """The number of seeds behind a panel's curves, small in its lower right corner."""
+    ax.annotate(text, (0.99, 0.01), xycoords="axes fraction", ha="right", va="bottom", fontsize=7, color="0.35")
 
 
 def relabel_legend(ax: plt.Axes, **kwargs) -> None:
