@@ -60,3 +60,13 @@ def test_config_hash_is_stable_and_sensitive():
     assert config_hash(config) == config_hash(copy.deepcopy(config))
     config["seeds"] = [1]
     assert config_hash(config) != config_hash(full_config())
+
+
+def test_the_equivalence_margin_must_be_a_positive_number_of_points():
+    config = full_config()
+    config["claims"]["equivalence_margin_points"] = 0
+    with pytest.raises(ConfigError, match="equivalence_margin_points"):
+        validate_config(config, SCHEMA)
+    config["claims"] = {"equivalence_margin_pts": 1.0}
+    with pytest.raises(ConfigError, match="equivalence_margin_pts"):
+        validate_config(config, SCHEMA)

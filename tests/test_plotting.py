@@ -56,3 +56,42 @@ def test_provenance_caption_names_what_the_rows_record_and_leaves_out_what_they_
     ptq_rows = rows.drop(columns="precision")
     assert "precision" not in provenance_caption(ptq_rows) and "?" not in provenance_caption(ptq_rows)
     assert provenance_caption(rows[["seed"]]) == "seeds: 2 (43, 44)"
+
+
+def _curves(seeds: int) -> pd.DataFrame:
+    rows = [
+        {"setting": s, "seed": 43 + k, "epoch": e, "test_acc": 99.0 + (k - 1) * 3.0 if s == "a" else 50.0 + k}
+        for s in ("a", "b")
+        for k in range(seeds)
+        for e in (1, 2, 3)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_few_seeds_draw_each_seed_and_the_mean_without_a_band():
+    import matplotlib.pyplot as plt
+
+    from effdl.report.plotting import ci_lineplot, set_style
+
+    set_style()
+    fig, ax = plt.subplots()
+    ci_lineplot(ax, _curves(3), "epoch", "test_acc", "setting")
+    assert not ax.collections  # no filled band
+    assert len(ax.lines) >= 2 * 3 + 2  # three thin seed lines and a mean per setting
+    assert any("n = 3 seeds" in t.get_text() for t in ax.texts)  # and the figure says n
+    plt.close(fig)
+
+
+def test_a_band_over_many_seeds_stays_inside_the_metrics_range():
+    import matplotlib.pyplot as plt
+
+    from effdl.report.plotting import ci_lineplot, set_style
+
+    set_style()
+    fig, ax = plt.subplots()
+    ci_lineplot(ax, _curves(5), "epoch", "test_acc", "setting")  # setting a: mean 102-ish, t-band far above 100
+    assert ax.collections
+    for band in ax.collections:
+        ys = [v[1] for path in band.get_paths() for v in path.vertices]
+        assert max(ys) <= 100.0 + 1e-9
+    plt.close(fig)

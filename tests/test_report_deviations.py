@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 
 import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+from test_config import deep_merge
 
 from effdl.report.deviations import deviation_rows, deviations_table
 
@@ -14,14 +18,17 @@ NOTEBOOK_LIKE = {
     "datasets": {"cifar10": {"subset": None}, "cinic10": {"path": None, "subset": None}},
     "schedules": {
         "lr_sweep": {"epochs": 5, "lrs": [0.0001, 0.1, 1.0]},
-        "schedulers": {"epochs": 100, "milestones": [25, 50, 75]},
+        "schedulers": {"epochs": 100, "milestones": [25, 50, 75], "lr": 0.1},
     },
-    "quant": {"mnist": {"batch_size": 1, "epochs": 4}, "stochastic": {"trials": 10}},
+    "quant": {
+        "mnist": {"batch_size": 1, "epochs": 4, "shuffle": False, "lr": 0.001, "gamma": 0.1},
+        "stochastic": {"trials": 10},
+    },
     "prune": {
         "sanity": {"epochs": 5},
         "schedule": {"epochs": 100, "prune_percentage": 0.1, "prune_start": 10, "prune_every": 10, "prune_end": 50},
     },
-    "finetune": {"epochs": 1, "num_classes": 1000, "allow_random_init": False},
+    "finetune": {"epochs": 1, "num_classes": 1000, "allow_random_init": False, "lr": 0.01, "lora_r": 10},
     "dwconv": {"train": {"epochs": 100}},
 }
 RUNS = pd.DataFrame({"precision": ["fp32"], "weights": ["pretrained IMAGENET1K_V1 (sha256 ...)"]})
@@ -74,3 +81,79 @@ def test_part1_settings_are_read_from_the_schedules_key():
     config["schedules"]["schedulers"]["milestones"] = [1]
     rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, RUNS)}
     assert rows[("1.1", "epochs")]["this run"] == "2" and rows[("1.2", "MultiStep milestones")]["this run"] == "1"
+
+
+# The notebook's settings as config paths (from ../shared/spec/pset2_facts.md, written out here independently of
+# effdl.report.deviations): (config path, the notebook's value, the table row that must appear when they differ).
+NOTEBOOK_SETTINGS = [
+    (("seeds",), [43], ("all", "seeds")),
+    (("engine", "batch_size"), 128, ("1, 3, 6", "training batch size")),
+    (("datasets", "cifar10", "subset"), None, ("1, 2, 3, 6", "CIFAR-10 data")),
+    (("datasets", "mnist", "subset"), None, ("2", "MNIST data")),
+    (("schedules", "lr_sweep", "epochs"), 5, ("1.1", "epochs")),
+    (("schedules", "lr_sweep", "lrs"), [0.0001, 0.1, 1.0], ("1.1", "learning rates")),
+    (("schedules", "schedulers", "epochs"), 100, ("1.2", "epochs")),
+    (("schedules", "schedulers", "milestones"), [25, 50, 75], ("1.2", "MultiStep milestones")),
+    (("schedules", "schedulers", "lr"), 0.1, ("1.2, 3.3/3.4", "learning rate")),
+    (("quant", "mnist", "batch_size"), 1, ("2", "MNIST batch size")),
+    (("quant", "mnist", "shuffle"), False, ("2", "MNIST order")),
+    (("quant", "mnist", "epochs"), 4, ("2", "MNIST epochs")),
+    (("quant", "mnist", "lr"), 0.001, ("2", "MNIST optimizer and schedule")),
+    (("quant", "mnist", "gamma"), 0.1, ("2", "MNIST optimizer and schedule")),
+    (("quant", "stochastic", "trials"), 10, ("2.3", "stochastic-rounding trials")),
+    (("prune", "sanity", "epochs"), 5, ("3.2", "epochs")),
+    (("prune", "schedule", "epochs"), 100, ("3.3/3.4", "epochs")),
+    (("prune", "schedule", "prune_percentage"), 0.1, ("3.3/3.4", "pruning schedule")),
+    (("prune", "schedule", "prune_start"), 10, ("3.3/3.4", "pruning schedule")),
+    (("prune", "schedule", "prune_every"), 10, ("3.3/3.4", "pruning schedule")),
+    (("prune", "schedule", "prune_end"), 50, ("3.3/3.4", "pruning schedule")),
+    (("finetune", "epochs"), 1, ("4", "epochs")),
+    (("finetune", "num_classes"), 1000, ("4", "classifier head")),
+    (("finetune", "lr"), 0.01, ("4", "learning rate")),
+    (("finetune", "lora_r"), 10, ("4", "LoRA rank")),
+    (("datasets", "cinic10", "subset"), None, ("4", "CINIC-10 data")),
+    (("dwconv", "train", "epochs"), 100, ("6.2", "epochs")),
+]
+
+
+def _at(config: dict, path: tuple):
+    for key in path:
+        config = config.get(key) if isinstance(config, dict) else None
+    return config
+
+
+@pytest.mark.parametrize("overlays", [(), ("cpu.yaml",), ("smoke.yaml",), ("offline.yaml", "cpu.yaml")])
+def test_the_table_lists_every_setting_where_the_resolved_config_differs_from_the_notebook(overlays):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for overlay in overlays:
+        config = deep_merge(config, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    expected = {row for path, notebook, row in NOTEBOOK_SETTINGS if _at(config, path) != notebook}
+    expected.add(("6.2", "runtime comparison"))  # the study always times training steps, not whole epochs
+    if "cinic10" in config["datasets"] and "cifar" in str(config["datasets"]["cinic10"].get("path") or ""):
+        expected.add(("4", "CINIC-10 data"))
+    runs = pd.DataFrame({"precision": ["fp32"], "weights": ["pretrained IMAGENET1K_V1 (sha256 ...)"]})
+    assert settings(deviation_rows(config, runs)) == expected
+
+
+def test_the_default_and_cpu_configs_train_mnist_with_the_notebooks_recipe():
+    for overlays in ((), ("cpu.yaml",)):
+        config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        for overlay in overlays:
+            config = deep_merge(config, yaml.safe_load((REPO / "config" / overlay).read_text()))
+        rows = settings(deviation_rows(config, RUNS))
+        assert not {s for s in rows if s[0] == "2" and s[1].startswith("MNIST") and s[1] != "MNIST data"}
+
+
+def test_bf16_training_also_lists_bf16_evaluation():
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(NOTEBOOK_LIKE, pd.DataFrame({"precision": ["bf16"]}))}
+    assert rows[("all", "test-time precision")]["this run"] == "bf16"
+    assert rows[("all", "training precision")]["this run"] == "bf16"
+
+
+def test_a_shuffled_larger_batch_mnist_recipe_is_two_labelled_rows():
+    config = copy.deepcopy(NOTEBOOK_LIKE)
+    config["quant"]["mnist"].update(batch_size=64, shuffle=True)
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(config, RUNS)}
+    assert rows[("2", "MNIST order")]["this run"] == "reshuffled every epoch"
+    assert "fewer Adam steps" in rows[("2", "MNIST batch size")]["why"]
+    assert "same schedule" not in rows[("2", "MNIST batch size")]["why"]

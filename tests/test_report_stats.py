@@ -84,3 +84,38 @@ def test_ranked_best_claims_a_winner_only_when_it_beats_every_other():
     assert ranked_best({"a": [90.0], "b": [10.0]}) == ("a", False)
     with pytest.raises(ValueError, match="unknown comparison word"):
         relation("better")
+
+
+def test_holm_matches_the_textbook_step_down():
+    from effdl.report.stats import holm
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(holm([float("nan"), 0.02])[0]) and holm([float("nan"), 0.02])[1] == pytest.approx(0.02)
+
+
+def test_tost_holds_only_when_the_90_percent_ci_is_inside_the_margin():
+    from effdl.report.stats import tost
+
+    tight = tost([80.0, 80.1, 79.9, 80.05], [80.02, 79.98, 80.1, 79.95], margin=1.0)
+    assert tight.p_equivalent < ALPHA and -1 < tight.difference.low < tight.difference.high < 1
+    wide = tost([70.0, 90.0, 80.0], [75.0, 85.0, 80.0], margin=1.0)
+    assert wide.p_equivalent > ALPHA and wide.p_beyond > ALPHA  # neither equal nor different: inconclusive
+    apart = tost([90.0, 90.1, 89.9], [80.0, 80.1, 79.9], margin=1.0)
+    assert apart.p_beyond < ALPHA
+
+
+def test_intervals_are_clipped_to_the_metric_range():
+    from effdl.report.stats import bounded_band, metric_range
+
+    assert metric_range("test_acc") == (0.0, 100.0) and metric_range("smoothed_loss")[0] == 0.0
+    low, high = bounded_band(metric_range("test_acc"))([99.0, 100.0, 97.0])
+    assert high == 100.0 and low < 99.0
+    assert bounded_band(metric_range("loss"))([0.01, 0.5])[0] == 0.0
+
+
+def test_printed_intervals_never_leave_0_to_100_percent():
+    from effdl.report.summaries import mean_pm
+
+    assert mean_ci([60.0, 100.0, 100.0, 100.0]) == "90.00 [58.18, 100.00]"  # 90 +/- 31.82 would pass 100
+    assert mean_pm(97.10, 36.85) == "97.10 [60.25, 100.00]"
+    assert mean_pm(50.0, 1.0) == "50.00 $\\pm$ 1.00" and mean_pm(1.0, 5.0, bounds=None) == "1.00 $\\pm$ 5.00"

@@ -33,5 +33,6 @@ rule tex_claims:
     params:
         example=config["dwconv"]["param_example"],
         code=code_param("tex_claims.py"),
+        margin=claims_margin(),
     script:
         "../scripts/tex_claims.py"

@@ -614,3 +614,12 @@ def default_targets():
         return ["results/paper.pdf", SUBMISSION_ZIP]
     provenance = rules.tex_provenance.output if hasattr(rules, "tex_provenance") else []
     return paper_inputs() + list(provenance)
+
+
+def claims_margin():
+    """claims.equivalence_margin_points, or the schema's default when the config leaves the block out."""
+    default = load_schema(CONFIG_SCHEMA)["properties"]["claims"]["default"]
+    block = config.get("claims") or {}
+    return float(
+        block.get("equivalence_margin_points", default["equivalence_margin_points"])
+    )

@@ -14,18 +14,21 @@ log = open_log(snakemake.log[0])
 SINGLE = ("sweep", "sched", "sched_epochs", "quant_rows", "sanity", "pruning", "pruning_epochs", "dw_params")
 
 
-def main(inputs, example: dict, outputs) -> None:
+def main(inputs, example: dict, margin: float, outputs) -> None:
     tables = {name: read_csv(inputs[name]) for name in SINGLE}
     tables["toy"] = pd.concat([read_csv(path) for path in inputs.toy], ignore_index=True)
-    claims = check_claims(tables, example)
+    claims = check_claims(tables, example, margin)
     write_csv(claims, outputs.csv)
-    write_macros(claims_macros(claims), outputs.macros, "claims")
+    write_macros(claims_macros(claims, margin), outputs.macros, "claims")
     # the bare tabular: paper/sections/claims.tex wraps it in a float with its caption and font size
     df_to_latex(
-        claims_latex_table(claims), outputs.table, escape=False, column_format="p{4.3cm}p{5.1cm}p{3.4cm}p{1.6cm}"
+        claims_latex_table(claims),
+        outputs.table,
+        escape=False,
+        column_format="p{3.7cm}p{3.6cm}p{2.7cm}p{2.9cm}p{1.5cm}",
     )
     for row in claims.itertuples():
         log(f"{row.part} {row.expectation}: {row.verdict} ({row.measured}; {row.test})")
 
 
-main(snakemake.input, dict(snakemake.params.example), snakemake.output)
+main(snakemake.input, dict(snakemake.params.example), float(snakemake.params.margin), snakemake.output)

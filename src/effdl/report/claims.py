@@ -1,30 +1,56 @@
-"""The problem set's expectations checked against this run's CSVs: one computed verdict per claim (torch-free).
+"""The problem set's expectations and the study's own hypotheses checked against this run's CSVs (torch-free).
 
 Each claim function takes the run's tables (pandas DataFrames, None when a part did not run) and returns a
-Claim whose verdict is one of HOLDS, FAILS or UNTESTABLE, decided by a stated test at ALPHA:
-  * "A differs from / exceeds B" claims hold when the t-test rejects "no difference" in the claimed direction;
-  * "A is about B" (within noise) claims hold when the two-sided t-test does not reject "no difference";
-  * deterministic counts (bytes, parameters) hold when they match the claimed factor within a stated tolerance.
-A claim is UNTESTABLE when this run cannot speak to it: fewer than two seeds, a reference model that did not
-learn (accuracy below MIN_LEARNED_ACC, as in the smoke run), or settings unlike the ones the claim is about.
+Claim; `check_claims` then decides every verdict at once, with the Holm correction over the table's tests:
+  * the unit of every test is the trained model: repeated trials of one model (stochastic rounding) are
+    averaged first, and their spread is reported separately as a labelled sd;
+  * "A differs from / exceeds B" claims hold when a t-test (Welch, or paired on the model) rejects "no
+    difference" in the claimed direction, and do not hold when the opposite direction is significant;
+  * "A is about B" claims are two one-sided tests (TOST) against a margin fixed in the configuration
+    (claims.equivalence_margin_points): they hold when the 90 % CI of the difference lies inside +/- margin,
+    do not hold when it lies outside, and are inconclusive otherwise;
+  * every p-value of the table's tests is Holm-adjusted over the table (one family for "holds", one for
+    "does not hold"); a test whose adjusted p-values decide neither way is "inconclusive";
+  * exact counts (bytes, parameters) and measured times are checked against their stated factor, outside
+    the tests and the correction.
+A claim is UNTESTABLE when this run cannot speak to it: fewer than two trained models, a reference model that
+did not learn (accuracy below MIN_LEARNED_ACC), or settings unlike the ones the claim is about.
+Each claim says where its expectation comes from: the problem set (its words quoted), the course notebook,
+or this study's own hypothesis.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from effdl.report.stats import (
+    ACCURACY_RANGE,
+    Difference,
+    clipped,
+    compare_units,
+    difference,
+    holm,
+    t_interval,
+    tost,
+    unit_means,
+)
 from effdl.report.texgen import escape
 
 ALPHA = 0.05
-HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
-VERDICTS = (HOLDS, FAILS, UNTESTABLE)
+HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE = "holds", "does not hold", "inconclusive", "not testable at this scale"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE)
+PROBLEM_SET, NOTEBOOK, HYPOTHESIS = "problem set", "course notebook", "this study's hypothesis"
+PROVENANCES = (PROBLEM_SET, NOTEBOOK, HYPOTHESIS)
+TEST, COUNT, NONE = "test", "count", "none"  # how a verdict is decided: a hypothesis test, an exact count, nothing
+# Equivalence margin (test-accuracy points) of every "about equal" claim, when the config gives none. It is the
+# schema's default of claims.equivalence_margin_points (a test checks that the two agree); see config/config.yaml.
+EQUIVALENCE_MARGIN = 1.0
 MIN_LEARNED_ACC = 30.0  # percent: 3x chance on 10 classes; below it accuracy comparisons say nothing
-SEED_FULL_TRAIN_IMAGES = 50_000  # CIFAR-10's training split, what the seed trains on
+SEED_FULL_TRAIN_IMAGES = 50_000  # CIFAR-10's training split, what the problem set trains on
 SEED_FULL_EPOCHS = 100  # Part 1.2's epochs
 NOTEBOOK_EPOCH_S = 15.0  # "about 15 s per epoch" on a Colab GPU
 FACTOR_TOLERANCE = 0.05  # relative tolerance of "a factor of N" claims on exact counts
@@ -32,75 +58,70 @@ FACTOR_TOLERANCE = 0.05  # relative tolerance of "a factor of N" claims on exact
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of the claims table (plain text; the TeX writer escapes it)."""
+    """One row of the claims table (plain text; the TeX writer escapes it).
+
+    p_for is the raw p-value of the test that would make the claim hold, p_against that of the test that would
+    make it fail (NaN where a claim has no such test); check_claims adds their Holm-adjusted values.
+    """
 
     part: str
     expectation: str
-    source: str  # where the expectation comes from: the seed's text, the notebook, or implied by a question
+    provenance: str  # one of PROVENANCES
+    source: str  # the problem set's or notebook's words (quoted), or what the hypothesis rests on
     measured: str
+    effect: str  # the difference and its 90 % CI (tests), or the measured factor (counts)
     test: str
     verdict: str
+    kind: str = NONE  # TEST, COUNT or NONE (untestable)
+    p_for: float = float("nan")
+    p_against: float = float("nan")
+    p_for_holm: float = float("nan")
+    p_against_holm: float = float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
-# Statistics
+# Statistics (stats.py holds the tests; these helpers print and decide)
 
 
 def _values(series) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(series), errors="coerce").dropna(), dtype=float)
 
 
-def pm(values, digits: int = 2) -> str:
-    """'62.31 ± 0.84 (n=3)': mean ± sample sd over runs."""
+def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE) -> str:
+    """'62.31 ± 0.84 (n=3)': mean ± 95 % t half-width over independent units; '[low, high]' where the
+    interval is clipped to what the metric can take."""
     v = _values(values)
     if len(v) == 0:
         return "n/a"
-    sd = f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else ""
-    return f"{v.mean():.{digits}f}{sd} (n={len(v)})"
+    interval = t_interval(v)
+    if len(v) == 1:
+        return f"{interval.mean:.{digits}f} (n=1)"
+    low, high = clipped(interval, bounds)
+    if (low, high) != (interval.low, interval.high):
+        return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}] (n={len(v)})"
+    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f} (n={len(v)})"
 
 
-def _degenerate_p(diff: float, alternative: str) -> float:
-    """p-value when both samples have zero spread: 0 if the (exact) difference lies on the alternative's side."""
-    if alternative == "greater":
-        return 0.0 if diff > 0 else 1.0
-    if alternative == "less":
-        return 0.0 if diff < 0 else 1.0
-    return 0.0 if diff != 0 else 1.0
-
-
-def welch_p(a, b, alternative: str = "two-sided") -> float:
-    """Welch's t-test of mean(a) vs mean(b) (scipy.stats.ttest_ind, equal_var=False); exact when both are constant."""
-    a, b = _values(a), _values(b)
-    if a.var(ddof=1) == 0 and b.var(ddof=1) == 0:
-        return _degenerate_p(a.mean() - b.mean(), alternative)
-    return float(stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
-
-
-def one_sample_p(x, popmean: float, alternative: str = "two-sided") -> float:
-    """One-sample t-test of mean(x) vs popmean (a paired test when x holds paired differences)."""
-    x = _values(x)
-    if x.var(ddof=1) == 0:
-        return _degenerate_p(x.mean() - popmean, alternative)
-    return float(stats.ttest_1samp(x, popmean, alternative=alternative).pvalue)
+def sd_text(values, digits: int = 2) -> str:
+    """A spread that is not the convention's interval, labelled: 'sd 1.23'."""
+    v = _values(values)
+    return f"sd {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "sd n/a"
 
 
 def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def directional(p: float) -> str:
-    """A directional claim holds when its one-sided test rejects 'no difference' at ALPHA."""
-    return HOLDS if p < ALPHA else FAILS
-
-
-def within_noise(p: float) -> str:
-    """An 'about equal' claim holds when the two-sided test does not reject 'no difference' at ALPHA."""
-    return FAILS if p < ALPHA else HOLDS
+def effect_text(d: Difference | None, unit: str = "points") -> str:
+    """'difference +3.68 points, 90 % CI [-1.90, +9.26]': the effect size every test row prints."""
+    if d is None:
+        return ""
+    return f"difference {d.diff:+.2f} {unit}, {100 * (1 - 2 * ALPHA):.0f} % CI [{d.low:+.2f}, {d.high:+.2f}]"
 
 
 def _too_few(*samples) -> str | None:
     short = [len(_values(s)) for s in samples if len(_values(s)) < 2]
-    return f"fewer than 2 runs ({min(short)})" if short else None
+    return f"fewer than 2 trained models ({min(short)})" if short else None
 
 
 def _not_learned(reference, what: str) -> str | None:
@@ -110,8 +131,23 @@ def _not_learned(reference, what: str) -> str | None:
     return None
 
 
-def _untestable(part, expectation, source, measured, test, reason) -> Claim:
-    return Claim(part, expectation, source, f"{measured}; {reason}" if measured else reason, test, UNTESTABLE)
+def _untestable(part, exp, prov, src, measured, test, reason) -> Claim:
+    return Claim(part, exp, prov, src, f"{measured}; {reason}" if measured else reason, "", test, UNTESTABLE)
+
+
+def _tested(part, exp, prov, src, measured, d: Difference | None, test, p_for, p_against) -> Claim:
+    """A claim decided by a test: the verdict is set by check_claims, after the Holm correction."""
+    return Claim(part, exp, prov, src, measured, effect_text(d), test, INCONCLUSIVE, TEST, p_for, p_against)
+
+
+def _counted(part, exp, prov, src, measured, effect, test, ok: bool) -> Claim:
+    return Claim(part, exp, prov, src, measured, effect, test, HOLDS if ok else FAILS, COUNT)
+
+
+def _directional(d: Difference, bound: float, direction: str) -> tuple[float, float]:
+    """(p_for, p_against) of 'the difference is above (direction greater) / below (less) bound'."""
+    other = "less" if direction == "greater" else "greater"
+    return d.one_sided_p(bound, direction), d.one_sided_p(bound, other)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,14 +162,15 @@ def _acc_by(frame: pd.DataFrame, column: str, value) -> pd.Series:
 
 
 def lr_sweep_best(t) -> Claim:
-    part, exp, src = "1.1", "Among lr 1e-4 / 0.1 / 1.0 (5 epochs), lr 0.1 ends highest", "implied by 1.1.4"
+    part, exp, prov = "1.1", "Among lr 1e-4 / 0.1 / 1.0 (5 epochs), lr 0.1 ends highest", HYPOTHESIS
+    src = "the problem set asks “Which learning rate seemed to work best?”; 0.1 is our expectation"
     test = "Welch t-test, one-sided, vs the next best lr"
     sweep = t.get("sweep")
     if sweep is None or sweep.empty:
-        return _untestable(part, exp, src, "", test, "Part 1.1 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 1.1 did not run")
     means = sweep.groupby("lr")["final_test_acc"].mean().sort_values(ascending=False)
     if not any(np.isclose(means.index, 0.1)):
-        return _untestable(part, exp, src, "", test, "lr 0.1 is not in the sweep")
+        return _untestable(part, exp, prov, src, "", test, "lr 0.1 is not in the sweep")
     best = _acc_by(sweep, "lr", 0.1)
     others = [lr for lr in means.index if not np.isclose(lr, 0.1)]
     runner = others[0] if others else None
@@ -141,72 +178,77 @@ def lr_sweep_best(t) -> Claim:
     measured = f"lr 0.1: {pm(best)} %; next best lr {runner:g}: {pm(rival)} %" if runner is not None else pm(best)
     reason = _too_few(best, rival) or _not_learned(best, "lr 0.1")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = welch_p(best, rival, "greater")
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    d = difference(best, rival)
+    return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "greater"))
 
 
-def schedulers_equal(t) -> Claim:
-    part, exp, src = "1.2", "MultiStep and cosine annealing end within noise of each other", "implied by 1.2.3"
-    test = "Welch t-test, two-sided"
+def _margin_text(margin: float) -> str:
+    return f"TOST, margin ± {margin:g} points"
+
+
+def schedulers_equal(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
+    part, exp, prov = "1.2", "MultiStep and cosine annealing end within the margin of each other", HYPOTHESIS
+    src = "the problem set only asks to “Describe the trends”; equality is our expectation"
+    test = _margin_text(margin) + ", Welch"
     sched = t.get("sched")
     if sched is None or not {"multistep", "cosine_annealing"} <= set(sched["scheduler"]):
-        return _untestable(part, exp, src, "", test, "Part 1.2 did not run both schedulers")
+        return _untestable(part, exp, prov, src, "", test, "Part 1.2 did not run both schedulers")
     multi, cos = _acc_by(sched, "scheduler", "multistep"), _acc_by(sched, "scheduler", "cosine_annealing")
     epochs = int(sched["epochs_planned"].max())
     measured = f"MultiStep {pm(multi)} %, cosine {pm(cos)} % after {epochs} epochs"
+    if epochs < SEED_FULL_EPOCHS:
+        reason = (
+            f"at {epochs} instead of {SEED_FULL_EPOCHS} epochs the scaled milestones leave MultiStep flat "
+            "for its last epochs: where the two end says nothing of the full schedule"
+        )
+        return _untestable(part, exp, prov, src, measured, test, reason)
     reason = _too_few(multi, cos) or _not_learned(multi, "MultiStep")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = welch_p(multi, cos)
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", within_noise(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    e = tost(multi, cos, margin)
+    return _tested(part, exp, prov, src, measured, e.difference, test, e.p_equivalent, e.p_beyond)
 
 
 def convnet_90(t) -> Claim:
-    part, src = "1.3", "notebook (ConvNet docstring)"
-    exp = "The ConvNet passes 90 % test accuracy at the seed's full settings"
+    part, prov = "1.3", NOTEBOOK
+    src = "notebook, ConvNet docstring: over 90 % CIFAR-10 test accuracy"
+    exp = "The ConvNet passes 90 % test accuracy at the problem set's full settings"
     test = "one-sample t-test, one-sided, vs 90 %"
     sched = t.get("sched")
     if sched is None or sched.empty or "multistep" not in set(sched["scheduler"]):
-        return _untestable(part, exp, src, "", test, "Part 1.2 MultiStep did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 1.2 MultiStep did not run")
     multi = sched[sched["scheduler"] == "multistep"]
     acc = multi["final_test_acc"]
     epochs, n_train = int(multi["epochs_planned"].max()), int(multi["n_train"].max())
     measured = f"MultiStep {pm(acc)} % after {epochs} epochs on {n_train:,} images"
     if epochs < SEED_FULL_EPOCHS or n_train < SEED_FULL_TRAIN_IMAGES:
-        return _untestable(
-            part,
-            exp,
-            src,
-            measured,
-            test,
-            f"the seed's settings are {SEED_FULL_EPOCHS} epochs on {SEED_FULL_TRAIN_IMAGES:,} images",
-        )
+        reason = f"the problem set's settings are {SEED_FULL_EPOCHS} epochs on {SEED_FULL_TRAIN_IMAGES:,} images"
+        return _untestable(part, exp, prov, src, measured, test, reason)
     reason = _too_few(acc)
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = one_sample_p(acc, 90.0, "greater")
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    d = difference(_values(acc) - 90.0)
+    return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "greater"))
 
 
 def epoch_time(t) -> Claim:
-    part, exp, src = "1.2", "About 15 s per epoch (100 epochs in 25-30 min) on a Colab GPU", "notebook (Code Cell 1.4)"
-    test = "median epoch time scaled to 50,000 images, holds if ≤ 2 × 15 s"
+    part, exp, prov = "1.2", "About 15 s per epoch (100 epochs in 25-30 min) on a Colab GPU", NOTEBOOK
+    src = "notebook, Code Cell 1.4: about 15 s per epoch on a Colab GPU"
+    test = "measured time, not a test: median epoch time scaled to 50,000 images, holds if ≤ 2 × 15 s"
     epochs, sched = t.get("sched_epochs"), t.get("sched")
     if epochs is None or sched is None or epochs.empty:
-        return _untestable(part, exp, src, "", test, "Part 1.2 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 1.2 did not run")
     trained = epochs[epochs["epoch"] >= 1]
     n_train = int(sched["n_train"].max())
     median = float(trained["epoch_time_s"].median())
     projected = median * SEED_FULL_TRAIN_IMAGES / n_train
     devices = sorted(set(sched["device"].astype(str)))
-    measured = (
-        f"median epoch {median:.1f} s on {n_train:,} images ({', '.join(devices)}), "
-        f"{projected:.0f} s projected to 50,000"
-    )
+    measured = f"median epoch {median:.1f} s on {n_train:,} images ({', '.join(devices)})"
+    effect = f"{projected:.0f} s projected to 50,000 images"
     if not any(d.startswith("cuda") for d in devices):
-        return _untestable(part, exp, src, measured, test, "no GPU in this run; the figure is for a Colab GPU")
-    return Claim(part, exp, src, measured, test, HOLDS if projected <= 2 * NOTEBOOK_EPOCH_S else FAILS)
+        return _untestable(part, exp, prov, src, measured, test, "no GPU in this run; the figure is for a Colab GPU")
+    return _counted(part, exp, prov, src, measured, effect, test, projected <= 2 * NOTEBOOK_EPOCH_S)
 
 
 def _ptq(t, rounding: str, bits: int | None, granularity: str = "tensor", net: str = "mnist_mlp") -> pd.DataFrame:
@@ -219,114 +261,155 @@ def _ptq(t, rounding: str, bits: int | None, granularity: str = "tensor", net: s
     return rows[sel]
 
 
-def _paired_loss(t, rounding: str, bits: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """fp32 rows, quantized rows and the per-checkpoint accuracy loss fp32 - quantized (points)."""
-    fp32, quant = _ptq(t, "fp32", None), _ptq(t, rounding, bits)
-    base = fp32.set_index("checkpoint")["test_acc"]
-    loss = (base - quant.groupby("checkpoint")["test_acc"].mean()).dropna()
-    return fp32, quant, loss
+def per_model(rows: pd.DataFrame) -> dict:
+    """{checkpoint: test accuracy}, trials of one trained model averaged: the unit of every Part 2 test."""
+    return unit_means(rows["test_acc"], rows["checkpoint"])
+
+
+def _paired_loss(t, rounding: str, bits: int) -> tuple[dict, dict, np.ndarray]:
+    """fp32 and quantized accuracy per trained model, and the per-model accuracy loss fp32 - quantized (points)."""
+    fp32, quant = per_model(_ptq(t, "fp32", None)), per_model(_ptq(t, rounding, bits))
+    common = sorted(set(fp32) & set(quant))
+    return fp32, quant, np.asarray([fp32[c] - quant[c] for c in common], dtype=float)
 
 
 def memory_4x(t) -> Claim:
-    part, exp, src = "2.1", "8-bit quantization gives a 4× reduction in memory", "seed 2.1.3"
+    part, exp, prov = "2.1", "8-bit quantization gives a 4× reduction in memory", PROBLEM_SET
+    src = "2.1.3: “achieves a 4x reduction in memory”"
     test = f"exact byte count, holds within {FACTOR_TOLERANCE:.0%} of 4×"
     q8 = _ptq(t, "nearest", 8)
     if q8.empty:
-        return _untestable(part, exp, src, "", test, "Part 2 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 2 did not run")
     ratio = float((q8["fp32_bytes"] / q8["uint8_bytes"]).mean())
     measured = (
         f"MNIST MLP: {int(q8['fp32_bytes'].iloc[0]):,} B fp32 vs {int(q8['uint8_bytes'].iloc[0]):,} B "
-        f"uint8 codes + shifts/scales = {ratio:.3f}×"
+        "uint8 codes + shifts/scales"
     )
-    return Claim(part, exp, src, measured, test, HOLDS if abs(ratio - 4) <= 4 * FACTOR_TOLERANCE else FAILS)
+    return _counted(part, exp, prov, src, measured, f"{ratio:.3f}×", test, abs(ratio - 4) <= 4 * FACTOR_TOLERANCE)
 
 
-def ptq_8bit(t) -> Claim:
-    part, exp, src = "2.2", "8-bit PTQ is within noise of fp32", "implied by 2.2.2"
-    test = "paired t-test over trained models, two-sided"
+def ptq_8bit(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
+    part, exp, prov = "2.2", "8-bit PTQ is within the margin of fp32", HYPOTHESIS
+    src = "2.2.2 asks for “the drop/increase in accuracy”; no change is our expectation"
+    test = _margin_text(margin) + ", paired on the trained model"
     fp32, quant, loss = _paired_loss(t, "nearest", 8)
-    measured = f"fp32 {pm(fp32['test_acc'])} %, 8-bit {pm(quant['test_acc'])} %, loss {pm(loss)} points"
-    reason = _too_few(loss) or _not_learned(fp32["test_acc"], "the fp32 MLP")
+    measured = f"fp32 {pm(list(fp32.values()))} %, 8-bit {pm(list(quant.values()))} %"
+    reason = _too_few(loss) or _not_learned(list(fp32.values()), "the fp32 MLP")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = one_sample_p(loss, 0.0)
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", within_noise(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    e = tost(-loss, None, margin)
+    return _tested(part, exp, prov, src, measured, e.difference, test, e.p_equivalent, e.p_beyond)
 
 
 def _loss_bound(t, bits: int, bound: float, side: str, exp: str, src: str) -> Claim:
-    test = f"paired t-test of the loss vs {bound:g} points, one-sided"
+    test = f"paired t-test of the per-model loss vs {bound:g} points, one-sided"
     fp32, quant, loss = _paired_loss(t, "nearest", bits)
-    measured = f"{bits}-bit {pm(quant['test_acc'])} %, loss {pm(loss)} points"
-    reason = _too_few(loss) or _not_learned(fp32["test_acc"], "the fp32 MLP")
+    measured = f"{bits}-bit {pm(list(quant.values()))} %, loss {pm(loss, bounds=(-100.0, 100.0))} points"
+    reason = _too_few(loss) or _not_learned(list(fp32.values()), "the fp32 MLP")
     if reason:
-        return _untestable("2.2", exp, src, measured, test, reason)
-    p = one_sample_p(loss, bound, side)
-    return Claim("2.2", exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable("2.2", exp, HYPOTHESIS, src, measured, test, reason)
+    d = difference(loss)
+    return _tested("2.2", exp, HYPOTHESIS, src, measured, d, test, *_directional(d, bound, side))
 
 
 def ptq_4bit(t) -> Claim:
-    return _loss_bound(t, 4, 2.0, "less", "4-bit PTQ loses under 2 points", "implied by 2.2.3")
+    src = "2.2.3 asks for the accuracy and its drop; the 2-point bound is our estimate"
+    return _loss_bound(t, 4, 2.0, "less", "4-bit PTQ loses under 2 points", src)
 
 
 def ptq_2bit(t) -> Claim:
-    return _loss_bound(t, 2, 10.0, "greater", "2-bit nearest PTQ loses more than 10 points", "implied by 2.2.4")
+    src = "2.2.4 asks for the accuracy and its drop; the 10-point bound is our estimate"
+    return _loss_bound(t, 2, 10.0, "greater", "2-bit nearest PTQ loses more than 10 points", src)
 
 
-def stochastic_2bit(t) -> Claim:
-    part, exp, src = "2.3", "Stochastic 2-bit differs from nearest 2-bit (with a run-to-run spread)", "seed 2.3"
-    test = "one-sample t-test of (stochastic - nearest, same model) vs 0, two-sided"
+def stochastic_vs_nearest(rows: pd.DataFrame | None, bits: int = 2, net: str = "mnist_mlp"):
+    """stats.compare_units of stochastic vs nearest accuracy, one value per trained model (its trials averaged):
+    the single computation behind Part 2.3's claim and its answer."""
+    t = {"quant_rows": rows}
+    return compare_units(per_model(_ptq(t, "stochastic", bits, net=net)), per_model(_ptq(t, "nearest", bits, net=net)))
+
+
+def stochastic_2bit(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
+    part, exp, prov = "2.3", "Stochastic 2-bit differs from nearest 2-bit", HYPOTHESIS
+    src = "2.3 asks for “the drop/increase in accuracy”; a difference is our expectation"
+    test = "paired t-test over trained models (trials averaged per model), two-sided; TOST against the margin"
     near, sto = _ptq(t, "nearest", 2), _ptq(t, "stochastic", 2)
-    base = near.set_index("checkpoint")["test_acc"]
-    diff = (sto["test_acc"] - sto["checkpoint"].map(base)).dropna()
-    spread = sto.groupby("checkpoint")["test_acc"].std().mean() if len(sto) else float("nan")
+    sto_models, near_models = per_model(sto), per_model(near)
+    common = sorted(set(sto_models) & set(near_models))
+    diff = np.asarray([sto_models[c] - near_models[c] for c in common], dtype=float)
+    trial_sd = sto.groupby("checkpoint")["test_acc"].std().mean() if len(sto) else float("nan")
     measured = (
-        f"stochastic {pm(sto['test_acc'])} % (trial sd {spread:.2f}), nearest {pm(near['test_acc'])} %, "
-        f"difference {pm(diff)} points"
+        f"stochastic {pm(list(sto_models.values()))} % (trials within a model: sd {trial_sd:.2f}), "
+        f"nearest {pm(list(near_models.values()))} %"
     )
-    reason = _too_few(diff) or _not_learned(_ptq(t, "fp32", None)["test_acc"], "the fp32 MLP")
+    reason = _too_few(diff) or _not_learned(list(per_model(_ptq(t, "fp32", None)).values()), "the fp32 MLP")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = one_sample_p(diff, 0.0)
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    result = stochastic_vs_nearest(t.get("quant_rows"))
+    e = tost(diff, None, margin)
+    return _tested(part, exp, prov, src, measured, e.difference, test, result.p, e.p_equivalent)
 
 
-def sparse_sanity(t) -> Claim:
-    part, src = "3.2", "seed 3.2.1"
+def sparse_sanity(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
+    part, prov = "3.2", PROBLEM_SET
+    src = "3.2.1: “Confirm that this performance is approximately equal to what you observed in Part 1.1”"
     exp = "The unpruned SparseConvNet is approximately equal to Part 1.1's ConvNet (lr 0.1)"
-    test = "Welch t-test, two-sided"
+    test = _margin_text(margin) + ", Welch"
     sanity, sweep = t.get("sanity"), t.get("sweep")
     if sanity is None or sweep is None or sanity.empty:
-        return _untestable(part, exp, src, "", test, "Part 3.2 or Part 1.1 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 3.2 or Part 1.1 did not run")
     sparse = sanity["final_test_acc"]
     lr = float(sanity["lr"].iloc[0])
     dense = _acc_by(sweep, "lr", lr)
     measured = f"SparseConvNet {pm(sparse)} %, ConvNet {pm(dense)} % (lr {lr:g})"
     reason = _too_few(sparse, dense) or _not_learned(dense, "the ConvNet")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = welch_p(sparse, dense)
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", within_noise(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    e = tost(sparse, dense, margin)
+    return _tested(part, exp, prov, src, measured, e.difference, test, e.p_equivalent, e.p_beyond)
+
+
+def _by_seed(frame: pd.DataFrame, column: str, value) -> dict:
+    rows = frame[frame[column] == value]
+    return dict(zip(rows["seed"], rows["final_test_acc"])) if "seed" in rows else {}
+
+
+def pruning_modes(pruning: pd.DataFrame) -> tuple[list[float], list[float], bool]:
+    """(structured, unstructured) final accuracies and whether they pair on the seed: the same seed gives both
+    modes the same initial weights and batches, so when every seed has both the runs pair (in seed order). The
+    one place that decides how 3.4's comparison is made; the claim and the Part 3 answer both call it."""
+    s_seed, u_seed = _by_seed(pruning, "mode", "structured"), _by_seed(pruning, "mode", "unstructured")
+    n_s, n_u = int((pruning["mode"] == "structured").sum()), int((pruning["mode"] == "unstructured").sum())
+    if s_seed and set(s_seed) == set(u_seed) and len(s_seed) == n_s == n_u:
+        seeds = sorted(s_seed)
+        return [s_seed[k] for k in seeds], [u_seed[k] for k in seeds], True
+    return (
+        _acc_by(pruning, "mode", "structured").tolist(),
+        _acc_by(pruning, "mode", "unstructured").tolist(),
+        False,
+    )
 
 
 def structured_vs_unstructured(t) -> Claim:
-    part, exp, src = "3.4", "50 % structured pruning costs more accuracy than 50 % unstructured", "implied by 3.4.5"
-    test = "Welch t-test, one-sided"
+    part, exp, prov = "3.4", "50 % structured pruning costs more accuracy than 50 % unstructured", HYPOTHESIS
+    src = "3.4.5 asks to “Describe any observations”; a larger cost is our expectation"
     pruning = t.get("pruning")
     if pruning is None or not {"structured", "unstructured"} <= set(pruning["mode"]):
-        return _untestable(part, exp, src, "", test, "Parts 3.3/3.4 did not run")
-    s, u = _acc_by(pruning, "mode", "structured"), _acc_by(pruning, "mode", "unstructured")
+        return _untestable(part, exp, prov, src, "", "t-test, one-sided", "Parts 3.3/3.4 did not run")
+    s, u, paired = pruning_modes(pruning)
+    test = "paired t-test over seeds (same initial weights), one-sided" if paired else "Welch t-test, one-sided"
     measured = f"structured {pm(s)} %, unstructured {pm(u)} %"
     epochs = t.get("pruning_epochs")
     if epochs is not None and "sparsity" in epochs:
         final = epochs.sort_values("epoch").groupby("run").tail(1)["sparsity"]
         measured += f" at {100 * final.mean():.1f} % final sparsity"
         if abs(final.mean() - 0.5) > 0.02:
-            return _untestable(part, exp, src, measured, test, "the runs did not end at 50 % sparsity")
+            return _untestable(part, exp, prov, src, measured, test, "the runs did not end at 50 % sparsity")
     reason = _too_few(s, u) or _not_learned(u, "unstructured pruning")
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = welch_p(s, u, "less")
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    d = difference(s, u, paired=paired)
+    return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "less"))
 
 
 def _dw_row(t):
@@ -342,73 +425,102 @@ def _dw_row(t):
 
 
 def dw_factor_cout(t, example: dict) -> Claim:
-    part, exp, src = "6.1", "A separable conv reduces the parameters by a factor of C_out", "seed 6.1.3"
+    part, exp, prov = "6.1", "A separable conv reduces the parameters by a factor of C_out", PROBLEM_SET
+    src = "6.1.3: “reduces the number of parameters by a factor of the number of output channels”"
     test = f"exact parameter count, holds within {FACTOR_TOLERANCE:.0%} of C_out"
     row = _dw_row(t)
     if row is None:
-        return _untestable(part, exp, src, "", test, "Part 6 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 6 did not run")
     c_out, ratio = int(example["C_out"]), float(row["measured_ratio"])
     measured = (
         f"({example['C_in']}, {c_out}, {example['kernel_size']}): {int(row['standard_params']):,} vs "
-        f"{int(row['separable_params']):,} = {ratio:.2f}×, C_out = {c_out}"
+        f"{int(row['separable_params']):,}, C_out = {c_out}"
     )
-    return Claim(part, exp, src, measured, test, HOLDS if abs(ratio - c_out) <= FACTOR_TOLERANCE * c_out else FAILS)
+    ok = abs(ratio - c_out) <= FACTOR_TOLERANCE * c_out
+    return _counted(part, exp, prov, src, measured, f"{ratio:.2f}×", test, ok)
 
 
 def dw_factor_theory(t, example: dict) -> Claim:
-    part, exp, src = "6.1", "It has K² C_out / (K² + C_out) times fewer parameters", "implied by 6.1.3"
+    part, exp, prov = "6.1", "It has K² C_out / (K² + C_out) times fewer parameters", PROBLEM_SET
+    src = "6.1.3: “Does this match what should theoretically happen?” (the formula is our derivation)"
     test = "exact parameter count vs the formula"
     row = _dw_row(t)
     if row is None:
-        return _untestable(part, exp, src, "", test, "Part 6 did not run")
+        return _untestable(part, exp, prov, src, "", test, "Part 6 did not run")
     k2, c_out = int(example["kernel_size"]) ** 2, int(example["C_out"])
     theory = k2 * c_out / (k2 + c_out)
     ratio = float(row["measured_ratio"])
-    measured = f"{ratio:.3f}× measured, {theory:.3f}× by the formula"
-    return Claim(part, exp, src, measured, test, HOLDS if math.isclose(ratio, theory, rel_tol=1e-9) else FAILS)
+    measured = f"{theory:.3f}× by the formula"
+    ok = math.isclose(ratio, theory, rel_tol=1e-9)
+    return _counted(part, exp, prov, src, measured, f"{ratio:.3f}× measured", test, ok)
 
 
 def toy_learns(t) -> Claim:
-    part, exp, src = "5", "The toy transformer learns (digit reversal)", "implied by 5.1"
+    part, exp, prov = "5", "The toy transformer learns (digit reversal)", HYPOTHESIS
+    src = "beyond the problem set (5.1 only builds the model); learning is our expectation"
     test = "one-sample t-test of greedy token accuracy vs chance (10 %), one-sided"
     toy = t.get("toy")
     if toy is None or toy.empty:
-        return _untestable(part, exp, src, "", test, "the toy transformer did not run")
+        return _untestable(part, exp, prov, src, "", test, "the toy transformer did not run")
     tok, seq = toy["greedy_token_acc"], toy["greedy_seq_acc"]
     measured = f"greedy token accuracy {pm(tok)} %, whole sequences {pm(seq)} %"
     reason = _too_few(tok)
     if reason:
-        return _untestable(part, exp, src, measured, test, reason)
-    p = one_sample_p(tok, 10.0, "greater")
-    return Claim(part, exp, src, measured, f"{test}, {p_text(p)}", directional(p))
+        return _untestable(part, exp, prov, src, measured, test, reason)
+    d = difference(_values(tok) - 10.0)
+    return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "greater"))
 
 
-def check_claims(tables: dict, dw_example: dict) -> pd.DataFrame:
-    """Every claim's row, in the problem set's order (columns: the Claim fields)."""
+def decide(claims: list[Claim], alpha: float = ALPHA) -> list[Claim]:
+    """Holm-adjust p_for and p_against over the table's tests and set each tested claim's verdict: holds when
+    adjusted p_for < alpha, does not hold when adjusted p_against < alpha, inconclusive otherwise."""
+    tested = [i for i, c in enumerate(claims) if c.kind == TEST]
+    p_for = holm([claims[i].p_for for i in tested])
+    p_against = holm([claims[i].p_against for i in tested])
+    out = list(claims)
+    for i, pf, pa in zip(tested, p_for, p_against):
+        verdict = HOLDS if pf < alpha else FAILS if pa < alpha else INCONCLUSIVE
+        c = claims[i]
+        test = f"{c.test}; {p_text(c.p_for)}, Holm-adjusted {p_text(pf)}"
+        out[i] = replace(c, verdict=verdict, test=test, p_for_holm=pf, p_against_holm=pa)
+    return out
+
+
+def check_claims(tables: dict, dw_example: dict, margin: float = EQUIVALENCE_MARGIN) -> pd.DataFrame:
+    """Every claim's row, in the problem set's order, decided with the Holm correction (columns: Claim fields)."""
     claims = [
         lr_sweep_best(tables),
-        schedulers_equal(tables),
+        schedulers_equal(tables, margin),
         epoch_time(tables),
         convnet_90(tables),
         memory_4x(tables),
-        ptq_8bit(tables),
+        ptq_8bit(tables, margin),
         ptq_4bit(tables),
         ptq_2bit(tables),
-        stochastic_2bit(tables),
-        sparse_sanity(tables),
+        stochastic_2bit(tables, margin),
+        sparse_sanity(tables, margin),
         structured_vs_unstructured(tables),
         toy_learns(tables),
         dw_factor_cout(tables, dw_example),
         dw_factor_theory(tables, dw_example),
     ]
-    return pd.DataFrame([asdict(c) for c in claims])
+    return pd.DataFrame([asdict(c) for c in decide(claims)])
 
 
 # ---------------------------------------------------------------------------------------------
 # TeX
 
 
-_TEX_SYMBOLS = {"±": r"$\pm$", "≤": r"$\le$", "×": r"$\times$", "²": r"$^2$", r"C\_out": r"$C_\text{out}$"}
+_TEX_SYMBOLS = {
+    "±": r"$\pm$",
+    "≤": r"$\le$",
+    "×": r"$\times$",
+    "²": r"$^2$",
+    r"C\_out": r"$C_\text{out}$",
+    "“": "``",
+    "”": "''",
+}
+PROVENANCE_LABELS = {PROBLEM_SET: "Problem set", NOTEBOOK: "Course notebook", HYPOTHESIS: "Our hypothesis"}
 
 
 def _tex(text: str) -> str:
@@ -419,15 +531,25 @@ def _tex(text: str) -> str:
 
 
 def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """The table as TeX cells: expectation (part, source), measured, test, verdict (bold when it fails)."""
-    verdict = {HOLDS: "holds", FAILS: r"\textbf{does not hold}", UNTESTABLE: "not testable at this scale"}
+    """The table as TeX cells, grouped by provenance (the problem set's statements, the notebook's, then our own
+    hypotheses): expectation (part, provenance, quoted source), measured, effect, test, verdict (bold if it fails)."""
+    verdict = {
+        HOLDS: "holds",
+        FAILS: r"\textbf{does not hold}",
+        INCONCLUSIVE: "inconclusive",
+        UNTESTABLE: "not testable at this scale",
+    }
     ragged = r"\raggedright\let\\\tabularnewline "  # narrow p-columns unjustified, \\ still ends the row
+    order = {p: i for i, p in enumerate(PROVENANCES)}
+    grouped = claims.assign(_order=claims["provenance"].map(order)).sort_values("_order", kind="stable")
     rows = []
-    for c in claims.itertuples():
+    for c in grouped.itertuples():
         rows.append(
             {
-                "expectation": f"{ragged}{_tex(c.part)}: {_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
+                "expectation": f"{ragged}\\textbf{{{PROVENANCE_LABELS[c.provenance]}}}, {_tex(c.part)}: "
+                f"{_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
                 "measured": ragged + _tex(c.measured),
+                "effect": ragged + _tex(c.effect),
                 "test": ragged + _tex(c.test),
                 "verdict": ragged + verdict[c.verdict],
             }
@@ -435,14 +557,22 @@ def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def claims_macros(claims: pd.DataFrame) -> dict[str, str]:
-    """Counts per verdict for the section's text: \\ClaimsTotal, \\ClaimsHold, \\ClaimsFail, \\ClaimsUntestable."""
+def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
+    """Counts per verdict and provenance for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
     counts = claims["verdict"].value_counts()
+    provenance = claims["provenance"].value_counts()
     return {
         "ClaimsTotal": str(len(claims)),
         "ClaimsHold": str(int(counts.get(HOLDS, 0))),
         "ClaimsFail": str(int(counts.get(FAILS, 0))),
+        "ClaimsInconclusive": str(int(counts.get(INCONCLUSIVE, 0))),
         "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
+        "ClaimsTests": str(int((claims["kind"] == TEST).sum())),
+        "ClaimsCounts": str(int((claims["kind"] == COUNT).sum())),
+        "ClaimsProblemSet": str(int(provenance.get(PROBLEM_SET, 0))),
+        "ClaimsNotebook": str(int(provenance.get(NOTEBOOK, 0))),
+        "ClaimsHypotheses": str(int(provenance.get(HYPOTHESIS, 0))),
         "ClaimsAlpha": f"{ALPHA:g}",
+        "ClaimsMargin": f"{margin:g}",
         "ClaimsMinLearned": f"{MIN_LEARNED_ACC:.0f}",
     }

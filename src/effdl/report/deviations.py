@@ -22,19 +22,25 @@ NOTEBOOK = {
     "seeds": [43],
     "cifar10_train": 50000,
     "cifar10_test": 10000,
-    "mnist_batch_size": 1,
+    "mnist_batch_size": 1,  # DataLoader(dataset): the defaults
+    "mnist_shuffle": "unshuffled (original order every epoch)",
     "mnist_epochs": 4,
+    "mnist_schedule": "Adam lr 0.001, StepLR(step_size=1, gamma=0.1)",
     "stochastic_trials": 10,
     "sanity_epochs": 5,
     "prune_epochs": 100,
     "prune_schedule": "10% after epochs 10, 20, 30, 40 and 50",
     "finetune_epochs": 1,
+    "finetune_lr": 0.01,  # default_lr
+    "lora_r": 10,  # "r=10 should suffice"
+    "sched_lr": 0.1,
     "finetune_classes": 1000,
     "finetune_weights": "pretrained IMAGENET1K_V1",
     "cinic10_train": 90000,
     "cinic10_test": 90000,
     "dwconv_epochs": 100,
     "precision": "fp32",
+    "eval_precision": "fp32",
 }
 
 
@@ -78,6 +84,13 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
             "bf16 autocast where the hardware runs it fast (engine.precision)",
         ),
         (
+            "all",
+            "test-time precision",
+            NOTEBOOK["eval_precision"],
+            lambda: ", ".join(precisions) or "n/a",
+            "each run is also evaluated under its training autocast, so test accuracy is measured in bf16 there",
+        ),
+        (
             "1, 3, 6",
             "training batch size",
             NOTEBOOK["batch_size"],
@@ -119,8 +132,23 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
             "MNIST batch size",
             NOTEBOOK["mnist_batch_size"],
             lambda: quant.get("mnist", {}).get("batch_size"),
-            "the same schedule in fewer, larger steps, for speed",
+            "faster, but a different recipe: that many times fewer Adam steps, which changes the 2-bit accuracies",
         ),
+        (
+            "2",
+            "MNIST order",
+            NOTEBOOK["mnist_shuffle"],
+            lambda: _order(quant.get("mnist", {})),
+            "a reshuffled order per epoch is a different recipe from the notebook's DataLoader",
+        ),
+        (
+            "2",
+            "MNIST optimizer and schedule",
+            NOTEBOOK["mnist_schedule"],
+            lambda: _mnist_schedule(quant.get("mnist", {})),
+            "a different recipe",
+        ),
+        ("1.2, 3.3/3.4", "learning rate", NOTEBOOK["sched_lr"], lambda: p1.get("schedulers", {}).get("lr"), "lr"),
         ("2", "MNIST epochs", NOTEBOOK["mnist_epochs"], lambda: quant.get("mnist", {}).get("epochs"), "run length"),
         (
             "2.3",
@@ -139,6 +167,8 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
             "scaled to the run length",
         ),
         ("4", "epochs", NOTEBOOK["finetune_epochs"], lambda: finetune.get("epochs"), "curves need more than one point"),
+        ("4", "learning rate", NOTEBOOK["finetune_lr"], lambda: finetune.get("lr"), "learning rate"),
+        ("4", "LoRA rank", NOTEBOOK["lora_r"], lambda: finetune.get("lora_r"), "a rank below the head's restricts it"),
         (
             "4",
             "classifier head",
@@ -172,6 +202,18 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
             continue
         rows.append({"part": part, "setting": setting, "notebook": str(notebook), "this run": str(value), "why": why})
     return rows
+
+
+def _order(mnist: dict) -> str | None:
+    if "shuffle" not in mnist:
+        return None
+    return "reshuffled every epoch" if mnist["shuffle"] else NOTEBOOK["mnist_shuffle"]
+
+
+def _mnist_schedule(mnist: dict) -> str | None:
+    if "lr" not in mnist or "gamma" not in mnist:
+        return None
+    return f"Adam lr {mnist['lr']:g}, StepLR(step_size=1, gamma={mnist['gamma']:g})"
 
 
 def _weights(summaries: pd.DataFrame) -> str:

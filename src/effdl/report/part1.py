@@ -13,6 +13,11 @@ from effdl.report.summaries import best_setting, mean_pm, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
 
 
+def _mean_sd(values: pd.Series) -> str:
+    """'123.4 (sd 5.6)': a spread that is not the convention's interval says so."""
+    return f"{values.mean():.1f}" + (f" (sd {values.std():.1f})" if len(values) > 1 else "")
+
+
 def _lr_label(lr: float) -> str:
     return f"{lr:g}"
 
@@ -134,9 +139,7 @@ def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                     "seeds": len(group),
                     "final test acc (\\%)": mean_ci(acc),
                     "diverged": int(group["diverged"].sum()),
-                    "time per run (s, mean $\\pm$ sd)": mean_pm(
-                        group["total_time_s"].mean(), group["total_time_s"].std(), 1
-                    ),
+                    "time per run (s)": _mean_sd(group["total_time_s"]),
                 }
             )
     return pd.DataFrame(rows)

@@ -15,9 +15,9 @@ import pandas as pd
 from effdl.plan.quant_variants import GRANULARITIES
 from effdl.report import words
 from effdl.report.plotting import palette_for, set_style
-from effdl.report.stats import relation, t_band, t_interval
+from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, compare_units, relation, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
-from effdl.report.texgen import compare, escape, fmt, macro_name, signed
+from effdl.report.texgen import escape, fmt, macro_name, signed
 
 PROVENANCE_COLUMNS = (
     "seed",
@@ -36,7 +36,8 @@ def _joined(values) -> str:
 
 
 def summarize_ptq(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (net, granularity, rounding, bits): accuracy mean/std/min/max over checkpoints x trials,
+    """One row per (net, granularity, rounding, bits): accuracy mean/std/min/max over checkpoints x trials, its 95%
+    t-interval over trained models (their trials averaged) and the mean within-model trial sd,
     its change against the same checkpoint's fp32 accuracy, sizes, and the provenance columns joined."""
     fp32 = rows[rows["rounding"] == "fp32"].set_index(["net", "checkpoint"])["test_acc"]
     if fp32.index.duplicated().any():
@@ -56,7 +57,12 @@ def summarize_ptq(rows: pd.DataFrame) -> pd.DataFrame:
                 "trials": group["trial"].nunique(),
                 "acc_mean": acc.mean(),
                 "acc_std": acc.std(),
-                "acc_ci": t_interval(acc).half_width,
+                # the interval is over trained models (trials of one model averaged first); trials' own spread
+                # is trial_sd, reported separately
+                "acc_ci": t_interval(group.groupby("checkpoint")["test_acc"].mean()).half_width,
+                "trial_sd": group.groupby("checkpoint")["test_acc"].std().mean()
+                if group["trial"].nunique() > 1
+                else np.nan,
                 "acc_min": acc.min(),
                 "acc_max": acc.max(),
                 "fp32_acc_mean": group["fp32_acc"].mean(),
@@ -176,9 +182,9 @@ def _per_checkpoint(rows: pd.DataFrame, granularity: str | None, rounding: str, 
 
 
 def paired_word(a: pd.Series, b: pd.Series) -> str:
-    """compare() of per-checkpoint accuracies paired on the checkpoint (each model against its own parent)."""
-    common = sorted(set(a.index) & set(b.index))
-    return compare(a.loc[common].tolist(), b.loc[common].tolist(), paired=True)
+    """The comparison word of per-checkpoint accuracies paired on the checkpoint (each model against its own
+    parent): stats.compare_units, the same function the claims table's verdicts call."""
+    return compare_units(a.to_dict(), b.to_dict()).word
 
 
 def _accs(rows: pd.DataFrame, granularity: str, rounding: str, bits: int) -> pd.Series:
@@ -240,7 +246,8 @@ def part2_macros(
     m["PtwoSeedBatchSize"] = str(int(seed_batch_size))
     m["PtwoBatchSentence"] = (
         f"but with batch size {int(mnist['batch_size'])} instead of the notebook's {int(seed_batch_size)}, for speed "
-        "(the same schedule in fewer, larger steps)"
+        f"({int(mnist['batch_size']) // int(seed_batch_size)} times fewer Adam steps: a different recipe, whose "
+        "accuracies are not the notebook's)"
         if int(mnist["batch_size"]) != int(seed_batch_size)
         else f"with the notebook's batch size {int(seed_batch_size)}"
     )
@@ -318,6 +325,14 @@ def part2_macros(
     return m
 
 
+def _clipped_yerr(means, half_widths) -> np.ndarray:
+    """Asymmetric error-bar lengths of 95% t-intervals cut to [0, 100] %."""
+    means, half = np.asarray(means, dtype=float), np.nan_to_num(np.asarray(half_widths, dtype=float))
+    low = np.maximum(ACCURACY_RANGE[0], means - half)
+    high = np.minimum(ACCURACY_RANGE[1], means + half)
+    return np.vstack([means - low, high - means])
+
+
 def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
     """One panel per network: test accuracy vs bit width (nearest, per granularity) with the fp32 level, and
     every stochastic trial as a dot beside the banker's-rounding point at the same width."""
@@ -335,15 +350,27 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
         for k, granularity in enumerate(granularities):
             offset = 0.12 * (k - (len(granularities) - 1) / 2)
             nearest = summ[(summ["granularity"] == granularity) & (summ["rounding"] == "nearest")].sort_values("bits")
+            few = int(summ["checkpoints"].max()) <= SEEDS_SHOWN_MAX  # few models: show each, not a t-band
             ax.errorbar(
                 [position[b] + offset for b in nearest["bits"]],
                 nearest["acc_mean"],
-                yerr=nearest["acc_ci"].fillna(0),
+                yerr=None if few else _clipped_yerr(nearest["acc_mean"], nearest["acc_ci"]),
                 color=colors[granularity],
                 marker="o",
                 capsize=3,
-                label=f"per {granularity}, nearest (banker's)",
+                label=f"per {granularity}, nearest (banker's)" + (", mean and each model" if few else ", 95% CI"),
             )
+            if few:
+                each = net_rows[(net_rows["granularity"] == granularity) & (net_rows["rounding"] == "nearest")]
+                ax.scatter(
+                    [position[int(b)] + offset for b in each["bits"]],
+                    each["test_acc"],
+                    s=8,
+                    color=colors[granularity],
+                    alpha=0.6,
+                    marker="o",
+                    linewidths=0,
+                )
             trials = net_rows[(net_rows["granularity"] == granularity) & (net_rows["rounding"] == "stochastic")]
             for bits, group in trials.groupby("bits"):
                 x = position[int(bits)] + offset + 0.25
@@ -357,15 +384,19 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
                     marker="x",
                     linewidths=0.8,
                 )
+                models = group.groupby("checkpoint")["test_acc"].mean()  # the unit: one value per trained model
+                interval = t_interval(models)
                 ax.errorbar(
                     [x],
-                    [group["test_acc"].mean()],
-                    yerr=[group["test_acc"].mean() - t_band(group["test_acc"])[0]],
+                    [interval.mean],
+                    yerr=None if few else _clipped_yerr([interval.mean], [interval.half_width]),
                     color=colors[granularity],
                     marker="D",
                     markerfacecolor="white",
                     capsize=3,
-                    label=f"per {granularity}, stochastic (mean, 95% CI; x = trials)",
+                    label=f"per {granularity}, stochastic ("
+                    + ("mean" if few else "mean, 95% CI over models")
+                    + "; x = trials)",
                 )
         ax.set_xticks(range(len(widths)), [f"{b}-bit" for b in widths])
         ax.set_xlim(-0.6, len(widths) - 0.3)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from effdl.plan.prune import PRUNE_MODES
 from effdl.report import answers, words
+from effdl.report.claims import pruning_modes
 from effdl.report.plotting import (
     ci_lineplot,
     integer_epochs,
@@ -16,7 +17,7 @@ from effdl.report.plotting import (
     set_style,
     training_error_figure,
 )
-from effdl.report.stats import t_band
+from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, bounded_band
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
@@ -99,8 +100,8 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
             word_list(f"{signed(v, 1)} (epoch {e})" for e, v in per_event.items()) if len(per_event) else "n/a"
         )
         m[macro_name("Pthree", "recovery", mode)] = signed(mine["recovery"].mean(), 1)
-    final = {mode: pruned.loc[pruned["mode"] == mode, "final_test_acc"] for mode in MODES}
-    word = compare(final["structured"], final["unstructured"])
+    structured, unstructured, paired = pruning_modes(pruned)  # the claims table's pairing (on the seed)
+    word = compare(structured, unstructured, paired=paired)
     m["PthreeStructuredVsUnstructured"] = escape(WORD_TEXT.get(word, word))
 
 
@@ -292,10 +293,14 @@ def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.Da
     ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
     for mode, group in final.groupby("mode"):
         mean = group["test_acc"].mean()
+        low, high = bounded_band(ACCURACY_RANGE)(group["test_acc"])
+        few = len(group) <= SEEDS_SHOWN_MAX  # few seeds: each run's point beside the mean, no t-band
+        if few:
+            ax.scatter(100 * group["sparsity"], group["test_acc"], s=10, color=colors[mode], alpha=0.6, linewidths=0)
         ax.errorbar(
             100 * group["sparsity"].mean(),
             mean,
-            yerr=[[mean - t_band(group["test_acc"])[0]]],
+            yerr=None if few else [[mean - low], [high - mean]],
             fmt="*",
             markersize=12,
             color=colors[mode],

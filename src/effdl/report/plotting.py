@@ -1,4 +1,4 @@
-"""The one place the figure style is set; helpers for CI-band line plots and provenance captions."""
+"""The one place the figure style is set; helpers for mean-and-seeds or CI-band line plots and provenance captions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import seaborn as sns
 from effdl.io import atomic_write
 from effdl.plan.registry import choices
 from effdl.report.names import display
-from effdl.report.stats import t_band
+from effdl.report.stats import SEEDS_SHOWN_MAX, bounded_band, metric_range, t_band
 
 # The figure bands are the text's interval: the Student-t 95% CI over seeds (a callable, not seaborn's bootstrap).
 ERRORBAR = t_band
@@ -147,10 +147,47 @@ def write_figure(
     log(f"wrote {path} from {runs}")
 
 
+def seeds_per_point(df: pd.DataFrame, x: str, hue: str) -> int:
+    """The largest number of seeds behind one plotted mean (rows per (hue, x) when there is no seed column)."""
+    if df.empty:
+        return 0
+    if "seed" in df:
+        return int(df.groupby([hue, x])["seed"].nunique().max())
+    return int(df.groupby([hue, x]).size().max())
+
+
 def ci_lineplot(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, hue: str, **kwargs) -> None:
-    """One line per `hue` value with its Student-t 95% CI band over seeds, coloured from PALETTE."""
+    """One mean line per `hue` value, coloured from PALETTE. With more than SEEDS_SHOWN_MAX seeds it carries the
+    Student-t 95% CI band, clipped to what `y` can take; with fewer, each seed is a thin line beside the mean
+    (a t-band at n = 2 or 3 is mostly the t quantile)."""
     kwargs.setdefault("palette", palette_for(kwargs.get("hue_order") or list(pd.unique(df[hue].dropna()))))
-    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=ERRORBAR, ax=ax, **kwargs)
+    if "seed" in df and 1 < seeds_per_point(df, x, hue) <= SEEDS_SHOWN_MAX:
+        thin = {k: v for k, v in kwargs.items() if k in ("palette", "hue_order")}
+        sns.lineplot(
+            data=df,
+            x=x,
+            y=y,
+            hue=hue,
+            units="seed",
+            estimator=None,
+            ax=ax,
+            linewidth=0.6,
+            alpha=0.45,
+            legend=False,
+            **thin,
+        )
+        sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=None, ax=ax, **kwargs)
+        say_n(ax, f"n = {seeds_per_point(df, x, hue)} seeds: thin lines each seed, thick the mean")
+        return
+    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=bounded_band(metric_range(y)), ax=ax, **kwargs)
+    n = seeds_per_point(df, x, hue)
+    if n > 1:
+        say_n(ax, f"n = {n} seeds: mean and 95% CI")
+
+
+def say_n(ax: plt.Axes, text: str) -> None:
+    """The number of seeds behind a panel's curves, small in its lower right corner."""
+    ax.annotate(text, (0.99, 0.01), xycoords="axes fraction", ha="right", va="bottom", fontsize=7, color="0.35")
 
 
 def relabel_legend(ax: plt.Axes, **kwargs) -> None:

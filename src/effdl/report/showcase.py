@@ -50,13 +50,19 @@ def _cell(text: object) -> str:
 
 
 def claims_markdown(claims: pd.DataFrame) -> str:
-    """The claims table as GitHub Markdown: part, expectation (source), measured, test, verdict (bold if it fails)."""
-    header = "| part | what the problem set expects | what this run found | test | verdict |"
-    lines = [header, "| --- | --- | --- | --- | --- |"]
+    """The claims table as GitHub Markdown: part, expectation (whose, and its source), measured, effect (difference
+    and CI), test, verdict (bold if it fails); a claims.csv from before the effect column shows none."""
+    header = "| part | expectation (whose) | what this run found | effect | test | verdict |"
+    lines = [header, "| --- | --- | --- | --- | --- | --- |"]
     for c in claims.itertuples():
         verdict = f"**{c.verdict}**" if c.verdict == FAILS else c.verdict
-        expectation = f"{_cell(c.expectation)} ({_cell(c.source)})"
-        lines.append(f"| {_cell(c.part)} | {expectation} | {_cell(c.measured)} | {_cell(c.test)} | {verdict} |")
+        whose = f"{c.provenance}: " if isinstance(getattr(c, "provenance", None), str) else ""
+        expectation = f"{_cell(c.expectation)} ({_cell(whose)}{_cell(c.source)})"
+        effect = getattr(c, "effect", "")
+        effect = "" if not isinstance(effect, str) else effect
+        lines.append(
+            f"| {_cell(c.part)} | {expectation} | {_cell(c.measured)} | {_cell(effect)} | {_cell(c.test)} | {verdict} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -62,14 +62,26 @@ def t_band(values: Sequence[float]) -> tuple[float, float]:
     return interval.low, interval.high
 
 
-def mean_ci(values: Sequence[float], digits: int = 2) -> str:
-    """'91.20 $\\pm$ 0.31' (mean and 95% t half-width), just the mean for one value, 'n/a' for none."""
+def mean_ci(values: Sequence[float], digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)) -> str:
+    """'91.20 $\\pm$ 0.31' (mean and 95% t half-width), just the mean for one value, 'n/a' for none; a percentage
+    by default, so an interval that would cross 0 or 100 prints clipped as '97.10 [60.25, 100.00]'."""
     interval = t_interval(values)
     if interval.n == 0:
         return "n/a"
-    if interval.n == 1:
-        return f"{interval.mean:.{digits}f}"
-    return f"{interval.mean:.{digits}f} $\\pm$ {interval.half_width:.{digits}f}"
+    return format_interval(interval.mean, interval.half_width, digits, bounds)
+
+
+def format_interval(
+    mean: float, half_width: float, digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)
+) -> str:
+    """The convention's text: 'mean $\\pm$ half-width', '[low, high]' when `bounds` clip it, the mean alone
+    without a half-width (one unit)."""
+    if half_width is None or math.isnan(half_width):
+        return f"{mean:.{digits}f}"
+    if bounds is not None and (mean - half_width < bounds[0] or mean + half_width > bounds[1]):
+        low, high = max(bounds[0], mean - half_width), min(bounds[1], mean + half_width)
+        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{mean:.{digits}f} $\\pm$ {half_width:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -155,3 +167,151 @@ def ranked_best(groups: dict, alpha: float = ALPHA) -> tuple[object, bool]:
     best = max(means, key=means.get)
     beats_all = all(compare(groups[best], groups[k], alpha=alpha).word == "higher" for k in groups if k != best)
     return best, beats_all
+
+
+# ---------------------------------------------------------------------------------------------
+# One statistics convention for tables, text, figures and the claims table
+
+PLUS_MINUS = (
+    "Every ± is the half-width of a 95 % Student-t confidence interval of the mean over n independent units "
+    "(trained models: one value per model, repeated trials of a model averaged first), clipped to the range the "
+    "metric can take; any other spread is labelled sd."
+)
+ACCURACY_RANGE = (0.0, 100.0)  # percent
+LOSS_RANGE = (0.0, math.inf)
+SEEDS_SHOWN_MAX = 3  # figures with at most this many seeds draw each seed and the mean, not a t-band
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """What a metric can take, from its column name: accuracy/error in [0, 100] %, losses and times >= 0."""
+    low = name.lower()
+    if "acc" in low or "error" in low:
+        return ACCURACY_RANGE
+    if "loss" in low or "time" in low or "bytes" in low or "latency" in low:
+        return LOSS_RANGE
+    return (-math.inf, math.inf)
+
+
+def clipped(interval: Interval, bounds: tuple[float, float]) -> tuple[float, float]:
+    """(low, high) of an interval cut to `bounds`: no accuracy above 100 % or loss below 0 is ever printed."""
+    lo, hi = bounds
+    return max(lo, interval.low), min(hi, interval.high)
+
+
+def bounded_band(bounds: tuple[float, float]):
+    """A seaborn `errorbar=` callable: the 95 % t-interval clipped to `bounds`."""
+
+    def band(values: Sequence[float]) -> tuple[float, float]:
+        return clipped(t_interval(values), bounds)
+
+    return band
+
+
+def unit_means(values, units) -> dict:
+    """{unit: mean of its finite values}: repeated trials of one trained model become one value per model."""
+    groups: dict = {}
+    for unit, value in zip(units, values):
+        if value is not None and np.isfinite(float(value)):
+            groups.setdefault(unit, []).append(float(value))
+    return {unit: float(np.mean(v)) for unit, v in groups.items()}
+
+
+def paired_by_unit(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Values of the units present in both {unit: value} maps, in a fixed (sorted) unit order."""
+    common = sorted(set(a) & set(b), key=str)
+    return np.asarray([a[u] for u in common], dtype=float), np.asarray([b[u] for u in common], dtype=float)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN entries stay NaN and do not count."""
+    p = [float(x) for x in pvalues]
+    index = sorted((i for i, x in enumerate(p) if not math.isnan(x)), key=lambda i: p[i])
+    m, running, out = len(index), 0.0, [float("nan")] * len(p)
+    for rank, i in enumerate(index):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(a) - mean(b) over independent units with its (1 - 2 alpha) t-interval, degrees of freedom and n."""
+
+    diff: float
+    low: float
+    high: float
+    se: float
+    df: float
+    n_a: int
+    n_b: int
+    paired: bool
+
+    def one_sided_p(self, bound: float, alternative: str) -> float:
+        """p of 'diff > bound' (alternative 'greater') or 'diff < bound' ('less') by the t distribution."""
+        if self.se == 0:
+            above = self.diff > bound if alternative == "greater" else self.diff < bound
+            return 0.0 if above else 1.0
+        t = (self.diff - bound) / self.se
+        return float(_st.t.sf(t, self.df) if alternative == "greater" else _st.t.cdf(t, self.df))
+
+
+def difference(a: Sequence[float], b: Sequence[float] | None = None, *, paired: bool = False, alpha: float = ALPHA):
+    """The difference of means (Welch, or paired on equal-length a/b; b=None: mean(a) vs 0) and its 1 - 2 alpha
+    CI (the interval TOST reads); None when a side has fewer than two units."""
+    if b is None:
+        x = finite(a)
+        y = np.zeros(0)
+        if len(x) < 2:
+            return None
+        d, se, df = float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))), len(x) - 1
+        n_b = 0
+    elif paired:
+        pairs = np.asarray(list(zip(a, b)), dtype=float).reshape(-1, 2)
+        pairs = pairs[np.isfinite(pairs).all(axis=1)]
+        if len(pairs) < 2:
+            return None
+        dx = pairs[:, 0] - pairs[:, 1]
+        d, se, df, n_b = float(dx.mean()), float(dx.std(ddof=1) / math.sqrt(len(dx))), len(dx) - 1, len(dx)
+        x = dx
+    else:
+        x, y = finite(a), finite(b)
+        if min(len(x), len(y)) < 2:
+            return None
+        va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+        d, se = float(x.mean() - y.mean()), float(math.sqrt(va + vb))
+        # Welch-Satterthwaite degrees of freedom (any finite value when both spreads are zero: se is then 0)
+        df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if va + vb > 0 else len(x) + len(y) - 2
+        n_b = len(y)
+    half = float(_st.t.ppf(1 - alpha, df)) * se
+    return Difference(d, d - half, d + half, se, float(df), len(x), n_b, paired)
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """A two one-sided test (TOST) of |mean(a) - mean(b)| < margin: p_equivalent is the larger one-sided p;
+    p_beyond tests that the difference lies outside the margin (twice the smaller one-sided p, capped at 1)."""
+
+    difference: Difference
+    margin: float
+    p_equivalent: float
+    p_beyond: float
+
+
+def tost(
+    a: Sequence[float], b: Sequence[float] | None, margin: float, *, paired: bool = False, alpha: float = ALPHA
+) -> Equivalence | None:
+    """Equivalence within +/- margin: 'the same' holds when the 1 - 2 alpha CI of the difference lies inside
+    (-margin, margin), i.e. both one-sided tests reject; None when a side has fewer than two units."""
+    d = difference(a, b, paired=paired, alpha=alpha)
+    if d is None:
+        return None
+    p_eq = max(d.one_sided_p(-margin, "greater"), d.one_sided_p(margin, "less"))
+    p_out = min(1.0, 2 * min(d.one_sided_p(margin, "greater"), d.one_sided_p(-margin, "less")))
+    return Equivalence(d, margin, p_eq, p_out)
+
+
+def compare_units(a: dict, b: dict, alpha: float = ALPHA) -> Comparison:
+    """Paired compare() of two {trained model: value} maps on the models both have: the one function behind
+    every 'each model against itself' verdict (the claims table and the answers both call it)."""
+    x, y = paired_by_unit(a, b)
+    return compare(x.tolist(), y.tolist(), paired=True, alpha=alpha)

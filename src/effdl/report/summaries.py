@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from effdl.report.stats import mean_ci, t_interval
+from effdl.report.stats import format_interval, mean_ci, t_interval
 from effdl.report.texgen import compare
 
 
@@ -35,11 +35,10 @@ def compare_settings(summary: pd.DataFrame, by: str, a, b, value: str = "final_t
     return compare(rows_a[value].tolist(), rows_b[value].tolist(), paired=paired)
 
 
-def mean_pm(mean: float, half_width: float, digits: int = 2) -> str:
-    """'91.20 $\\pm$ 0.31' from a mean and a 95% t half-width (just the mean for a single seed)."""
-    if pd.isna(half_width):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} $\\pm$ {half_width:.{digits}f}"
+def mean_pm(mean: float, half_width: float, digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)) -> str:
+    """'91.20 $\\pm$ 0.31' from a mean and a 95% t half-width (just the mean for a single seed); a percentage
+    by default, clipped to [0, 100] as stats.format_interval prints it."""
+    return format_interval(mean, float("nan") if pd.isna(half_width) else half_width, digits, bounds)
 
 
 __all__ = ["best_setting", "compare_settings", "mean_ci", "mean_pm", "over_seeds"]
