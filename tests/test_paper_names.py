@@ -1,4 +1,4 @@
-"""Every `effdl.` name and `src/` path the paper prints exists: the module imports, the object resolves, the file is there.
+"""Every `effdl.` name and `src/` path the paper prints exists: the module imports, the object resolves, the file is.
 
 Read from the paper's TeX (comments dropped) and from the string literals of the report code that writes its
 generated TeX, so a renamed module cannot leave a stale name in the write-up.
@@ -45,7 +45,8 @@ def _report_strings(path: Path) -> str:
 def printed_text() -> dict[str, str]:
     sources = [REPO / "paper" / "main.tex", *sorted((REPO / "paper" / "sections").glob("*.tex"))]
     texts = {str(p.relative_to(REPO)): _tex_text(p) for p in sources}
-    for path in [*sorted((REPO / "src" / "effdl" / "report").glob("part*.py")), *(REPO / "workflow/scripts").glob("tex_*.py")]:
+    writers = [*(REPO / "src/effdl/report").glob("part*.py"), *(REPO / "workflow/scripts").glob("tex_*.py")]
+    for path in sorted(writers):
         texts[str(path.relative_to(REPO))] = _report_strings(path)
     return texts
 
