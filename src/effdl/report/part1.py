@@ -51,7 +51,7 @@ def part1_macros(
     m["PoneLrCheck"] = (
         "the rate with the highest mean accuracy in the sweep"
         if abs(best - configured_lr) < 1e-12
-        else f"the seed's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
+        else f"the problem set's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
     )
     sched_stats = over_seeds(sched, ["scheduler"], "final_test_acc").set_index("scheduler")
     for name in sched_stats.index:
