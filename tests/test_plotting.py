@@ -51,8 +51,13 @@ def test_provenance_caption_names_what_the_rows_record_and_leaves_out_what_they_
     )
     caption = provenance_caption(rows)
     assert (
-        caption == "data: cifar10 | device: cpu | precision: bf16, fp32 | epochs: 5 | seeds: 2 (43, 44) | commit abc123"
+        caption
+        == "data: CIFAR-10 | device: cpu | precision: bf16, fp32 | epochs: 5 | seeds: 2 (43, 44) | commit abc123"
     )
     ptq_rows = rows.drop(columns="precision")
     assert "precision" not in provenance_caption(ptq_rows) and "?" not in provenance_caption(ptq_rows)
     assert provenance_caption(rows[["seed"]]) == "seeds: 2 (43, 44)"
+    # a footer names the data, never a path of the machine that built the runs
+    local = rows.assign(data_source="imagefolder:../shared/data/cifar10-jpeg.tar.gz")
+    footer = provenance_caption(local)
+    assert footer.startswith("data: CIFAR-10 (local copy) |") and "/" not in footer

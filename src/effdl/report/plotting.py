@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from effdl.io import atomic_write
-from effdl.report.names import display
+from effdl.report.names import data_label, display
 from effdl.report.stats import t_band
 
 # The figure bands are the text's interval: the Student-t 95% CI over seeds (a callable, not seaborn's bootstrap).
@@ -105,10 +105,12 @@ def provenance_caption(df: pd.DataFrame) -> str:
     def values(col: str) -> str:
         return ", ".join(str(v) for v in sorted(df[col].dropna().unique(), key=str))
 
-    fields = [
+    fields = []
+    if "data_source" in df:  # what the data are, not where the build machine kept them
+        fields.append("data: " + ", ".join(sorted({data_label(s) for s in df["data_source"].dropna()})))
+    fields += [
         f"{label}: {values(col)}"
         for label, col in (
-            ("data", "data_source"),
             ("device", "device"),
             ("precision", "precision"),
             ("epochs", "epochs_planned"),
