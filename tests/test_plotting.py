@@ -51,11 +51,61 @@ def test_provenance_caption_names_what_the_rows_record_and_leaves_out_what_they_
     )
     caption = provenance_caption(rows)
     assert (
-        caption == "data: cifar10 | device: cpu | precision: bf16, fp32 | epochs: 5 | seeds: 2 (43, 44) | commit abc123"
+        caption
+        == "data: CIFAR-10 | device: cpu | precision: bf16, fp32 | epochs: 5 | seeds: 2 (43, 44) | commit abc123"
     )
     ptq_rows = rows.drop(columns="precision")
     assert "precision" not in provenance_caption(ptq_rows) and "?" not in provenance_caption(ptq_rows)
     assert provenance_caption(rows[["seed"]]) == "seeds: 2 (43, 44)"
+    # a footer names the data, never a path of the machine that built the runs
+    local = rows.assign(data_source="imagefolder:../shared/data/cifar10-jpeg.tar.gz")
+    footer = provenance_caption(local)
+    assert footer.startswith("data: CIFAR-10 (local copy) |") and "/" not in footer
+
+
+def test_every_text_prints_at_seven_points_or_more(tmp_path):
+    # a wide figure with the small legend and tick fonts that once printed at about 5 pt (Figure 3, Part 2)
+    import matplotlib.pyplot as plt
+
+    from effdl.report.plotting import MIN_PRINTED_PT, printed_scale, save_figure, set_style, visible_texts
+
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 3.4))
+    for ax in axes:
+        ax.plot([1, 2, 3], [3, 1, 2], label="per tensor, nearest (banker's)")
+        ax.legend(fontsize=5)
+        ax.set(xlabel="bit width", ylabel="test accuracy (%)")
+    fig.legend(["shared legend"], loc="upper center", fontsize=5, bbox_to_anchor=(1.2, 1.0))  # widens the bbox
+    assert min(t.get_fontsize() for t in visible_texts(fig)) * printed_scale(fig) < MIN_PRINTED_PT
+    save_figure(fig, tmp_path / "f.pdf", caption="data: CIFAR-10 | seeds: 2 (43, 44)", print_width=0.85)
+    scale = printed_scale(fig, 0.85)
+    printed = [t.get_fontsize() * scale for t in visible_texts(fig)]
+    assert min(printed) >= MIN_PRINTED_PT - 1e-6 and (tmp_path / "f.pdf").stat().st_size > 0
+
+
+def test_figure_print_widths_match_the_paper():
+    # save_figure sizes fonts for the width the paper shows a figure at, so the two must agree
+    import re
+
+    from conftest import REPO
+
+    shown = {}
+    for tex in (REPO / "paper" / "sections").glob("*.tex"):
+        for width, name in re.findall(
+            r"\\includegraphics\[width=([0-9.]*)\\linewidth\]\{([a-z_]+)\.pdf\}", tex.read_text()
+        ):
+            shown[name] = float(width or 1.0)
+    assert len(shown) >= 9
+    for name, width in shown.items():
+        script = (
+            (REPO / "workflow" / "scripts" / f"plot_{name}.py").read_text()
+            if (REPO / "workflow" / "scripts" / f"plot_{name}.py").exists()
+            else None
+        )
+        if script is None:  # Part 1's two figures come from one script
+            script = (REPO / "workflow" / "scripts" / "plot_training_curves.py").read_text()
+        found = re.findall(r"print_width=([0-9.]+)", script)
+        assert [float(w) for w in found] == ([] if width == 1.0 else [width]), name
 
 
 def _curves(seeds: int) -> pd.DataFrame:

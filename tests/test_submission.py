@@ -79,6 +79,14 @@ def test_source_and_appendix_follow_the_file_at_build_time(tmp_path):
         object_source("pkg.mod:g", tmp_path)
 
 
+def test_the_code_appendix_lists_each_implementation_once():
+    # quantize answers 2.1.1 and 2.3.1, SparseConv2d 3.1 and 3.4.1: one listing each, then a pointer
+    tex = code_appendix_tex([])
+    for ref in {ref for question in QUESTIONS for ref in question.objects}:
+        assert tex.count(f"\\nolinkurl{{{ref}}} (") == 1, ref
+    assert "\\nolinkurl{effdl.compress.quant:quantize}: listed under Question 2.1.1 above." in tex
+
+
 @pytest.mark.parametrize(
     "team, expected",
     [
@@ -147,7 +155,8 @@ def test_zip_holds_pdf_notebook_and_logs_and_is_reproducible(tmp_path):
     write_zip(first, members)
     with zipfile.ZipFile(first) as archive:
         assert archive.namelist() == ["S.pdf", "S.ipynb", "ai_logs.txt"]
-        assert "none" in archive.read("ai_logs.txt").decode()
+        note = archive.read("ai_logs.txt").decode()
+        assert "none" in note and "config" not in note  # plain words, no config key
 
 
 def test_team_macros_escape_tex_specials():

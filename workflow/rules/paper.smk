@@ -14,8 +14,11 @@ rule tex_provenance:
     input:
         summaries=lambda w: run_files(sorted(RUNS), "summary.csv"),
         others=paper_inputs(),
+        # the \\rebuild marks of the figures and tables, collected into the appendix's rebuild table
+        sections=sorted(repo_path(p) for p in (REPO / "paper" / "sections").glob("*.tex")),
     output:
         macros="results/tex/provenance.tex",
+        rebuild="results/tex/rebuild_table.tex",
         runtimes="results/tex/runtimes_table.tex",
         data_sources="results/tex/data_sources_table.tex",
         deviations="results/tex/deviations_table.tex",
@@ -47,6 +50,7 @@ rule build_paper:
         data_sources="results/tex/data_sources_table.tex",
         deviations="results/tex/deviations_table.tex",
         config_listing="results/tex/config_listing.tex",
+        rebuild="results/tex/rebuild_table.tex",
     output:
         "results/paper.pdf",
     log:

@@ -11,6 +11,7 @@ from effdl.report.csvs import read_csv
 from effdl.report.deviations import deviations_table
 from effdl.report.environment import command_line, config_listing, listing_tex, package_versions
 from effdl.report.provenance import data_sources_table, provenance_macros, rule_runtimes
+from effdl.report.rebuild import rebuild_entries, rebuild_table
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -18,7 +19,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outputs) -> None:
+def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outputs, tex_sources) -> None:
     repo = Path.cwd()
     summaries = pd.concat([read_csv(path) for path in summary_csvs], ignore_index=True)
     macros = provenance_macros(
@@ -43,6 +44,8 @@ def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outp
         column_format="@{}p{1.3cm}p{2.6cm}p{3.3cm}p{4.6cm}p{3.6cm}@{}",
     )
     write_text(listing_tex(config_listing(config, repo)), outputs.config_listing)
+    entries = rebuild_entries(Path(path).read_text() for path in tex_sources)
+    df_to_latex(rebuild_table(entries), outputs.rebuild, escape=False, column_format="@{}lp{6.2cm}p{6.6cm}@{}")
     log(f"provenance of {len(summaries)} runs written")
 
 
@@ -54,4 +57,5 @@ main(
     snakemake.params.benchmarks_dir,
     os.environ.get("EFFDL_COMMAND_LINE"),  # set by workflow/rules/paper.smk; not a param, so no rerun trigger
     snakemake.output,
+    [*snakemake.input.sections, *(p for p in snakemake.input.others if str(p).endswith(".tex"))],
 )

@@ -1,7 +1,8 @@
 """The written answers' sentences, built from trend words (effdl.report.words) and tests (effdl.report.stats).
 
 Each function returns TeX text whose every comparison or trend word is computed from the CSV frames it gets;
-what the data cannot support (a plateau in two epochs, a ranking from one seed) is left out or said so.
+what the data cannot support (a plateau in two epochs, a ranking from one seed) is left out or said so, and no
+count is printed in a form a reader would stumble on ("1 of 1 drop", "up to 0 %"): each count has its own words.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ def _accuracy_phrase(curve: pd.Series, num_classes: int = 10) -> str:
     first, last = float(curve.iloc[0]), float(curve.iloc[-1])
     if words.at_chance(last, num_classes):
         return f"accuracy ends at chance level ({last:.1f}\\%)"
+    if len(curve) == 1:
+        return f"accuracy ends at {last:.1f}\\%"
     direction = words.change_word(last - first, up="rises", down="falls", same="stays near")
-    if direction == "stays near" or len(curve) == 1:
+    if direction != "rises" and direction != "falls":
         return f"accuracy stays near {last:.1f}\\%"
     return f"accuracy {direction} from {first:.1f} to {last:.1f}\\%"
 
@@ -78,6 +81,8 @@ def _why(best: float, lrs: list, loss: dict) -> str:
             how = " (its loss diverges)"
         elif top.spike:
             how = " (its loss spikes)"
+        elif top.direction == "falls slightly":
+            how = " (its loss falls only slightly)"
         elif top.direction != "falls":
             how = " (its loss stays high)"
         else:
@@ -117,9 +122,9 @@ def scheduler_trend(epochs: pd.DataFrame, iters: pd.DataFrame, window: int, step
         }[plateau]
         clauses.append(f"accuracy {lead}{_drop_phrase([words.change_across(acc, d) for d in drops], drops)}")
         loss_curve = words.mean_curve(epochs, "train_loss")
-        falls = sum(words.change_across(loss_curve, d) < 0 for d in drops)
+        changes = [words.change_across(loss_curve, d) for d in drops]
         loss = words.mean_loss_trend(iters, window)
-        clauses.append(f"loss falls at {falls} of {words.count(len(drops), 'drop')}, ending at {loss.end:.2f}")
+        clauses.append(_loss_at_drops([c for c in changes if pd.notna(c)], loss))
     else:
         text = f"accuracy {words.steadiness(acc)}"
         quarter = words.largest_gain_quarter(acc)
@@ -130,13 +135,45 @@ def scheduler_trend(epochs: pd.DataFrame, iters: pd.DataFrame, window: int, step
     return "; ".join(clauses)
 
 
+def _loss_at_drops(changes: list[float], loss: words.LossTrend) -> str:
+    """'loss falls at the rate drop' / 'at every rate drop' / 'at 2 of the 3 rate drops', then where it ends."""
+    end = "" if loss.nonfinite else f", ending at {loss.end:.2f}"
+    if not changes:
+        return loss.sentence()
+    falls = sum(c < 0 for c in changes)
+    if len(changes) == 1:
+        return ("loss falls at the rate drop" if falls else "loss does not fall at the rate drop") + end
+    if falls == len(changes):
+        return f"loss falls at each of the {len(changes)} rate drops{end}"
+    if falls == 0:
+        return f"loss falls at none of the {len(changes)} rate drops{end}"
+    return f"loss falls at {falls} of the {len(changes)} rate drops{end}"
+
+
+def versus(word: str, other: str, unit: str = "seed") -> str:
+    """A comparison word before its reference: 'higher than X', 'within noise of X'; with one `unit` on a side
+    no test is possible: 'untested against X (one seed)'."""
+    if word == "untested":
+        return f"untested against {other} (one {unit})"
+    return f"{relation(word)} {other}"
+
+
 def scheduler_comparison(summary: pd.DataFrame, a: str = "multistep", b: str = "cosine_annealing") -> str:
-    """'MultiStep ends higher than cosine annealing (Welch t-test, n = 3)' or the untested form."""
-    result = compare(
-        summary.loc[summary["scheduler"] == a, "final_test_acc"],
-        summary.loc[summary["scheduler"] == b, "final_test_acc"],
-    )
+    """'MultiStep ends higher than cosine annealing' or, with one seed, the two accuracies without a verdict."""
+    x = summary.loc[summary["scheduler"] == a, "final_test_acc"]
+    y = summary.loc[summary["scheduler"] == b, "final_test_acc"]
+    result = compare(x, y)
+    if result.word == "untested":
+        return (
+            f"{display(a)} ends at {_mean_text(x)} and {display(b)} at {_mean_text(y)}; "
+            "with one seed the two are not tested against each other"
+        )
     return f"{display(a)} ends {relation(result.word)} {display(b)}"
+
+
+def _mean_text(values: pd.Series) -> str:
+    finite = pd.to_numeric(values, errors="coerce").replace([float("inf"), -float("inf")], float("nan")).dropna()
+    return f"{finite.mean():.1f}\\%" if len(finite) else "an unmeasured accuracy"
 
 
 def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
@@ -156,12 +193,17 @@ def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
 
 
 def matching_epoch_comparison(sanity: pd.DataFrame, reference: pd.DataFrame) -> tuple[int, str, str, str]:
-    """3.2: the epoch both runs reached, the two accuracies there (mean over seeds) and the Welch word."""
+    """3.2: the epoch both runs reached, the two accuracies there (mean over seeds) and the Welch verdict as a
+    clause ('SparseConvNet's accuracy is higher than ConvNet's')."""
     epoch = int(min(sanity["epoch"].max(), reference["epoch"].max()))
     a = sanity.loc[sanity["epoch"] == epoch, "test_acc"]
     b = reference.loc[reference["epoch"] == epoch, "test_acc"]
     word = compare(a, b).word
-    return epoch, f"{t_interval(a).mean:.2f}", f"{t_interval(b).mean:.2f}", relation(word)
+    if word == "untested":
+        clause = "with one seed the two accuracies are not tested against each other"
+    else:
+        clause = f"SparseConvNet's accuracy is {relation(word)} ConvNet's"
+    return epoch, f"{t_interval(a).mean:.2f}", f"{t_interval(b).mean:.2f}", clause
 
 
 def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
@@ -171,23 +213,40 @@ def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
     dips = [(e, float(acc[e] - acc[e - 1])) for e in events if e - 1 in acc.index]
     after = [(e, words.change_across(acc, e)) for e in events if e + 1 not in events]  # next epoch prunes nothing
     after = [(e, c) for e, c in after if pd.notna(c)]
-    lowered = sum(d <= -words.FLAT_POINTS for _, d in dips)
-    if dips:
-        low, high = min(d for _, d in dips), max(d for _, d in dips)
-        spread = f"a change of ${low:+.1f}$" if len(dips) == 1 else f"changes from ${low:+.1f}$ to ${high:+.1f}$"
-        event_text = (
-            f"{lowered} of {words.count(len(dips), 'event')} with a preceding epoch lowered test accuracy "
-            f"at once by at least {words.FLAT_POINTS:g} point ({spread} points)"
-        )
-    else:
-        event_text = "no event has a preceding epoch to compare with"
+    dips = [(e, d) for e, d in dips if pd.notna(d)]
+    event_text = _events_text(dips, len(events))
     if after:
         mean_after = sum(c for _, c in after) / len(after)
         word = words.change_word(mean_after, up="recovered", down="kept falling", same="barely changed")
         next_text = f"the epoch after an event {word} (mean change ${mean_after:+.1f}$ points)"
     else:
         next_text = "no event is followed by an epoch without pruning, so recovery is not measured"
-    return {"events": event_text, "next": next_text, "ending": words.ending_phrase(acc)}
+    ending = words.ending_phrase(acc) if len(acc) and pd.notna(acc.iloc[-1]) else "ends unmeasured"
+    return {"events": event_text, "next": next_text, "ending": ending}
+
+
+def _events_text(dips: list[tuple[int, float]], n_events: int) -> str:
+    """How many pruning events lowered test accuracy at once (by FLAT_POINTS or more), worded for the count."""
+    flat = f"{words.FLAT_POINTS:g} {'point' if words.FLAT_POINTS == 1 else 'points'}"
+    if not dips:
+        return "no pruning event has a measured epoch before it to compare with"
+    lowered = sum(d <= -words.FLAT_POINTS for _, d in dips)
+    if len(dips) == 1:
+        epoch, change = dips[0]
+        verb = "lowered" if lowered else "did not lower"
+        which = "the pruning event" if n_events == 1 else f"the event after epoch {epoch}"
+        return f"{which} {verb} test accuracy at once by {flat} or more (a change of ${change:+.1f}$ points)"
+    low, high = min(d for _, d in dips), max(d for _, d in dips)
+    spread = f"changes from ${low:+.1f}$ to ${high:+.1f}$ points"
+    if lowered == len(dips):
+        share = f"each of the {len(dips)} events"
+    elif lowered == 0:
+        share = f"none of the {len(dips)} events"
+    else:
+        share = f"{lowered} of the {len(dips)} events"
+    if len(dips) < n_events:
+        share += " measured against the epoch before"
+    return f"{share} lowered test accuracy at once by {flat} or more ({spread})"
 
 
 PRECISION_NAMES = {"bf16": "bf16 autocast", "fp32": "fp32", "fp16": "fp16 autocast"}

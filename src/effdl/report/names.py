@@ -19,3 +19,21 @@ def display(name: object) -> str:
         return f"{name:g}"
     text = str(name)
     return DISPLAY_NAMES.get(text, text.replace("_", " "))
+
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cinic10": "CINIC-10", "mnist": "MNIST"}
+
+
+def data_label(source: object) -> str:
+    """A data source as a reader names it, without a path of the machine that built the runs:
+    'torchvision:CIFAR10' -> 'CIFAR-10 (torchvision download)', 'imagefolder:../x/cifar10-jpeg.tar.gz' ->
+    'CIFAR-10 (local copy)'. The name comes from the file or class itself, so a stand-in data set shows as what
+    it is."""
+    kind, _, where = str(source).partition(":") if ":" in str(source) else ("", "", str(source))
+    stem = where.replace("\\", "/").rsplit("/", 1)[-1].lower().replace("-", "").replace("_", "")
+    name = next((label for key, label in DATASET_NAMES.items() if key in stem), None)
+    if kind == "torchvision":
+        return f"{name or where} (torchvision download)"
+    if kind == "imagefolder":
+        return f"{name or 'an image folder'} (local copy)"
+    return name or "an unnamed source"

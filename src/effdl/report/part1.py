@@ -6,7 +6,7 @@ import pandas as pd
 
 from effdl.plan.registry import SCHEDULERS
 from effdl.report import answers, words
-from effdl.report.names import display
+from effdl.report.names import data_label, display
 from effdl.report.plotting import training_curves_figure
 from effdl.report.stats import mean_ci
 from effdl.report.summaries import best_setting, mean_pm, over_seeds
@@ -47,7 +47,7 @@ def part1_macros(
     m["PoneTestImages"] = fmt(int(sweep["n_test"].iloc[0]))
     m["PoneDevice"] = escape(", ".join(sorted(sweep["device"].unique())))
     m["PonePrecision"] = escape(answers.precision_text(pd.concat([sweep, sched])))
-    m["PoneDataSource"] = ", ".join(f"\\path{{{s}}}" for s in sorted(sweep["data_source"].unique()))
+    m["PoneDataSource"] = escape(", ".join(sorted({data_label(s) for s in sweep["data_source"].unique()})))
     stats = over_seeds(sweep, ["lr"], "final_test_acc")
     for row in stats.itertuples():
         m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm(row.mean, row.ci)
@@ -57,7 +57,7 @@ def part1_macros(
     m["PoneLrCheck"] = (
         "the rate with the highest mean accuracy in the sweep"
         if abs(best - configured_lr) < 1e-12
-        else f"the seed's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
+        else f"the problem set's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
     )
     sched_stats = over_seeds(sched, ["scheduler"], "final_test_acc").set_index("scheduler")
     for name in sched_stats.index:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from effdl.plan.quant_variants import GRANULARITIES
-from effdl.report import words
+from effdl.report import answers, words
 from effdl.report.plotting import palette_for, set_style
-from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, compare_units, relation, t_interval
+from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, compare_units, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
 from effdl.report.texgen import escape, fmt, macro_name, signed
 
@@ -153,20 +153,12 @@ def packed_table(packed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_phrase(word: str) -> str:
-    """A `compare` word as a phrase before its reference: 'lower' -> 'lower than', 'within noise' ->
-    'within noise of', 'untested' -> 'not tested (one model) against'."""
-    if word == "untested":
-        return "not tested (one model) against"
-    return relation(word)
-
-
 NET_TAGS = {"mnist_mlp": "Mnist", "convnet": "Convnet"}
 BATCHNORM_SENTENCES = {
     "keep": "BatchNorm weights, biases and running statistics all stay fp32 (at deployment they fold into the "
     "preceding convolution).",
     "params": "BatchNorm weight and bias are parameters and are quantized like every other parameter (the "
-    "seed's ``each parameter''); the running mean and variance are buffers and stay fp32.",
+    "problem set's ``each parameter''); the running mean and variance are buffers and stay fp32.",
     "all": "BatchNorm weight and bias and also the running mean and variance are quantized, each per tensor.",
 }
 
@@ -278,7 +270,7 @@ def part2_macros(
             m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
             if s.rounding == "nearest" and s.granularity == "tensor":
                 word = paired_word(_per_checkpoint(rows_net, "tensor", "nearest", s.bits), fp_parents)
-                m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = escape(comparison_phrase(word))
+                m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = answers.versus(word, "fp32", "model")
         stochastic = summ[(summ["rounding"] == "stochastic") & (summ["granularity"] == "tensor")]
         if not stochastic.empty:
             s = stochastic.iloc[0]
@@ -297,8 +289,10 @@ def part2_macros(
                 _per_checkpoint(rows_net, "tensor", "stochastic", s.bits),
                 _per_checkpoint(rows_net, "tensor", "nearest", s.bits),
             )
-            m[macro_name("Ptwo", tag, "stoch vs nearest")] = escape(
-                comparison_phrase(word) if len(nearest_accs) else "not compared with"
+            m[macro_name("Ptwo", tag, "stoch vs nearest")] = (
+                answers.versus(word, "banker's rounding", "model")
+                if len(nearest_accs)
+                else "not compared with banker's rounding"
             )
         nearest = summ[summ["rounding"] == "nearest"]
         low = int(nearest["bits"].min()) if not nearest.empty else 0
@@ -308,7 +302,8 @@ def part2_macros(
                 _per_checkpoint(rows_net, "channel", "nearest", low),
                 _per_checkpoint(rows_net, "tensor", "nearest", low),
             )
-            sentence = f"At {low} bits, per-channel accuracy was {escape(comparison_phrase(word))} per-tensor accuracy."
+            versus = answers.versus(word, "per-tensor accuracy", "model")
+            sentence = f"At {low} bits, per-channel accuracy was {versus}."
         else:
             only = _joined(summ.loc[summ["granularity"] != "none", "granularity"])
             sentence = f"This run configured only per-{only} scales, so the two granularities are not compared."

@@ -22,7 +22,7 @@ from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
 
 MODES = PRUNE_MODES
-WORD_TEXT = {"untested": "not tested (one seed)"}
+WORD_TEXT = {"untested": "untested (one seed)"}
 BENCH_LABELS = {
     "dense": "dense ConvNet (Part 1.2)",
     "structured_masked": "structured, masked",
@@ -112,7 +112,7 @@ def sanity_macros(m, sanity, reference, sanity_epochs=None, reference_epochs=Non
     m["PthreeSanityAcc"] = acc(sanity["final_test_acc"])
     if reference.empty or reference_epochs is None or reference_epochs.empty:
         m["PthreeSanityRefAcc"] = "n/a"
-        m["PthreeSanityCompare"] = "not comparable (no Part 1.1 run at this lr)"
+        m["PthreeSanityCompare"] = "no Part 1.1 run used this learning rate, so the two are not compared"
         m["PthreeSanityMatchEpoch"] = m["PthreeSanityEpochs"]
         return
     epoch, _, ref_acc, relation = answers.matching_epoch_comparison(
@@ -134,7 +134,40 @@ def oneshot_macros(m, oneshot, pruned_epochs):
         m[macro_name("Pthree", "oneshot", mode)] = acc(rows.loc[rows["target_sparsity"] == nearest, "test_acc"])
         means = rows.groupby("target_sparsity")["test_acc"].mean()
         safe = means[means >= dense - 1.0].index.max()  # highest sparsity within 1 point of the unpruned model
-        m[macro_name("Pthree", "oneshot safe", mode)] = fmt(100 * safe, 0)
+        m[macro_name("Pthree", "oneshot safe", mode)] = fmt(100 * safe, 0) if pd.notna(safe) else "--"
+    m["PthreeOneshotSafeSentence"] = oneshot_safe_sentence(oneshot)
+
+
+ONESHOT_NAMES = {"structured": "Structured", "unstructured": "Unstructured"}
+
+
+def oneshot_safe_sentence(oneshot: pd.DataFrame, points: float = 1.0) -> str:
+    """Per mode, up to which sparsity one-shot pruning stays within `points` of the unpruned model, worded for
+    where that falls: already below at the lowest pruned level, at every level tested, or up to a level."""
+    dense = oneshot.loc[oneshot["target_sparsity"] == 0, "test_acc"].mean()
+    if pd.isna(dense):
+        return "Without an unpruned one-shot row, the one-shot accuracies are not compared with the unpruned model."
+    clauses = []
+    for mode in MODES:
+        means = oneshot[(oneshot["mode"] == mode) & (oneshot["target_sparsity"] > 0)]
+        means = means.groupby("target_sparsity")["test_acc"].mean().dropna().sort_index()
+        name = f"{ONESHOT_NAMES.get(mode, mode)} one-shot pruning"
+        if means.empty:
+            continue
+        within = means >= dense - points
+        if not within.iloc[0]:
+            clauses.append(f"{name} loses more than {points:g} point already at {fmt(100 * means.index[0], 0)}\\%")
+        elif within.all():
+            clauses.append(
+                f"{name} stays within {points:g} point of it at every level tested, up to "
+                f"{fmt(100 * means.index[-1], 0)}\\%"
+            )
+        else:
+            last = means.index[(~within).to_numpy().argmax() - 1]  # the level before the first one below
+            clauses.append(f"{name} stays within {points:g} point of it up to {fmt(100 * last, 0)}\\% sparsity")
+    if not clauses:
+        return ""
+    return f"Against the unpruned model ({fmt(dense, 2)}\\%): " + "; ".join(clauses) + "."
 
 
 def benchmark_macros(m, bench, slim_checks):

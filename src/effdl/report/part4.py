@@ -7,6 +7,7 @@ import pandas as pd
 
 from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
 from effdl.report import answers, words
+from effdl.report.names import data_label
 from effdl.report.plotting import ci_lineplot, set_style
 from effdl.report.stats import ranked_best, relation
 from effdl.report.summaries import compare_settings, mean_pm, over_seeds
@@ -38,9 +39,17 @@ def head_parameters(num_classes: int, lora_r: int) -> dict[str, int]:
     }
 
 
-def _versus(word: str, other: str) -> str:
-    """compare() word -> 'higher than \\texttt{pt\\_net}'s', as TeX (untested: 'not tested (one seed) against')."""
-    return f"{relation(word)} \\texttt{{{escape(other)}}}'s"
+def _versus(word: str, other: str, summary: pd.DataFrame | None = None, this: str | None = None) -> str:
+    """A clause after the model's name: 'gives an accuracy higher than \\texttt{pt\\_net}'s', as TeX; with one
+    seed (no test possible) the two accuracies side by side instead."""
+    name = f"\\texttt{{{escape(other)}}}"
+    if word != "untested":
+        return f"gives an accuracy {relation(word)} {name}'s"
+    if summary is None or this is None:
+        return f"was not tested against {name} (one seed)"
+    a = summary.loc[summary["variant"] == this, "final_test_acc"].mean()
+    b = summary.loc[summary["variant"] == other, "final_test_acc"].mean()
+    return f"gives {fmt(a, 2)}\\,\\% against {name}'s {fmt(b, 2)}\\,\\% (one seed, so no test)"
 
 
 def finetune_figure(epochs: pd.DataFrame):
@@ -137,7 +146,7 @@ def finetune_macros(
         else ""
     )
     m["PfourData"] = escape(data_name(summary["data_source"]))
-    m["PfourDataSource"] = ", ".join(f"\\path{{{s}}}" for s in sorted(summary["data_source"].unique()))
+    m["PfourDataSource"] = escape(", ".join(sorted({data_label(s) for s in summary["data_source"].unique()})))
     m["PfourTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PfourTestImages"] = fmt(int(summary["n_test"].iloc[0]))
     m["PfourEpochs"] = str(int(summary["epochs_planned"].max()))
@@ -169,11 +178,11 @@ def finetune_macros(
     if {"pt_net", "net_freeze"} <= set(final.index):
         m["PfourFreezeSpeedup"] = fmt(float(seconds["pt_net"] / seconds["net_freeze"]), 2)
         m["PfourFreezeVsFull"] = _versus(
-            compare_settings(summary, "variant", "net_freeze", "pt_net", paired=True), "pt_net"
+            compare_settings(summary, "variant", "net_freeze", "pt_net", paired=True), "pt_net", summary, "net_freeze"
         )
     if {"net_freeze", "net_freeze_lora"} <= set(final.index):
         word = compare_settings(summary, "variant", "net_freeze_lora", "net_freeze", paired=True)
-        m["PfourLoraVsFreeze"] = _versus(word, "net_freeze")
+        m["PfourLoraVsFreeze"] = _versus(word, "net_freeze", summary, "net_freeze_lora")
     full_rank = min(RESNET18_FEATURES, num_classes)
     m["PfourLoraRankPhrase"] = (
         f"already reaches the full rank {full_rank} of such a matrix, so LoRA restricts nothing"

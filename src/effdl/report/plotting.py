@@ -7,17 +7,20 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.text
 import pandas as pd
 import seaborn as sns
 
 from effdl.io import atomic_write
 from effdl.plan.registry import choices
-from effdl.report.names import display
+from effdl.report.names import data_label, display
 from effdl.report.stats import SEEDS_SHOWN_MAX, bounded_band, metric_range, t_band
 
 # The figure bands are the text's interval: the Student-t 95% CI over seeds (a callable, not seaborn's bootstrap).
 ERRORBAR = t_band
 FOOTER_PT = 7.0  # provenance footers print at least this large
+MIN_PRINTED_PT = 7.0  # every text of a figure (ticks, legends, labels) prints at least this large
+SAVE_PAD_IN = 0.1  # savefig's pad_inches around the tight bounding box (matplotlib's default)
 TEXT_WIDTH_IN = 6.45  # the paper's \linewidth (A4/letter with 2.3 cm margins)
 EVENT_COLOR = "#d62728"  # pruning events and rate drops: red, drawn above the grid
 
@@ -101,10 +104,12 @@ def provenance_caption(df: pd.DataFrame) -> str:
     def values(col: str) -> str:
         return ", ".join(str(v) for v in sorted(df[col].dropna().unique(), key=str))
 
-    fields = [
+    fields = []
+    if "data_source" in df:  # what the data are, not where the build machine kept them
+        fields.append("data: " + ", ".join(sorted({data_label(s) for s in df["data_source"].dropna()})))
+    fields += [
         f"{label}: {values(col)}"
         for label, col in (
-            ("data", "data_source"),
             ("device", "device"),
             ("precision", "precision"),
             ("epochs", "epochs_planned"),
@@ -124,13 +129,58 @@ def footer_size(fig: plt.Figure, print_width: float = 1.0) -> float:
     return FOOTER_PT / scale
 
 
+def _agg_canvas(fig: plt.Figure):
+    """The figure's canvas, an Agg one (which can measure text) attached when it has none (e.g. once closed)."""
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    return fig.canvas
+
+
+def printed_scale(fig: plt.Figure, print_width: float = 1.0) -> float:
+    """How much the paper scales the saved figure: `print_width` x \\linewidth over the saved width, which with
+    savefig.bbox 'tight' is the tight bounding box (legends outside the axes widen it) plus the padding."""
+    bbox = fig.get_tightbbox(_agg_canvas(fig).get_renderer())
+    return print_width * TEXT_WIDTH_IN / (bbox.width + 2 * SAVE_PAD_IN)
+
+
+def visible_texts(fig: plt.Figure) -> list[matplotlib.text.Text]:
+    """Every text the saved figure shows: tick labels, legend entries, axis labels, titles, annotations."""
+    _agg_canvas(fig).draw()  # creates the tick labels the locators choose
+    return [
+        t
+        for t in fig.findobj(matplotlib.text.Text)
+        if t.get_visible() and t.get_text().strip() and (t.axes is None or t.axes.get_visible())
+    ]
+
+
+def enforce_min_font(fig: plt.Figure, print_width: float = 1.0, minimum: float = MIN_PRINTED_PT) -> float:
+    """Enlarge every text that would print below `minimum` pt at the paper's size, and return the final scale.
+
+    A few rounds, since larger text can widen the tight bounding box and so shrink the print scale again.
+    """
+    for _ in range(4):
+        floor = minimum / printed_scale(fig, print_width) + 1e-3
+        small = [t for t in visible_texts(fig) if t.get_fontsize() < floor]
+        if not small:
+            break
+        for ax in fig.axes:  # tick labels through tick_params, so ticks created at draw time follow
+            ax.tick_params(which="both", labelsize=floor)
+        for text in small:
+            text.set_fontsize(floor)
+    return printed_scale(fig, print_width)
+
+
 def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None, print_width: float = 1.0) -> None:
     """Add the provenance caption under the axes and save the figure (format from the suffix), atomically.
 
-    `print_width` is the fraction of \\linewidth the paper shows the figure at, so the footer prints at 7 pt.
+    `print_width` is the fraction of \\linewidth the paper shows the figure at, so that every text, the footer
+    included, prints at MIN_PRINTED_PT or more.
     """
     if caption:
         fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=footer_size(fig, print_width), wrap=True)
+    enforce_min_font(fig, print_width)
     try:
         with atomic_write(path, "wb") as handle:
             fig.savefig(handle, format=Path(path).suffix.lstrip(".") or "pdf")

@@ -34,7 +34,7 @@ class SeedTest:
     @property
     def label(self) -> str:
         """How the notebook and the appendix introduce the test."""
-        kind = "The seed's test" if self.from_seed else "Check (the seed has no test cell for it)"
+        kind = "The problem set's test" if self.from_seed else "Check (the problem set has no test cell for it)"
         scope = "Part" if self.question.count(".") < 2 and self.part == self.question else "question"
         return f"{kind}, {scope} {self.question}"
 

@@ -82,17 +82,22 @@ def code_appendix_tex(seed_results: Sequence[dict], questions=QUESTIONS, src_roo
         "Each listing is the function or class as it is in \\texttt{src/} at build time, with the file's line "
         "numbers; non-ASCII characters in comments are shown as ASCII.\n",
     ]
+    listed: dict[str, str] = {}  # object -> the question that lists it: each implementation is listed once
     for question in questions:
         out.append(f"\\subsubsection*{{Question {question.number}: {escape(question.task)}}}\n")
         for ref in question.objects:
+            if ref in listed:
+                out.append(f"\\noindent\\nolinkurl{{{ref}}}: listed under Question {listed[ref]} above.\n\n")
+                continue
+            listed[ref] = question.number
             snippet = object_source(ref, src_root)
             where = f"{snippet.display_path(src_root)}, lines {snippet.start}--{snippet.end}"
             out.append(f"\\noindent\\nolinkurl{{{ref}}} ({escape(where)}):\n")
             out.append(_listing(snippet.text, f"style=effdlcode,firstnumber={snippet.start}"))
-    out.append("\\subsection*{The seed's tests, the project's checks, and their output}\n")
+    out.append("\\subsection*{The problem set's tests, the project's checks, and their output}\n")
     out.append(
-        "Rule \\texttt{seed\\_tests} ran each test below (the notebook runs the same code); the second "
-        "listing is what it printed.\n"
+        "The workflow ran each test below when it built this paper (the notebook runs the same code); the "
+        "second listing is what it printed.\n"
     )
     for result in seed_results:
         out.append(f"\\subsubsection*{{{escape(result['label'])}: {escape(result['title'])}}}\n")
@@ -129,8 +134,7 @@ def write_zip(
         entries.append(
             (
                 "ai_logs.txt",
-                b"No generative-AI logs were listed in config key submission.ai_logs, "
-                b"so this submission includes none.\n",
+                b"This submission includes no generative-AI logs: none were supplied with it.\n",
             )
         )
     tmp = out_zip.with_name(f".{out_zip.name}.tmp")

@@ -15,7 +15,8 @@ import pandas as pd
 
 FLAT_POINTS = 1.0  # accuracy changes below this many points are "barely changes" / a plateau
 SPIKE_FACTOR = 1.5  # a loss peak this many times above both its start and its end level is a spike
-LOSS_FLAT_RATIO = 0.1  # a relative loss change below this is "stays near"
+LOSS_FLAT_RATIO = 0.02  # a relative loss change below this is "stays near" (a reader sees 2 % on the plot)
+LOSS_SLIGHT_RATIO = 0.1  # a relative loss change below this (and above LOSS_FLAT_RATIO) is "falls slightly"
 CHANCE_MARGIN = 3.0  # an accuracy within this many points of chance is "at chance level"
 
 
@@ -78,8 +79,9 @@ class LossTrend:
 
     @property
     def spike(self) -> bool:
-        """A raw peak SPIKE_FACTOR above both the initial loss and the level reached (the smoothed start can
-        already contain an early spike, so the raw first loss is the reference when known)."""
+        """A peak of the smoothed curve (the one the figures plot) SPIKE_FACTOR above both the initial loss and
+        the level reached (the smoothed start can already contain an early spike, so the raw first loss is the
+        reference when known)."""
         reference = self.first if math.isfinite(self.first) else self.start
         return self.peak > SPIKE_FACTOR * max(reference, self.end)
 
@@ -88,7 +90,10 @@ class LossTrend:
         if self.nonfinite:
             return "diverges"
         ratio = (self.end - self.start) / self.start if self.start else 0.0
-        return "stays near" if abs(ratio) < LOSS_FLAT_RATIO else ("falls" if ratio < 0 else "rises")
+        if abs(ratio) < LOSS_FLAT_RATIO:
+            return "stays near"
+        word = "falls" if ratio < 0 else "rises"
+        return f"{word} slightly" if abs(ratio) < LOSS_SLIGHT_RATIO else word
 
     def sentence(self, digits: int = 2) -> str:
         """'loss falls from 2.30 to 1.20', 'loss spikes to 9.1 (epoch 0.4), then ends at 2.31', ..."""
@@ -96,14 +101,15 @@ class LossTrend:
             return "loss becomes non-finite (the run diverges)"
         s, e = f"{self.start:.{digits}f}", f"{self.end:.{digits}f}"
         if self.spike:
-            return f"loss spikes to {self.peak:.{digits}g} (epoch {self.peak_at:.1f}), then ends at {e}"
-        if self.direction == "stays near":
+            return f"loss spikes to {self.peak:.{digits}f} (epoch {self.peak_at:.1f}), then ends at {e}"
+        if self.direction == "stays near" or s == e:
             return f"loss stays near {s}"
         return f"loss {self.direction} from {s} to {e}"
 
 
 def loss_trend(losses: Sequence[float], positions: Sequence[float], window: int) -> LossTrend:
-    """Start and end of the smoothed loss (first and last full window) and the raw peak, of one curve."""
+    """Start, end and peak of the smoothed loss (the moving average the figures plot, each window placed at its
+    last iteration), and the raw first loss, of one curve."""
     raw = np.asarray(losses, dtype=float)
     where = np.asarray(positions, dtype=float)
     nonfinite = bool(len(raw) and not np.isfinite(raw).all())
@@ -112,9 +118,10 @@ def loss_trend(losses: Sequence[float], positions: Sequence[float], window: int)
     if len(raw) == 0:
         return LossTrend(float("nan"), float("nan"), float("nan"), float("nan"), True)
     smooth = moving_average(raw, window)
-    peak = int(np.argmax(raw))
+    peak = int(np.argmax(smooth))
+    placed = where[len(raw) - len(smooth) :]  # window k ends at iteration k + n - 1, where the figure draws it
     return LossTrend(
-        float(smooth[0]), float(smooth[-1]), float(raw[peak]), float(where[peak]), nonfinite, float(raw[0])
+        float(smooth[0]), float(smooth[-1]), float(smooth[peak]), float(placed[peak]), nonfinite, float(raw[0])
     )
 
 
@@ -190,6 +197,8 @@ def largest_dip(curve: pd.Series) -> float:
 
 def steadiness(curve: pd.Series, flat: float = FLAT_POINTS) -> str:
     """'rises steadily' when no epoch falls by `flat` points or more, else 'rises with dips of up to X points'."""
+    if len(curve) < 2:
+        return f"ends at {float(curve.iloc[-1]):.1f}\\%" if len(curve) else "was not measured"
     dip = largest_dip(curve)
     direction = change_word(float(curve.iloc[-1] - curve.iloc[0]), flat, "rises", "falls", "stays flat")
     if dip < flat:
