@@ -1,4 +1,6 @@
-"""Snakemake adapter for rule submission_zip: the seed's CS2420_PSet2_<names>.zip (PDF, notebook, AI logs)."""
+"""Snakemake adapter for rule submission_zip: the seed's CS2420_PSet2_<names>.zip (PDF, notebook, wheel, AI logs)."""
+
+from pathlib import Path
 
 from effdl.report.submission import write_zip
 from effdl.runlog import open_log
@@ -7,14 +9,16 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(pdf: str, notebook: str, ai_logs: list[str], stem: str, out_zip: str) -> None:
-    entries = write_zip(out_zip, [(pdf, f"{stem}.pdf"), (notebook, f"{stem}.ipynb")], ai_logs=ai_logs)
+def main(pdf: str, notebook: str, wheel: str, ai_logs: list[str], stem: str, out_zip: str) -> None:
+    members = [(pdf, f"{stem}.pdf"), (notebook, f"{stem}.ipynb"), (wheel, Path(wheel).name)]
+    entries = write_zip(out_zip, members, ai_logs=ai_logs)
     log(f"wrote {out_zip}: {', '.join(entries)}")
 
 
 main(
     snakemake.input.pdf,
     snakemake.input.notebook,
+    snakemake.input.wheel,
     list(snakemake.input.ai_logs),
     snakemake.params.stem,
     snakemake.output[0],

@@ -363,6 +363,9 @@ and run all cells."""),
                     + ", ".join(f"`{r.split(':')[1]}`" for r in question.objects)
                     + f", defined in Question {', '.join(earlier)}'s cell above."
                 )
+                cell.metadata["effdl"] = {"question": question.number, "defined_in": earlier}
+                cells.append(cell)
+                continue
             cell.metadata["effdl"] = {"question": question.number}
             cells.append(cell)
         for test in (t for t in seed_tests if t.part == seed_part.number):
@@ -450,3 +453,59 @@ def execute_notebook(
     nbformat.write(nb, str(tmp))
     tmp.replace(out_path)
     return nb
+
+
+_PATHLIKE = re.compile(r"(?<![\w.])(?:\.{1,2}/|/|~/)(?:[^\s:;,()'\"]*/)?([^\s/:;,()'\"]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """Text with every file path cut to its file name (a log names the build machine's folders)."""
+    return _PATHLIKE.sub(r"\1", text)
+
+
+def notebook_runs(runs: dict[str, dict]) -> dict[str, list[dict]]:
+    """{part: [spec, ...]} of the registered runs ({"part/run": spec}) as the notebook carries them: no path of
+    the machine that built it (a local weights file becomes torchvision's download)."""
+    out: dict[str, list[dict]] = {}
+    for spec in runs.values():
+        spec = json.loads(json.dumps(spec, default=str))
+        if "weights_path" in spec.get("model", {}):
+            spec["model"]["weights_path"] = None
+        out.setdefault(spec["part"], []).append(spec)
+    return out
+
+
+def recorded_logs(runs: dict[str, list[dict]], results_dir: str | Path = "results", tail: int = 25) -> dict[str, str]:
+    """{seed part: markdown} with each run's training log (its last `tail` lines) and total training time, read
+    from the run that built the paper. Part 1's sweep runs go under 1.1, its scheduler runs under 1.2."""
+    import csv
+
+    where = {"part1": "1.2", "part2": "2.2", "part3": "3.4", "part4": "4.2", "part6": "6.2"}
+    by_part: dict[str, list[str]] = {}
+    for part, specs in runs.items():
+        for spec in specs:
+            target = "1.1" if spec["run"].startswith("lr_sweep") else where.get(part)
+            if target is None:
+                continue
+            summary = Path(results_dir) / "runs" / part / spec["run"] / "summary.csv"
+            log = Path(results_dir) / "logs" / "train_model" / part / f"{spec['run']}.log"
+            lines = []
+            if summary.is_file():
+                with summary.open(encoding="utf-8") as handle:
+                    row = next(csv.DictReader(handle), {})
+                total = float(row.get("total_time_s") or "nan")
+                acc = row.get("final_test_acc", "")
+                lines.append(
+                    f"- `{spec['run']}`: Total training time: {total:.1f} s on {row.get('device_name') or 'cpu'}"
+                    f" ({row.get('epochs_completed', '?')} epochs; final test accuracy {float(acc or 'nan'):.2f} %)"
+                )
+            if log.is_file():
+                text = scrub_paths("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-tail:]))
+                lines.append("\n  ```text\n" + "\n".join(f"  {line}" for line in text.splitlines()) + "\n  ```")
+            if lines:
+                by_part.setdefault(target, []).append("\n".join(lines))
+    return {
+        number: "**Training logs of the run that built the paper** (each run's last log lines; times are training "
+        "plus per-epoch evaluation):\n\n" + "\n".join(entries)
+        for number, entries in by_part.items()
+    }

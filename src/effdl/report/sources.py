@@ -304,9 +304,7 @@ def inline_closure(
                     alias = used if used != alias_name else ""
                     imports[f"from {source} import {alias_name}" + (f" as {alias}" if alias else "")] = None
                 elif not target:
-                    full = next(
-                        a.name for a in statement.names if (a.asname or a.name.split(".")[0]) == used
-                    )
+                    full = next(a.name for a in statement.names if (a.asname or a.name.split(".")[0]) == used)
                     asname = next(a.asname for a in statement.names if (a.asname or a.name.split(".")[0]) == used)
                     imports[f"import {full}" + (f" as {asname}" if asname else "")] = None
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
