@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import re
 import zipfile
+from dataclasses import replace
+from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 import yaml
@@ -16,9 +18,17 @@ from conftest import REPO
 from effdl.plan.config import ConfigError, validate_config
 from effdl.plan.submission import SubmissionError, check_ai_logs, sanitize_name, zip_name
 from effdl.report.nbdisplay import tex_table_rows
-from effdl.report.notebook import NotebookExecutionError, build_notebook, execute_notebook, paper_exhibits
+from effdl.report.notebook import (
+    NotebookExecutionError,
+    build_notebook,
+    execute_notebook,
+    notebook_runs,
+    paper_exhibits,
+    recorded_logs,
+    scrub_paths,
+)
 from effdl.report.seed_tests import SEED_TESTS, SeedTest, SeedTestError, run_seed_tests
-from effdl.report.sources import QUESTIONS, Question, object_source
+from effdl.report.sources import QUESTIONS, Question, inline_closure, object_source
 from effdl.report.submission import code_appendix_tex, team_macros, write_zip
 from effdl.report.texgen import df_to_latex
 
@@ -34,20 +44,81 @@ def code_cells(nb, key):
     return {c.metadata["effdl"][key]: c for c in tagged}
 
 
-def test_every_implementation_question_has_a_code_cell_that_shows_its_source():
+def test_every_implementation_question_has_a_code_cell_that_defines_its_objects():
+    """Each question's objects are defined (inlined from src/) in a code cell, with every effdl helper they call:
+    no cell imports effdl, and the cells run together without the repository (checked end to end in
+    tests/workflow/test_notebook_standalone.py)."""
     nb = build_notebook(team=TEAM, label="test", exhibits=[])
     shown = code_cells(nb, "question")
     tested = {t.question for t in SEED_TESTS}
-    missing = [q for q in SEED_IMPLEMENTATION_QUESTIONS if q not in shown and q not in tested]
+    defined_earlier = {
+        c.metadata["effdl"]["question"]: c.metadata["effdl"]["defined_in"]
+        for c in nb.cells
+        if c.cell_type == "markdown" and "defined_in" in c.metadata.get("effdl", {})
+    }
+    assert all(q in shown for earlier in defined_earlier.values() for q in earlier)
+    missing = [q for q in SEED_IMPLEMENTATION_QUESTIONS if q not in shown and q not in tested | set(defined_earlier)]
     assert not missing, f"questions without a code cell: {missing}"
+    code = "\n".join(c.source for c in shown.values())
     for question in QUESTIONS:
-        source = shown[question.number].source
         for ref in question.objects:
-            assert json.dumps(ref) in source, (question.number, ref)
+            name = ref.split(":")[1]
+            assert re.search(rf"^(class|def) {name}\b", code, re.MULTILINE), (question.number, ref)
+    assert not re.search(r"^\s*(from|import) effdl", code, re.MULTILINE)
+    # a seed test imports nothing from effdl that a cell before it defines
+    defined: set[str] = set()
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for names in re.findall(r"^from effdl\.[\w.]+ import (.+)$", cell.source, re.MULTILINE):
+            assert not set(names.split(", ")) & defined, cell.source
+        defined |= set(re.findall(r"^(?:class|def) (\w+)", cell.source, re.MULTILINE))
     # The notebook follows the seed's order: parts 1..6, and questions in the seed's numbering.
-    headings = [c.source.split(":")[0] for c in nb.cells if c.source.startswith("## Part")]
+    headings = [c.source.split(":")[0] for c in nb.cells if re.match(r"## Part \d\.\d", c.source)]
     numbers = [h.removeprefix("## Part ") for h in headings]
     assert numbers == sorted(numbers, key=lambda n: [int(x) for x in n.split(".")]) and numbers[0] == "1.1"
+    assert sorted(code_cells(nb, "training")) == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_inline_closure_brings_helpers_constants_and_other_modules_definitions(tmp_path):
+    package = tmp_path / "effdl"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(
+        "from __future__ import annotations\n\nimport math\n\nfrom effdl.b import helper\n\nSCALE = 2\n\n\n"
+        "def unused():\n    return 0\n\n\ndef f(x: Path) -> Thing:\n    return helper(x) * SCALE + math.pi\n"
+    )
+    (package / "b.py").write_text("import numpy as np\n\n\ndef helper(x):\n    return np.sqrt(x)\n")
+    imports, blocks = inline_closure(["effdl.a:f"], tmp_path)
+    assert imports == ["import math", "import numpy as np"]  # annotations (Path, Thing) pull in nothing
+    assert [b.ref for b in blocks] == ["effdl.a:SCALE", "effdl.b:helper", "effdl.a:f"]
+    namespace: dict = {}
+    exec("\n".join(imports) + "\n" + "".join(b.text for b in blocks), namespace)
+    assert namespace["f"](4.0) == pytest.approx(4 + 3.141592653589793)
+    assert inline_closure(["effdl.a:f"], tmp_path, exclude={"effdl.b:helper"})[1][-1].ref == "effdl.a:f"
+
+
+def test_notebook_carries_no_path_of_the_build_machine(tmp_path):
+    """Specs lose local weight paths; logs keep file names only; no cell names the repository or home."""
+    runs = {"part4/x": {"part": "part4", "run": "x", "model": {"name": "resnet18", "weights_path": str(REPO / "w.pt")}}}
+    carried = notebook_runs(runs)
+    assert carried["part4"][0]["model"]["weights_path"] is None
+    assert scrub_paths("run a: 320 images of imagefolder:/work/x/shared/data/c.tar.gz on cpu") == (
+        "run a: 320 images of imagefolder:c.tar.gz on cpu"
+    )
+    assert scrub_paths("read ../shared/data/mnist-png.tar.gz and ~/w.pt; 1/2 epochs") == (
+        "read mnist-png.tar.gz and w.pt; 1/2 epochs"
+    )
+    run_dir = tmp_path / "runs" / "part1" / "sched_cosine_seed43"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.csv").write_text("total_time_s,final_test_acc,epochs_completed,device_name\n12.5,40.1,2,cpu\n")
+    log = tmp_path / "logs" / "train_model" / "part1" / "sched_cosine_seed43.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(f"[1] run part1/sched_cosine_seed43: images of imagefolder:{REPO}/data/c.tar.gz\n[2] done\n")
+    recorded = recorded_logs({"part1": [{"run": "sched_cosine_seed43"}]}, tmp_path)
+    assert list(recorded) == ["1.2"] and "Total training time: 12.5 s" in recorded["1.2"]
+    nb = build_notebook(team=TEAM, label="test", exhibits=[], runs=carried, recorded=recorded)
+    text = nbformat.writes(nb)
+    for path in (str(REPO), str(Path.home()), "/work/"):
+        assert path not in text
 
 
 @pytest.mark.parametrize("ref", sorted({ref for q in QUESTIONS for ref in q.objects}))
@@ -189,13 +260,13 @@ def test_paper_exhibits_find_figures_and_tables_with_their_seed_part_and_caption
     frame = pd.DataFrame({"model": ["slim_net"], "ms": [1.5]})
     df_to_latex(frame, tex_dir / "part3_benchmark.tex", caption="Latency of \\texttt{slim\\_net}")
     (sections / "part3.tex").write_text(
-        "\\input{\\gen{part3.tex}}\n\\section{Part 3: pruning}\n"
-        "\\subsection{Parts 3.1 and 3.2: before pruning (50\\% dense)}\n"
+        "\\input{\\gen{part3.tex}}\n\\partsection{3}{Part 3: pruning}\n"
+        "\\partsubsection{3.1}{Parts 3.1 and 3.2: before pruning (50\\% \\texttt{dense})}\n"
         "\\begin{figure}[H]\n\\includegraphics[width=\\linewidth]{sparse_sanity.pdf}\n"
         "\\caption{Part 3.2: \\PthreeEpochs{} epochs, by \\texttt{plot\\_sparse\\_sanity.py}.}\\label{fig:s}\n"
         "\\end{figure}\n"
         "% \\includegraphics{commented_out.pdf}\n"
-        "\\subsection{Beyond the seed}\n\\input{\\gen{part3_benchmark.tex}}\n"
+        "\\extrasubsection{Beyond the problem set}\n\\input{\\gen{part3_benchmark.tex}}\n"
         "\\begin{figure}\\includegraphics{oneshot}\\caption{One-shot.}\\end{figure}\n"
     )
     exhibits = paper_exhibits(sections, str(tmp_path / "results"))
@@ -204,12 +275,21 @@ def test_paper_exhibits_find_figures_and_tables_with_their_seed_part_and_caption
         ("table", "3", "part3_benchmark.tex", "Latency of slim_net"),
         ("figure", "3", "oneshot.pdf", "One-shot."),
     ]
-    nb = build_notebook(team=TEAM, label="test", exhibits=exhibits, configfiles=["config/config.yaml", "x.yaml"])
+    # each figure and table sits under its own question, as a markdown cell (PNG attachment, markdown table)
+    for exhibit in exhibits:
+        if exhibit.kind == "figure":
+            Path(exhibit.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(exhibit.path).with_suffix(".png").write_bytes(b"\x89PNG fake")
+    exhibits = [e if e.kind == "table" else replace(e, path=str(Path(e.path).with_suffix(".png"))) for e in exhibits]
+    nb = build_notebook(team=TEAM, label="test", exhibits=exhibits)
     sources = [c.source for c in nb.cells]
-    beyond = sources.index("## Part 3: beyond the seed\n")
-    assert any("show_table" in s and "part3_benchmark.tex" in s for s in sources[beyond:])
-    assert any("show_figure" in s and "--configfile x.yaml --force" in s for s in sources[:beyond])
-    assert any("17 epochs" in s for s in sources[:beyond])
+    under_32 = sources.index("## Part 3.2: SparseConvNet before pruning\n")
+    next_heading = next(i for i in range(under_32 + 1, len(sources)) if sources[i].startswith("## "))
+    figure = next(c for c in nb.cells[under_32:next_heading] if "figure" in c.metadata.get("effdl", {}))
+    assert figure.cell_type == "markdown" and "sparse_sanity.png" in figure.attachments
+    assert "17 epochs" in figure.source
+    beyond = sources.index("## Part 3: beyond the problem set\n")
+    assert any("| model | ms |" in s and "| slim_net | 1.50 |" in s for s in sources[beyond:])
     assert rows_of(tex_dir / "part3_benchmark.tex") == [["model", "ms"], ["slim_net", "1.50"]]
 
 

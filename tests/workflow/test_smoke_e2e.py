@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -170,7 +171,8 @@ def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission, 
     path, team, entries = submission
     assert re.fullmatch(r"CS2420_PSet2_[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*\.zip", path.name)
     stem = path.stem
-    assert sorted(entries) == sorted([f"{stem}.pdf", f"{stem}.ipynb", "ai_logs.txt"])
+    wheels = [name for name in entries if re.fullmatch(r"effdl-[\w.]+-py3-none-any\.whl", name)]
+    assert sorted(entries) == sorted([f"{stem}.pdf", f"{stem}.ipynb", "ai_logs.txt", *wheels]) and len(wheels) == 1
     assert entries[f"{stem}.pdf"] == (RESULTS / "paper.pdf").read_bytes()
     assert b"submission.ai_logs" in entries["ai_logs.txt"]
     text = pdf_text(RESULTS / "paper.pdf")
@@ -194,7 +196,8 @@ def test_smoke_notebook_has_every_output_in_place(submission):
     from effdl.report.seed_tests import SEED_TESTS
 
     questions_of_test = {test.key: test.question for test in SEED_TESTS}
-    covered = {t["question"] for t in tags if "question" in t} | {
+    all_tags = [cell.metadata.get("effdl", {}) for cell in nb.cells]
+    covered = {t["question"] for t in all_tags if "question" in t} | {
         questions_of_test[t["seed_test"]] for t in tags if "seed_test" in t
     }
     assert not [q for q in SEED_IMPLEMENTATION_QUESTIONS if q not in covered]
@@ -208,18 +211,33 @@ def test_smoke_notebook_has_every_output_in_place(submission):
     assert "Shape test passed!" in printed("positional_embedding")
     assert "(64, 200, 8001)" in printed("positional_embedding")
     assert "DepthwiseSeparableConvolution(10, 20, 5): 450" in printed("dwconv_params")
-    # Every figure the paper includes is displayed as an embedded PNG.
+    # Every figure the paper includes sits under its question as a markdown cell with the PNG attached.
     figures = {
         name.rsplit(".", 1)[0] for tex in (REPO / "paper" / "sections").glob("part*.tex")
         for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
     }  # fmt: skip
     shown = {
         t["figure"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for cell, t in zip(code, tags)
-        if "figure" in t and any("image/png" in o.get("data", {}) for o in cell.outputs)
+        for cell, t in zip(nb.cells, all_tags)
+        if "figure" in t and any(name.endswith(".png") for name in cell.get("attachments", {}))
     }
     assert figures and figures <= shown, sorted(figures - shown)
-    assert any("table" in t for t in tags)
+    assert any("table" in t for t in all_tags)
+    # The required figures sit under their own question (1.1 ... 6.2), not under a part's extra material.
+    heading = ""
+    placed = {}
+    for cell, t in zip(nb.cells, all_tags):
+        if cell.cell_type == "markdown" and cell.source.startswith("## Part "):
+            heading = cell.source.split(":")[0].removeprefix("## Part ")
+        if "figure" in t:
+            placed[t["figure"].rsplit("/", 1)[-1].rsplit(".", 1)[0]] = heading
+    assert placed.get("lr_sweep") == "1.1" and placed.get("schedulers") == "1.2", placed
+    assert placed.get("finetune") == "4.2" and placed.get("quantization", "").startswith("2."), placed
+    # The training logs and total training time of 1.2.4, from the run that built the paper.
+    assert any("Total training time" in c.source and "sched_" in c.source for c in nb.cells)
+    text = nbformat.writes(nb)
+    for path in (str(REPO), str(Path.home()), "/work/"):
+        assert path not in text, path
 
 
 def _flip_winners(sweep: pd.DataFrame, sched: pd.DataFrame) -> tuple[float, pd.DataFrame, pd.DataFrame]:

@@ -1,5 +1,7 @@
 """The seed's submission: the seed tests, title-page team and code appendix, the executed notebook, the named zip."""
 
+import tomllib
+
 from effdl.report.sources import source_files
 
 # SUBMISSION_ZIP and AI_LOGS (checked while the DAG is built) come from common.smk.
@@ -62,6 +64,32 @@ rule tex_submission:
         "../scripts/tex_submission.py"
 
 
+# The project's wheel (src/effdl): the notebook's first cell installs it from the zip's folder.
+EFFDL_WHEEL = "results/submission/effdl-{}-py3-none-any.whl".format(
+    tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+)
+
+
+rule effdl_wheel:
+    input:
+        sources=EFFDL_SOURCES,
+        pyproject=repo_path("pyproject.toml"),
+    output:
+        EFFDL_WHEEL,
+    log:
+        "results/logs/effdl_wheel.log",
+    conda:
+        "../envs/effdl.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        repo=str(REPO),
+    script:
+        "../scripts/build_wheel.py"
+
+
 # The notebook and the zip come after the PDF, so the paper's runtime table cannot time them
 # (effdl.report.provenance.UNTIMED_RULES); their logs record their wall time.
 rule notebook:
@@ -71,6 +99,8 @@ rule notebook:
             repo_path(p) for p in (REPO / "paper" / "sections").glob("part*.tex")
         ),
         exhibits=paper_inputs(),
+        # the runs' summaries: the notebook shows each run's training log and total training time
+        summaries=sorted(run_file(key, "summary.csv") for key in RUNS),
     output:
         "results/submission/pset2.ipynb",
     log:
@@ -86,6 +116,8 @@ rule notebook:
         label=config["paper"]["label"],
         configfiles=[repo_relative(path) for path in workflow.configfiles],
         workdir=repo_relative(Path.cwd()),
+        runs=RUNS,
+        toy=config["transformer"]["toy"],
         cell_timeout_s=300,
         code=code_param("build_notebook.py"),
     script:
@@ -96,6 +128,7 @@ rule submission_zip:
     input:
         pdf="results/paper.pdf",
         notebook="results/submission/pset2.ipynb",
+        wheel=EFFDL_WHEEL,
         ai_logs=AI_LOGS,
     output:
         SUBMISSION_ZIP,

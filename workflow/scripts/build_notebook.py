@@ -3,7 +3,14 @@
 import time
 from pathlib import Path
 
-from effdl.report.notebook import NotebookExecutionError, build_notebook, execute_notebook, paper_exhibits
+from effdl.report.notebook import (
+    NotebookExecutionError,
+    build_notebook,
+    execute_notebook,
+    notebook_runs,
+    paper_exhibits,
+    recorded_logs,
+)
 from effdl.runlog import open_log
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -12,14 +19,15 @@ log = open_log(snakemake.log[0])
 
 def main(params, sections_dir: str, out_path: str, threads: int) -> None:
     exhibits = paper_exhibits(sections_dir)
+    runs = notebook_runs(dict(params.runs))
     nb = build_notebook(
         team=[dict(m) for m in params.team],
         label=params.label,
         exhibits=exhibits,
-        configfiles=list(params.configfiles),
-        workdir=params.workdir,
-        notebook_target=out_path,
         threads=threads,
+        runs=runs,
+        toy=dict(params.toy),
+        recorded=recorded_logs(runs),
     )
     log(f"built {len(nb.cells)} cells ({len(exhibits)} figures/tables); executing")
     start = time.monotonic()

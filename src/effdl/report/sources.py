@@ -204,3 +204,113 @@ def source_files(questions=QUESTIONS, src_root: Path = SRC_ROOT) -> list[str]:
     """The distinct source files the questions' objects live in (inputs of the rules that show them)."""
     files = {module_file(ref.partition(":")[0], src_root) for q in questions for ref in q.objects}
     return sorted(str(path) for path in files)
+
+
+# --- inlining: an object with every effdl helper it needs, as self-contained code (the notebook's cells) ---
+
+
+@dataclass(frozen=True)
+class InlineBlock:
+    """One top-level statement of src/ to inline: its ref ("module:name"), file and source text."""
+
+    ref: str
+    path: Path
+    text: str
+
+
+def _module_tree(module: str, src_root: Path) -> tuple[Path, str, ast.Module]:
+    path = module_file(module, src_root)
+    text = path.read_text(encoding="utf-8")
+    return path, text, ast.parse(text, filename=str(path))
+
+
+def _defined_names(node: ast.stmt) -> list[str]:
+    """The names a top-level def, class or assignment binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def _used_names(node: ast.AST) -> set[str]:
+    """Names a statement reads at run time (annotations left out: modules use `from __future__ import annotations`)."""
+    skip: set[int] = set()
+    for sub in ast.walk(node):
+        annotations = []
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = sub.args
+            annotations = [sub.returns] + [
+                a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a
+            ]
+        elif isinstance(sub, ast.AnnAssign):
+            annotations = [sub.annotation]
+        for annotation in annotations:
+            if annotation is not None:
+                skip.update(id(n) for n in ast.walk(annotation))
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in skip}
+
+
+def inline_closure(
+    refs: tuple[str, ...] | list[str], src_root: Path = SRC_ROOT, exclude: set[str] | frozenset = frozenset()
+) -> tuple[list[str], list[InlineBlock]]:
+    """The code that defines `refs` without importing effdl: (import lines, blocks in dependency order).
+
+    Every top-level function, class or constant of an effdl module that a block reads is inlined before it
+    (imports of other effdl modules are followed to their definitions); the other imports of those modules
+    (torch, numpy, ...) are returned as lines. Refs in `exclude` (already defined earlier) are left out.
+    """
+    imports: dict[str, None] = {}
+    order: list[InlineBlock] = []
+    seen: set[str] = set(exclude)
+
+    def visit(ref: str) -> None:
+        if ref in seen:
+            return
+        seen.add(ref)
+        module, _, name = ref.partition(":")
+        path, text, tree = _module_tree(module, src_root)
+        lines = text.splitlines()
+        defs: dict[str, ast.stmt] = {}
+        imported: dict[str, tuple[str, ast.stmt]] = {}
+        for node in tree.body:
+            for bound in _defined_names(node):
+                defs.setdefault(bound, node)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    imported[alias.asname or alias.name] = (f"{node.module}:{alias.name}", node)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    imported[alias.asname or alias.name.split(".")[0]] = ("", node)
+        if name not in defs:
+            target = imported.get(name)
+            if target and target[0].startswith("effdl."):  # a re-export: inline the definition it names
+                seen.discard(target[0])
+                visit(target[0])
+                return
+            raise LookupError(f"{path} defines no top-level {name!r} (needed for {ref})")
+        node = defs[name]
+        for used in sorted(_used_names(node) - {name}):
+            if used in defs and defs[used] is not node:
+                visit(f"{module}:{used}")
+            elif used in imported:
+                target, statement = imported[used]
+                if target.startswith("effdl."):
+                    visit(target)
+                elif target and not target.startswith("__future__"):
+                    source, _, alias_name = target.partition(":")
+                    alias = used if used != alias_name else ""
+                    imports[f"from {source} import {alias_name}" + (f" as {alias}" if alias else "")] = None
+                elif not target:
+                    full = next(a.name for a in statement.names if (a.asname or a.name.split(".")[0]) == used)
+                    asname = next(a.asname for a in statement.names if (a.asname or a.name.split(".")[0]) == used)
+                    imports[f"import {full}" + (f" as {asname}" if asname else "")] = None
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        block = "\n".join(lines[start - 1 : node.end_lineno]) + "\n"
+        order.append(InlineBlock(f"{module}:{name}", path, block))
+
+    for ref in refs:
+        visit(ref)
+    return sorted(imports, key=lambda line: (line.startswith("from "), line)), order
