@@ -3,9 +3,10 @@
 Usage:  python .test/make_test_data.py [--source ../shared/data] [--out .test] [--check]
 
 Each archive holds exactly the images that config/smoke.yaml's seeded per-class subset (the same seed and
-counts) picks from the full copy, with the full copy's member names and bytes. Reading an archive with that
-subset then keeps every image in the same order, so the smoke run trains on the same tensors as when it read
-the full copies. `--check` rebuilds into a temporary folder and compares the archives' contents with the committed ones.
+counts) picks from the full copy, with the full copy's bytes and member names (a class prefix where the names alone
+would reorder a split, see `renamed`). Reading an archive with that subset then keeps every image in the same
+order, so the smoke run trains on the same tensors as when it read the full copies. `--check` rebuilds into a
+temporary folder and compares the archives' contents with the committed ones.
 """
 
 from __future__ import annotations

@@ -161,8 +161,15 @@ def test_every_rule_before_the_appendix_writes_a_benchmark_file():
     assert not misplaced, f"benchmark files outside results/benchmarks/<rule>/: {misplaced}"
 
 
-def test_cpu_tier_dry_run_plans_the_whole_study_with_its_claims_table():
-    result = snakemake(*DRY, "--forceall", "--configfile", "config/offline.yaml", "config/cpu.yaml")
+def test_cpu_tier_dry_run_plans_the_whole_study_with_its_claims_table(tmp_path):
+    configs = ["config/offline.yaml", "config/cpu.yaml"]
+    if not (REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz").exists():
+        # a clone without ../shared/data: the plan reads no image, so the smoke archives stand in for the copies
+        paths = {"cifar10": "cifar10-jpeg.tar.gz", "mnist": "mnist-png.tar.gz", "cinic10": "cifar10-jpeg.tar.gz"}
+        overlay = tmp_path / "data_in_repo.yaml"
+        overlay.write_text(yaml.safe_dump({"datasets": {k: {"path": f".test/{v}"} for k, v in paths.items()}}))
+        configs.append(str(overlay))
+    result = snakemake(*DRY, "--forceall", "--configfile", *configs)
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     # 1.1: 9, 1.2: 6, 2: 3 MLPs, 3.2: 3, 3.3/3.4: 6, 4: 3 variants x 2 seeds, 6: 2
