@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import textwrap
+import time
 import tokenize
 from pathlib import Path
 
@@ -222,8 +224,21 @@ def test_code_changes_name_the_module_and_count_jobs_once(tmp_path, package):
     unchanged = fp.code_changes(records, store, current, {"train_model", "quantize_model"})
     assert unchanged.by_module == {}
     assert unchanged.unfingerprinted == {"quantize_model": 1}
+    assert unchanged.lines() == ["  1 quantize_model job built before code fingerprints existed: out of date once"]
+    assert unchanged.recorded == {fp.fingerprint(old)}
 
     (package / "effdl/c.py").write_text("value = 5\n")
     changed = fp.code_changes(records, store, current, {"train_model"})
     assert changed.by_module == {"effdl/c.py": {"train_model": 3}}
     assert changed.lines() == ["  code changed: effdl/c.py → 3 train_model jobs out of date"]
+
+
+def test_the_store_forgets_only_old_fingerprints_no_record_names(tmp_path):
+    for name in ("named", "unnamed_old", "unnamed_new"):
+        fp.store_record(tmp_path, name, {"script": "s.py", "modules": []}, {"s.py": "0"})
+    old = time.time() - 30 * 86400
+    for name in ("named", "unnamed_old"):
+        os.utime(tmp_path / f"{name}.json", (old, old))
+    fp.prune_store(tmp_path, keep={"named"})
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["named", "unnamed_new"]
+    assert fp.read_record(tmp_path, "named")["digests"] == {"s.py": "0"}

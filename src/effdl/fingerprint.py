@@ -21,8 +21,9 @@ import base64
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGE = "effdl"
@@ -226,10 +227,25 @@ def store_record(store: str | Path, fingerprint_value: str, entries: Mapping, di
     path = Path(store) / f"{fingerprint_value}.json"
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"entries": dict(entries), "digests": dict(digests)}, sort_keys=True))
-    os.replace(tmp, path)
+    try:  # an explanation only: a read-only working directory must not stop the DAG build
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"entries": dict(entries), "digests": dict(digests)}, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def prune_store(store: str | Path, keep: Iterable[str], older_than_s: float = 7 * 86400) -> None:
+    """Remove kept fingerprints that no output's record names any more and that are older than a week (a
+    fingerprint of a job still running is young, so it stays until the job records it)."""
+    keep, cutoff = set(keep), time.time() - older_than_s
+    for path in Path(store).glob("*.json"):
+        try:
+            if path.stem not in keep and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def read_record(store: str | Path, fingerprint_value: str) -> dict | None:
@@ -282,10 +298,11 @@ def recorded_fingerprint(record: Mapping) -> str | None:
 
 @dataclass
 class CodeChanges:
-    """Out-of-date jobs by changed module ({module: {rule: jobs}}) and jobs recorded without a fingerprint."""
+    """Out-of-date jobs by changed module ({module: {rule: jobs}}), jobs recorded without a fingerprint."""
 
     by_module: dict[str, dict[str, int]]
     unfingerprinted: dict[str, int]
+    recorded: set[str] = field(default_factory=set)  # the fingerprints the wanted outputs' records name
 
     def lines(self, max_modules: int = 5, max_rules: int = 3) -> list[str]:
         """A few lines for the start-up banner: one per changed module, most jobs first."""
@@ -296,10 +313,8 @@ class CodeChanges:
         if len(ranked) > max_modules:
             out.append(f"  ... and {len(ranked) - max_modules} more changed modules")
         if self.unfingerprinted:
-            out.append(
-                f"  {_jobs_text(self.unfingerprinted, max_rules)} recorded without a code fingerprint "
-                "(built before fingerprints existed): they re-run once"
-            )
+            jobs = _jobs_text(self.unfingerprinted, max_rules)
+            out.append(f"  {jobs} built before code fingerprints existed: out of date once")
         return out
 
 
@@ -343,7 +358,9 @@ def code_changes(records, store: str | Path, current, fingerprinted_rules=(), wa
             )
         for module in now_of[value] or []:
             by_module.setdefault(module, {}).setdefault(rule, set()).add(job)
-    return CodeChanges({module: _counts(rules) for module, rules in by_module.items()}, _counts(unfingerprinted))
+    return CodeChanges(
+        {module: _counts(rules) for module, rules in by_module.items()}, _counts(unfingerprinted), set(now_of)
+    )
 
 
 def _counts(jobs_by_rule: Mapping[str, set]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from effdl.fingerprint import (
     dispatched_modules,
     fingerprint,
     param_value,
+    prune_store,
     script_digests,
     snakemake_records,
     store_record,
@@ -265,10 +266,14 @@ def announce_code_changes():
         return script_code(entries["script"], entries["modules"])
 
     try:
-        lines = code_changes(
-            snakemake_records(), CODE_STORE, current, coded, wanted
-        ).lines()
-    except OSError as err:  # a report only: never stop the workflow over it
+        changes = code_changes(snakemake_records(), CODE_STORE, current, coded, wanted)
+        prune_store(CODE_STORE, changes.recorded)
+        lines = changes.lines()
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+    ) as err:  # a report only: never stop the workflow over it
         lines = [f"  (could not compare the code with the outputs' records: {err})"]
     if lines:
         print(
