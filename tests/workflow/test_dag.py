@@ -10,8 +10,21 @@ import pytest
 import yaml
 from helpers import BIN, REPO, job_counts, snakemake
 
+from effdl.plan.finetune import VARIANTS as FINETUNE_VARIANTS
+from effdl.plan.registry import PRUNE_MODES
+
 DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1")
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """Snakemake's --configfile merge: mappings merge key by key, everything else replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 SEEDS, P1 = CONFIG["seeds"], CONFIG["schedules"]
 SWEEP_RUNS = len(P1["lr_sweep"]["lrs"]) * len(SEEDS)  # one run per (lr, seed)
 SCHEDULER_RUNS = len(P1["schedulers"]["names"]) * len(SEEDS)  # one run per (scheduler, seed)
@@ -172,6 +185,19 @@ def test_cpu_tier_dry_run_plans_the_whole_study_with_its_claims_table(tmp_path):
     result = snakemake(*DRY, "--forceall", "--configfile", *configs)
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    # 1.1: 9, 1.2: 6, 2: 3 MLPs, 3.2: 3, 3.3/3.4: 6, 4: 3 variants x 2 seeds, 6: 2
-    assert counts["train_model"] == 9 + 6 + 3 + 3 + 6 + 6 + 2
+    cfg = CONFIG
+    for overlay in ("offline.yaml", "cpu.yaml"):
+        cfg = merged(cfg, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    seeds, p1 = len(cfg["seeds"]), cfg["schedules"]
+    ft_seeds = len(cfg["finetune"]["seeds"]) if cfg["finetune"].get("seeds") is not None else seeds
+    expected = (
+        len(p1["lr_sweep"]["lrs"]) * seeds  # 1.1
+        + len(p1["schedulers"]["names"]) * seeds  # 1.2
+        + seeds  # 2: one MLP per seed
+        + seeds  # 3.2: the sanity run
+        + len(PRUNE_MODES) * seeds  # 3.3/3.4
+        + len(FINETUNE_VARIANTS) * ft_seeds  # 4
+        + len(cfg["dwconv"]["train"]["seeds"])  # 6
+    )
+    assert counts["train_model"] == expected
     assert counts["tex_claims"] == 1 and counts["build_paper"] == 1
