@@ -168,3 +168,19 @@ def test_a_file_dated_in_the_future_is_named(tmp_path):
     assert [p for p, _ in found] == [future]
     warning = future_warning(found)
     assert f"1 file(s) have a modification time in the future: {future}" in warning and "Fix:" in warning
+
+
+def test_job_records_are_kept_for_outputs_that_snakemake_touched_after_the_job(tmp_path):
+    outputs, store = finished_run(tmp_path)
+    records = tmp_path / ".snakemake" / "metadata"
+    records.mkdir(parents=True)
+    for path in outputs:
+        (records / lastgood._record_name(path)).write_text(f"record of {path.name}")
+        os.utime(path, (time.time() + 5, time.time() + 5))  # what Snakemake does to a finished job's outputs
+    lastgood.keep_job_records(outputs, store, tmp_path / ".snakemake")
+    assert (store / "records" / "model.pt").read_text() == "record of model.pt"
+    # a live output with other content is not the kept one: its record is not taken
+    (store / "records" / "model.pt").unlink()
+    outputs[1].write_bytes(b"other weights" * 50)
+    lastgood.keep_job_records(outputs, store, tmp_path / ".snakemake")
+    assert not (store / "records" / "model.pt").exists()

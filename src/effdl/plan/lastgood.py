@@ -158,14 +158,31 @@ def _record_name(path) -> str:
     return base64.b64encode(str(path).encode()).decode()
 
 
+def _same_as_kept(outputs: list[Path], store: Path) -> bool:
+    """Whether the live outputs are the kept ones: by size and mtime as last seen, else (Snakemake touches a
+    job's outputs after it ends) by sha256, remembering the new size and mtime so the next check is cheap."""
+    sums = json.loads((store / SUMS_FILE).read_text())
+    changed = False
+    for path in outputs:
+        entry = sums[path.name]
+        status = _fingerprint(path)
+        if status == entry["status"]:
+            continue
+        if status[0] != entry["status"][0] or _sha256(path) != entry["sha256"]:
+            return False
+        entry["status"], changed = status, True
+    if changed:
+        (store / SUMS_FILE).write_text(json.dumps(sums, sort_keys=True) + "\n")
+    return True
+
+
 def keep_job_records(outputs, store: str | Path, snakemake_dir: str | Path = ".snakemake") -> None:
     """While the outputs kept in `store` are still in place (the same files), copy Snakemake's records of them
     into `store`/records, so that a restore can give them back the record of the job that made them."""
     store, records = Path(store), Path(snakemake_dir) / "metadata"
     outputs = [Path(p) for p in outputs]
-    try:  # the live outputs are the kept ones when size and mtime are those recorded at `save` (no hashing here)
-        sums = json.loads((store / SUMS_FILE).read_text())
-        if not all(_fingerprint(p) == sums[p.name]["status"] for p in outputs):
+    try:
+        if not _same_as_kept(outputs, store):
             return
     except (OSError, ValueError, KeyError, TypeError):
         return
