@@ -102,12 +102,6 @@ def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE) ->
     return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f} (n={len(v)})"
 
 
-def sd_text(values, digits: int = 2) -> str:
-    """A spread that is not the convention's interval, labelled: 'sd 1.23'."""
-    v = _values(values)
-    return f"sd {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "sd n/a"
-
-
 def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
