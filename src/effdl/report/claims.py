@@ -551,6 +551,26 @@ def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+CLAIMS_COLUMNS = "p{3.6cm}p{3.3cm}p{2.7cm}p{2.8cm}p{1.8cm}"  # fits \\linewidth at \\footnotesize
+CLAIMS_CAPTION = (
+    "What the problem set and the course notebook state, our own hypotheses, and what this run found: each "
+    "verdict is computed from the run's CSV files (Holm-adjusted tests at $\\alpha = \\ClaimsAlpha$, "
+    "equivalence margin $\\pm\\ClaimsMargin$ accuracy points; \\S\\ref{sec:claims})."
+)
+
+
+def claims_longtable(claims: pd.DataFrame) -> str:
+    """The claims table as a TeX longtable (it runs over pages; its header repeats) with caption and label."""
+    return claims_latex_table(claims).to_latex(
+        index=False,
+        escape=False,
+        column_format=CLAIMS_COLUMNS,
+        longtable=True,
+        caption=CLAIMS_CAPTION,
+        label="tab:claims",
+    )
+
+
 def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
     """Counts per verdict and provenance for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
     counts = claims["verdict"].value_counts()
