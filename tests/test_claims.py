@@ -366,3 +366,9 @@ def test_structured_and_unstructured_pair_on_the_seed_when_every_seed_has_both(t
     assert "paired" in claim.test
     one_missing = tables["pruning"].iloc[:-1]
     assert c.pruning_modes(one_missing)[2] is False
+
+
+def test_the_table_is_a_longtable_with_its_caption_and_label(tables):
+    tex = c.claims_longtable(c.check_claims(tables, EXAMPLE))
+    assert tex.startswith("\\begin{longtable}{" + c.CLAIMS_COLUMNS + "}")
+    assert "\\label{tab:claims}" in tex and "\\endhead" in tex and "Holm" in tex

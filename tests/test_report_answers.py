@@ -108,6 +108,7 @@ def test_scheduler_comparison_and_slow_run_marks():
     assert answers.scheduler_comparison(summary) == "MultiStep ends higher than cosine annealing"
     times = answers.run_times(summary)
     assert "10.0*" in times and "machine noise" in times and "cosine annealing" in times
+    assert "\\pm" not in times and ", sd " in times  # a ± would read as the 95% CI
     calm = summary.assign(total_time_s=[1.0, 1.1, 1.2, 1.0, 1.2, 1.1])
     assert "machine noise" not in answers.run_times(calm) and "*" not in answers.run_times(calm)
 

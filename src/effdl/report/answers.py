@@ -177,16 +177,17 @@ def _mean_text(values: pd.Series) -> str:
 
 
 def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
-    """1.2.4: per setting the per-seed times and mean $\\pm$ sd; runs slower than twice the median are noise."""
+    """1.2.4: per setting the per-seed times, mean and sd (labelled: a ± is only ever the 95% CI); runs slower than
+    twice the median are noise."""
     times = summary["total_time_s"].astype(float)
     slow = words.slow_runs(times)
     parts = []
     for key, group in summary.sort_values("seed").groupby(by, sort=True):
         per_seed = ", ".join(f"{t:.1f}{'*' if slow[i] else ''}" for i, t in group["total_time_s"].items())
         t = group["total_time_s"].astype(float)
-        spread = f" $\\pm$ {t.std():.1f}" if len(t) > 1 else ""
-        parts.append(f"{escape(display(key))} {t.mean():.1f}{spread}\\,s (seeds: {per_seed})")
-    text = "; ".join(parts) + " (mean $\\pm$ sd)."
+        spread = f", sd {t.std():.1f}\\,s" if len(t) > 1 else ""
+        parts.append(f"{escape(display(key))} {t.mean():.1f}\\,s on average{spread} (seeds: {per_seed})")
+    text = "; ".join(parts) + "."
     if slow.any():
         text += f" Starred: over twice the median ({times.median():.1f}\\,s), machine noise, not the scheduler."
     return text

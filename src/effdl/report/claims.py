@@ -87,25 +87,19 @@ def _values(series) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(series), errors="coerce").dropna(), dtype=float)
 
 
-def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE) -> str:
-    """'62.31 ± 0.84 (n=3)': mean ± 95 % t half-width over independent units; '[low, high]' where the
+def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE, unit: str = " %") -> str:
+    """'62.31 ± 0.84 % (n=3)': mean ± 95 % t half-width over independent units; '[low, high]' where the
     interval is clipped to what the metric can take."""
     v = _values(values)
     if len(v) == 0:
         return "n/a"
     interval = t_interval(v)
     if len(v) == 1:
-        return f"{interval.mean:.{digits}f} (n=1)"
+        return f"{interval.mean:.{digits}f}{unit} (n=1)"
     low, high = clipped(interval, bounds)
     if (low, high) != (interval.low, interval.high):
-        return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}] (n={len(v)})"
-    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f} (n={len(v)})"
-
-
-def sd_text(values, digits: int = 2) -> str:
-    """A spread that is not the convention's interval, labelled: 'sd 1.23'."""
-    v = _values(values)
-    return f"sd {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "sd n/a"
+        return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{unit} (n={len(v)})"
+    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}{unit} (n={len(v)})"
 
 
 def p_text(p: float) -> str:
@@ -175,7 +169,7 @@ def lr_sweep_best(t) -> Claim:
     others = [lr for lr in means.index if not np.isclose(lr, 0.1)]
     runner = others[0] if others else None
     rival = _acc_by(sweep, "lr", runner) if runner is not None else pd.Series(dtype=float)
-    measured = f"lr 0.1: {pm(best)} %; next best lr {runner:g}: {pm(rival)} %" if runner is not None else pm(best)
+    measured = f"lr 0.1: {pm(best)}; next best lr {runner:g}: {pm(rival)}" if runner is not None else pm(best)
     reason = _too_few(best, rival) or _not_learned(best, "lr 0.1")
     if reason:
         return _untestable(part, exp, prov, src, measured, test, reason)
@@ -184,7 +178,7 @@ def lr_sweep_best(t) -> Claim:
 
 
 def _margin_text(margin: float) -> str:
-    return f"TOST, margin ± {margin:g} points"
+    return f"TOST, margin ± {margin:g} point{'' if margin == 1 else 's'}"
 
 
 def schedulers_equal(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
@@ -196,7 +190,7 @@ def schedulers_equal(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
         return _untestable(part, exp, prov, src, "", test, "Part 1.2 did not run both schedulers")
     multi, cos = _acc_by(sched, "scheduler", "multistep"), _acc_by(sched, "scheduler", "cosine_annealing")
     epochs = int(sched["epochs_planned"].max())
-    measured = f"MultiStep {pm(multi)} %, cosine {pm(cos)} % after {epochs} epochs"
+    measured = f"MultiStep {pm(multi)}, cosine {pm(cos)} after {epochs} epochs"
     if epochs < SEED_FULL_EPOCHS:
         reason = (
             f"at {epochs} instead of {SEED_FULL_EPOCHS} epochs the scaled milestones leave MultiStep flat "
@@ -221,7 +215,7 @@ def convnet_90(t) -> Claim:
     multi = sched[sched["scheduler"] == "multistep"]
     acc = multi["final_test_acc"]
     epochs, n_train = int(multi["epochs_planned"].max()), int(multi["n_train"].max())
-    measured = f"MultiStep {pm(acc)} % after {epochs} epochs on {n_train:,} images"
+    measured = f"MultiStep {pm(acc)} after {epochs} epochs on {n_train:,} images"
     if epochs < SEED_FULL_EPOCHS or n_train < SEED_FULL_TRAIN_IMAGES:
         reason = f"the problem set's settings are {SEED_FULL_EPOCHS} epochs on {SEED_FULL_TRAIN_IMAGES:,} images"
         return _untestable(part, exp, prov, src, measured, test, reason)
@@ -293,7 +287,7 @@ def ptq_8bit(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
     src = "2.2.2 asks for “the drop/increase in accuracy”; no change is our expectation"
     test = _margin_text(margin) + ", paired on the trained model"
     fp32, quant, loss = _paired_loss(t, "nearest", 8)
-    measured = f"fp32 {pm(list(fp32.values()))} %, 8-bit {pm(list(quant.values()))} %"
+    measured = f"fp32 {pm(list(fp32.values()))}, 8-bit {pm(list(quant.values()))}"
     reason = _too_few(loss) or _not_learned(list(fp32.values()), "the fp32 MLP")
     if reason:
         return _untestable(part, exp, prov, src, measured, test, reason)
@@ -304,7 +298,7 @@ def ptq_8bit(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
 def _loss_bound(t, bits: int, bound: float, side: str, exp: str, src: str) -> Claim:
     test = f"paired t-test of the per-model loss vs {bound:g} points, one-sided"
     fp32, quant, loss = _paired_loss(t, "nearest", bits)
-    measured = f"{bits}-bit {pm(list(quant.values()))} %, loss {pm(loss, bounds=(-100.0, 100.0))} points"
+    measured = f"{bits}-bit {pm(list(quant.values()))}, loss {pm(loss, bounds=(-100.0, 100.0), unit=' points')}"
     reason = _too_few(loss) or _not_learned(list(fp32.values()), "the fp32 MLP")
     if reason:
         return _untestable("2.2", exp, HYPOTHESIS, src, measured, test, reason)
@@ -339,8 +333,8 @@ def stochastic_2bit(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
     diff = np.asarray([sto_models[c] - near_models[c] for c in common], dtype=float)
     trial_sd = sto.groupby("checkpoint")["test_acc"].std().mean() if len(sto) else float("nan")
     measured = (
-        f"stochastic {pm(list(sto_models.values()))} % (trials within a model: sd {trial_sd:.2f}), "
-        f"nearest {pm(list(near_models.values()))} %"
+        f"stochastic {pm(list(sto_models.values()))} (trials within a model: sd {trial_sd:.2f}), "
+        f"nearest {pm(list(near_models.values()))}"
     )
     reason = _too_few(diff) or _not_learned(list(per_model(_ptq(t, "fp32", None)).values()), "the fp32 MLP")
     if reason:
@@ -361,7 +355,7 @@ def sparse_sanity(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
     sparse = sanity["final_test_acc"]
     lr = float(sanity["lr"].iloc[0])
     dense = _acc_by(sweep, "lr", lr)
-    measured = f"SparseConvNet {pm(sparse)} %, ConvNet {pm(dense)} % (lr {lr:g})"
+    measured = f"SparseConvNet {pm(sparse)}, ConvNet {pm(dense)} (lr {lr:g})"
     reason = _too_few(sparse, dense) or _not_learned(dense, "the ConvNet")
     if reason:
         return _untestable(part, exp, prov, src, measured, test, reason)
@@ -398,7 +392,7 @@ def structured_vs_unstructured(t) -> Claim:
         return _untestable(part, exp, prov, src, "", "t-test, one-sided", "Parts 3.3/3.4 did not run")
     s, u, paired = pruning_modes(pruning)
     test = "paired t-test over seeds (same initial weights), one-sided" if paired else "Welch t-test, one-sided"
-    measured = f"structured {pm(s)} %, unstructured {pm(u)} %"
+    measured = f"structured {pm(s)}, unstructured {pm(u)}"
     epochs = t.get("pruning_epochs")
     if epochs is not None and "sparsity" in epochs:
         final = epochs.sort_values("epoch").groupby("run").tail(1)["sparsity"]
@@ -463,7 +457,7 @@ def toy_learns(t) -> Claim:
     if toy is None or toy.empty:
         return _untestable(part, exp, prov, src, "", test, "the toy transformer did not run")
     tok, seq = toy["greedy_token_acc"], toy["greedy_seq_acc"]
-    measured = f"greedy token accuracy {pm(tok)} %, whole sequences {pm(seq)} %"
+    measured = f"greedy token accuracy {pm(tok)}, whole sequences {pm(seq)}"
     reason = _too_few(tok)
     if reason:
         return _untestable(part, exp, prov, src, measured, test, reason)
@@ -555,6 +549,26 @@ def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+CLAIMS_COLUMNS = "p{3.6cm}p{3.3cm}p{2.7cm}p{2.8cm}p{1.8cm}"  # fits \\linewidth at \\footnotesize
+CLAIMS_CAPTION = (
+    "What the problem set and the course notebook state, our own hypotheses, and what this run found: each "
+    "verdict is computed from the run's CSV files (Holm-adjusted tests at $\\alpha = \\ClaimsAlpha$, "
+    "equivalence margin $\\pm\\ClaimsMargin$ accuracy points; \\S\\ref{sec:claims})."
+)
+
+
+def claims_longtable(claims: pd.DataFrame) -> str:
+    """The claims table as a TeX longtable (it runs over pages; its header repeats) with caption and label."""
+    return claims_latex_table(claims).to_latex(
+        index=False,
+        escape=False,
+        column_format=CLAIMS_COLUMNS,
+        longtable=True,
+        caption=CLAIMS_CAPTION,
+        label="tab:claims",
+    )
 
 
 def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
