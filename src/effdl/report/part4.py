@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
@@ -47,9 +48,11 @@ def _versus(word: str, other: str, summary: pd.DataFrame | None = None, this: st
         return f"gives an accuracy {relation(word)} {name}'s"
     if summary is None or this is None:
         return f"was not tested against {name} (one seed)"
-    a = summary.loc[summary["variant"] == this, "final_test_acc"].mean()
-    b = summary.loc[summary["variant"] == other, "final_test_acc"].mean()
-    return f"gives {fmt(a, 2)}\\,\\% against {name}'s {fmt(b, 2)}\\,\\% (one seed, so no test)"
+    a = summary.loc[summary["variant"] == this, "final_test_acc"].replace([np.inf, -np.inf], np.nan).mean()
+    b = summary.loc[summary["variant"] == other, "final_test_acc"].replace([np.inf, -np.inf], np.nan).mean()
+    if pd.isna(a) or pd.isna(b):
+        return f"was not compared with {name} (no finite accuracy on one side)"
+    return f"gives {fmt(a, 2)}\\,\\% against {name}'s {fmt(b, 2)}\\,\\% (fewer than two seeds, so no test)"
 
 
 def finetune_figure(epochs: pd.DataFrame):
