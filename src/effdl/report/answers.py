@@ -122,7 +122,8 @@ def scheduler_trend(epochs: pd.DataFrame, iters: pd.DataFrame, window: int, step
             False: "still rises at the first rate drop, then ",
             None: "",
         }[plateau]
-        clauses.append(f"accuracy {lead}{_drop_phrase([words.change_across(acc, d) for d in drops], drops)}")
+        jumps = _drop_phrase([words.change_across(acc, d) for d in drops], drops)
+        clauses.append(f"accuracy {lead}{jumps}" if jumps else f"accuracy {words.steadiness(acc)}")
         loss_curve = words.mean_curve(epochs, "train_loss")
         changes = [words.change_across(loss_curve, d) for d in drops]
         loss = words.mean_loss_trend(iters, window)
