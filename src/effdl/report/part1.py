@@ -62,9 +62,20 @@ def part1_macros(
     if {"multistep", "cosine_annealing"} <= set(sched_stats.index):
         m["PoneSchedCompare"] = answers.scheduler_comparison(sched)
     multistep = sched_epochs[sched_epochs["scheduler"] == "multistep"]
-    m["PoneMilestonesText"] = words.epochs_phrase(words.lr_drops(multistep))
+    drops = words.lr_drops(multistep)
     factor = words.lr_drop_factor(multistep)
+    m["PoneMilestonesText"] = words.epochs_phrase(drops)
     m["PoneDropFactorText"] = f"divides the rate by {factor:.3g}" if factor else "keeps the rate constant"
+    m["PoneMultistepText"] = (
+        f"divides the rate by {factor:.3g} {words.epochs_phrase(drops)}"
+        if factor and drops
+        else "keeps the rate constant (no milestone falls within these epochs)"
+    )
+    m["PoneDropsCaption"] = (
+        f"red dashed lines mark MultiStep's rate drops {words.epochs_phrase(drops)}"
+        if drops
+        else "MultiStep's rate does not drop within these epochs"
+    )
     m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m
