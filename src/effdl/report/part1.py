@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from effdl.report import answers, words
-from effdl.report.names import data_label, display
+from effdl.report.names import display, source_kind
 from effdl.report.plotting import training_curves_figure
 from effdl.report.stats import mean_ci
 from effdl.report.summaries import best_setting, mean_pm, over_seeds
@@ -41,7 +41,7 @@ def part1_macros(
     m["PoneTestImages"] = fmt(int(sweep["n_test"].iloc[0]))
     m["PoneDevice"] = escape(", ".join(sorted(sweep["device"].unique())))
     m["PonePrecision"] = escape(answers.precision_text(pd.concat([sweep, sched])))
-    m["PoneDataSource"] = escape(", ".join(sorted({data_label(s) for s in sweep["data_source"].unique()})))
+    m["PoneDataSource"] = escape(", ".join(sorted({source_kind(s) for s in sweep["data_source"].unique()})))
     stats = over_seeds(sweep, ["lr"], "final_test_acc")
     for row in stats.itertuples():
         m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm(row.mean, row.ci)

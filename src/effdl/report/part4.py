@@ -8,7 +8,7 @@ import pandas as pd
 
 from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
 from effdl.report import answers, words
-from effdl.report.names import data_label
+from effdl.report.names import source_kind
 from effdl.report.plotting import ci_lineplot, set_style
 from effdl.report.stats import ranked_best, relation
 from effdl.report.summaries import compare_settings, mean_pm, over_seeds
@@ -149,7 +149,7 @@ def finetune_macros(
         else ""
     )
     m["PfourData"] = escape(data_name(summary["data_source"]))
-    m["PfourDataSource"] = escape(", ".join(sorted({data_label(s) for s in summary["data_source"].unique()})))
+    m["PfourDataSource"] = escape(", ".join(sorted({source_kind(s) for s in summary["data_source"].unique()})))
     m["PfourTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PfourTestImages"] = fmt(int(summary["n_test"].iloc[0]))
     m["PfourEpochs"] = str(int(summary["epochs_planned"].max()))
