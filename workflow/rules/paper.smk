@@ -15,7 +15,9 @@ rule tex_provenance:
         summaries=lambda w: run_files(sorted(RUNS), "summary.csv"),
         others=paper_inputs(),
         # the \\rebuild marks of the figures and tables, collected into the appendix's rebuild table
-        sections=sorted(repo_path(p) for p in (REPO / "paper" / "sections").glob("*.tex")),
+        sections=sorted(
+            repo_path(p) for p in (REPO / "paper" / "sections").glob("*.tex")
+        ),
     output:
         macros="results/tex/provenance.tex",
         rebuild="results/tex/rebuild_table.tex",

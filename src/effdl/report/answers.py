@@ -21,6 +21,8 @@ def lr_label(lr: float) -> str:
 
 def _accuracy_phrase(curve: pd.Series, num_classes: int = 10) -> str:
     """'accuracy rises from 15.2 to 40.1\\%' / 'accuracy ends at chance level (10.0\\%)'."""
+    if curve.empty:
+        return "accuracy has no finite value"
     first, last = float(curve.iloc[0]), float(curve.iloc[-1])
     if words.at_chance(last, num_classes):
         return f"accuracy ends at chance level ({last:.1f}\\%)"
@@ -52,14 +54,14 @@ def sweep_trends(summary: pd.DataFrame, epochs: pd.DataFrame, iters: pd.DataFram
     by_word: dict[str, list[str]] = {}
     for lr in others:
         by_word.setdefault(compare(groups[best], groups[lr]).word, []).append(f"lr {lr_label(lr)}")
-    versus = "; ".join(f"{relation(word)} {words.join_words(rates)}" for word, rates in by_word.items())
+    against = "; ".join(versus(word, words.join_words(rates)) for word, rates in by_word.items())
     if n < 2:
         best_sentence = f"lr {lr_label(best)} reached the highest accuracy, but with one seed no ranking is claimed."
     elif clear:
-        best_sentence = f"lr {lr_label(best)} worked best ({versus}; Welch t-test, n = {n} seeds)."
+        best_sentence = f"lr {lr_label(best)} worked best ({against}; Welch t-test, n = {n} seeds)."
     else:
         best_sentence = (
-            f"lr {lr_label(best)} reached the highest mean accuracy ({versus}; Welch t-test, "
+            f"lr {lr_label(best)} reached the highest mean accuracy ({against}; Welch t-test, "
             f"n = {n} seeds), so no rate is clearly best."
         )
     return {
@@ -120,7 +122,8 @@ def scheduler_trend(epochs: pd.DataFrame, iters: pd.DataFrame, window: int, step
             False: "still rises at the first rate drop, then ",
             None: "",
         }[plateau]
-        clauses.append(f"accuracy {lead}{_drop_phrase([words.change_across(acc, d) for d in drops], drops)}")
+        jumps = _drop_phrase([words.change_across(acc, d) for d in drops], drops)
+        clauses.append(f"accuracy {lead}{jumps}" if jumps else f"accuracy {words.steadiness(acc)}")
         loss_curve = words.mean_curve(epochs, "train_loss")
         changes = [words.change_across(loss_curve, d) for d in drops]
         loss = words.mean_loss_trend(iters, window)
@@ -152,9 +155,9 @@ def _loss_at_drops(changes: list[float], loss: words.LossTrend) -> str:
 
 def versus(word: str, other: str, unit: str = "seed") -> str:
     """A comparison word before its reference: 'higher than X', 'within noise of X'; with one `unit` on a side
-    no test is possible: 'untested against X (one seed)'."""
+    no test is possible: 'untested against X (fewer than two seeds)'."""
     if word == "untested":
-        return f"untested against {other} (one {unit})"
+        return f"untested against {other} (fewer than two {unit}s)"
     return f"{relation(word)} {other}"
 
 
@@ -166,7 +169,7 @@ def scheduler_comparison(summary: pd.DataFrame, a: str = "multistep", b: str = "
     if result.word == "untested":
         return (
             f"{display(a)} ends at {_mean_text(x)} and {display(b)} at {_mean_text(y)}; "
-            "with one seed the two are not tested against each other"
+            "with fewer than two seeds on a side the two are not tested against each other"
         )
     return f"{display(a)} ends {relation(result.word)} {display(b)}"
 
@@ -201,7 +204,7 @@ def matching_epoch_comparison(sanity: pd.DataFrame, reference: pd.DataFrame) -> 
     b = reference.loc[reference["epoch"] == epoch, "test_acc"]
     word = compare(a, b).word
     if word == "untested":
-        clause = "with one seed the two accuracies are not tested against each other"
+        clause = "with fewer than two seeds on a side the two accuracies are not tested against each other"
     else:
         clause = f"SparseConvNet's accuracy is {relation(word)} ConvNet's"
     return epoch, f"{t_interval(a).mean:.2f}", f"{t_interval(b).mean:.2f}", clause
@@ -211,7 +214,7 @@ def pruning_events(epochs: pd.DataFrame) -> dict[str, str]:
     """3.3.4 for one mode: how many events lowered accuracy at once, what the next epoch did, how it ends."""
     acc = words.mean_curve(epochs)
     events = sorted(int(e) for e in epochs.loc[epochs["prune_event"].astype(str) == "True", "epoch"].unique())
-    dips = [(e, float(acc[e] - acc[e - 1])) for e in events if e - 1 in acc.index]
+    dips = [(e, float(acc[e] - acc[e - 1])) for e in events if e - 1 in acc.index and e in acc.index]
     after = [(e, words.change_across(acc, e)) for e in events if e + 1 not in events]  # next epoch prunes nothing
     after = [(e, c) for e, c in after if pd.notna(c)]
     dips = [(e, d) for e, d in dips if pd.notna(d)]

@@ -37,3 +37,10 @@ def data_label(source: object) -> str:
     if kind == "imagefolder":
         return f"{name or 'an image folder'} (local copy)"
     return name or "an unnamed source"
+
+
+def source_kind(source: object) -> str:
+    """How the data were obtained, for a sentence that already names the data set: 'local copy' or
+    'torchvision download'."""
+    label = data_label(source)
+    return label[label.index("(") + 1 : -1] if label.endswith(")") else label

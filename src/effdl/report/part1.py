@@ -6,7 +6,7 @@ import pandas as pd
 
 from effdl.plan.registry import SCHEDULERS
 from effdl.report import answers, words
-from effdl.report.names import data_label, display
+from effdl.report.names import display, source_kind
 from effdl.report.plotting import training_curves_figure
 from effdl.report.stats import mean_ci
 from effdl.report.summaries import best_setting, mean_pm, over_seeds
@@ -47,7 +47,7 @@ def part1_macros(
     m["PoneTestImages"] = fmt(int(sweep["n_test"].iloc[0]))
     m["PoneDevice"] = escape(", ".join(sorted(sweep["device"].unique())))
     m["PonePrecision"] = escape(answers.precision_text(pd.concat([sweep, sched])))
-    m["PoneDataSource"] = escape(", ".join(sorted({data_label(s) for s in sweep["data_source"].unique()})))
+    m["PoneDataSource"] = escape(", ".join(sorted({source_kind(s) for s in sweep["data_source"].unique()})))
     stats = over_seeds(sweep, ["lr"], "final_test_acc")
     for row in stats.itertuples():
         m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm(row.mean, row.ci)
@@ -68,9 +68,20 @@ def part1_macros(
     if {"multistep", "cosine_annealing"} <= set(sched_stats.index):
         m["PoneSchedCompare"] = answers.scheduler_comparison(sched)
     multistep = sched_epochs[sched_epochs["scheduler"] == "multistep"]
-    m["PoneMilestonesText"] = words.epochs_phrase(words.lr_drops(multistep))
+    drops = words.lr_drops(multistep)
     factor = words.lr_drop_factor(multistep)
+    m["PoneMilestonesText"] = words.epochs_phrase(drops)
     m["PoneDropFactorText"] = f"divides the rate by {factor:.3g}" if factor else "keeps the rate constant"
+    m["PoneMultistepText"] = (
+        f"divides the rate by {factor:.3g} {words.epochs_phrase(drops)}"
+        if factor and drops
+        else "keeps the rate constant (no milestone falls within these epochs)"
+    )
+    m["PoneDropsCaption"] = (
+        f"red dashed lines mark MultiStep's rate drops {words.epochs_phrase(drops)}"
+        if drops
+        else "MultiStep's rate does not drop within these epochs"
+    )
     m.update(scheduler_list_macros(list(sched_stats.index), m))
     m["PoneRunTimes"] = answers.run_times(sched)
     m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
@@ -102,7 +113,7 @@ def scheduler_list_macros(names, m: dict[str, str]) -> dict[str, str]:
     how = []
     for name in order:
         if name == "multistep":
-            how.append(f"{escape(display(name))} {m['PoneDropFactorText']} {m['PoneMilestonesText']}")
+            how.append(f"{escape(display(name))} {m['PoneMultistepText']}")
         else:
             entry = SCHEDULERS.get(name)
             how.append(escape(f"{display(name)} {entry.how if entry is not None and entry.how else 'sets the rate'}"))

@@ -282,6 +282,12 @@ def part2_macros(
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
             m[macro_name("Ptwo", tag, "stoch trials text")] = words.count(int(s.trials), "trial")
+            m[macro_name("Ptwo", tag, "stoch trials sentence")] = (
+                "One stochastic-rounding trial per model draws its rounding noise from its own seed."
+                if int(s.trials) == 1
+                else f"Each of the {int(s.trials)} stochastic-rounding trials per model draws its rounding noise "
+                "from its own seed."
+            )
             m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean, plus=True)
             m[macro_name("Ptwo", tag, "stoch nearest acc")] = mean_ci(nearest_accs) if len(nearest_accs) else "n/a"
             m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean(), plus=True)

@@ -200,8 +200,17 @@ def benchmark_macros(m, bench, slim_checks):
     m["PthreeSlimWidths"] = escape(slim_checks["widths"].iloc[0])
     m["PthreeSlimFolded"] = str(int(slim_checks["folded_constant_layers"].max()))
     followers = len(str(slim_checks["widths"].iloc[0]).split()) - 1  # every conv but the first has a predecessor
-    m["PthreeSlimFoldedText"] = f"{m['PthreeSlimFolded']} of the {words.count(followers, 'layer')} after the first"
+    m["PthreeSlimFoldedText"] = folded_text(int(slim_checks["folded_constant_layers"].max()), followers)
     m["PthreeSlimAccGap"] = fmt((slim_checks["test_acc_masked"] - slim_checks["test_acc_slim"]).abs().max())
+
+
+def folded_text(folded: int, followers: int) -> str:
+    """Sentence start: how many layers after the first needed the folded constant, worded for the count."""
+    if followers <= 0 or folded == 0:
+        return "No layer after the first"
+    if folded >= followers:
+        return "The one layer after the first" if followers == 1 else f"All {followers} layers after the first"
+    return f"{folded} of the {followers} layers after the first"
 
 
 def benchmark_table(bench: pd.DataFrame) -> pd.DataFrame:

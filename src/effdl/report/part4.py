@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
 from effdl.report import answers, words
-from effdl.report.names import data_label
+from effdl.report.names import source_kind
 from effdl.report.plotting import ci_lineplot, set_style
 from effdl.report.stats import ranked_best, relation
 from effdl.report.summaries import compare_settings, mean_pm, over_seeds
@@ -47,9 +48,11 @@ def _versus(word: str, other: str, summary: pd.DataFrame | None = None, this: st
         return f"gives an accuracy {relation(word)} {name}'s"
     if summary is None or this is None:
         return f"was not tested against {name} (one seed)"
-    a = summary.loc[summary["variant"] == this, "final_test_acc"].mean()
-    b = summary.loc[summary["variant"] == other, "final_test_acc"].mean()
-    return f"gives {fmt(a, 2)}\\,\\% against {name}'s {fmt(b, 2)}\\,\\% (one seed, so no test)"
+    a = summary.loc[summary["variant"] == this, "final_test_acc"].replace([np.inf, -np.inf], np.nan).mean()
+    b = summary.loc[summary["variant"] == other, "final_test_acc"].replace([np.inf, -np.inf], np.nan).mean()
+    if pd.isna(a) or pd.isna(b):
+        return f"was not compared with {name} (no finite accuracy on one side)"
+    return f"gives {fmt(a, 2)}\\,\\% against {name}'s {fmt(b, 2)}\\,\\% (fewer than two seeds, so no test)"
 
 
 def finetune_figure(epochs: pd.DataFrame):
@@ -146,7 +149,7 @@ def finetune_macros(
         else ""
     )
     m["PfourData"] = escape(data_name(summary["data_source"]))
-    m["PfourDataSource"] = escape(", ".join(sorted({data_label(s) for s in summary["data_source"].unique()})))
+    m["PfourDataSource"] = escape(", ".join(sorted({source_kind(s) for s in summary["data_source"].unique()})))
     m["PfourTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PfourTestImages"] = fmt(int(summary["n_test"].iloc[0]))
     m["PfourEpochs"] = str(int(summary["epochs_planned"].max()))

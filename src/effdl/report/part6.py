@@ -120,6 +120,12 @@ def part6_macros(
     m["PsixLrDrops"] = words.epochs_phrase(lr_drop_epochs(epochs))
     factor = words.lr_drop_factor(epochs)
     m["PsixDropFactorText"] = f"the learning rate divided by {factor:.3g}" if factor else "a constant learning rate"
+    drops = lr_drop_epochs(epochs)
+    m["PsixScheduleText"] = (
+        f"the learning rate divided by {factor:.3g} {words.epochs_phrase(drops)}"
+        if factor and drops
+        else "a constant learning rate"
+    )
     m["PsixTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PsixDevice"] = escape(", ".join(sorted(summary["device"].unique())))
     m["PsixFinalAcc"] = mean_ci(acc)

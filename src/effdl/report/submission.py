@@ -84,7 +84,7 @@ def code_appendix_tex(seed_results: Sequence[dict], questions=QUESTIONS, src_roo
     ]
     listed: dict[str, str] = {}  # object -> the question that lists it: each implementation is listed once
     for question in questions:
-        out.append(f"\\subsubsection*{{Question {question.number}: {escape(question.task)}}}\n")
+        out.append(f"\\par\\smallskip\\noindent\\textbf{{Question {question.number}: {escape(question.task)}}}\\par\n")
         for ref in question.objects:
             if ref in listed:
                 out.append(f"\\noindent\\nolinkurl{{{ref}}}: listed under Question {listed[ref]} above.\n\n")
@@ -96,13 +96,12 @@ def code_appendix_tex(seed_results: Sequence[dict], questions=QUESTIONS, src_roo
             out.append(_listing(snippet.text, f"style=effdlcode,firstnumber={snippet.start}"))
     out.append("\\subsection*{The problem set's tests, the project's checks, and their output}\n")
     out.append(
-        "The workflow ran each test below when it built this paper (the notebook runs the same code); the "
-        "second listing is what it printed.\n"
+        "The workflow ran each test below against the implementations above when it built this paper; each "
+        "listing is what the test printed. The tests' code is in the notebook, in the cell of the same title, "
+        "where it runs again.\n"
     )
     for result in seed_results:
-        out.append(f"\\subsubsection*{{{escape(result['label'])}: {escape(result['title'])}}}\n")
-        out.append(_listing(result["code"], "style=effdlcode,numbers=none"))
-        out.append("\\noindent Output:\n")
+        out.append(f"\\par\\smallskip\\noindent\\textbf{{{escape(result['label'])}: {escape(result['title'])}}}\\par\n")
         out.append(_listing(result["output"], "style=effdloutput"))
     return "".join(out)
 

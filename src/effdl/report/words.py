@@ -135,9 +135,11 @@ def mean_loss_trend(iters: pd.DataFrame, window: int, by: str = "run") -> LossTr
 
 
 def mean_curve(epochs: pd.DataFrame, value: str = "test_acc") -> pd.Series:
-    """Mean over runs of `value` per trained epoch (epoch >= 1), indexed by epoch."""
+    """Mean over runs of `value` per trained epoch (epoch >= 1), indexed by epoch; NaN and inf values are left
+    out, and an epoch with no finite value at all is dropped (so no sentence quotes 'nan')."""
     trained = epochs[epochs["epoch"] >= 1]
-    return trained.groupby("epoch")[value].mean().sort_index()
+    finite = pd.to_numeric(trained[value], errors="coerce").replace([np.inf, -np.inf], np.nan)
+    return trained.assign(**{value: finite}).groupby("epoch")[value].mean().dropna().sort_index()
 
 
 def lr_drops(epochs: pd.DataFrame) -> list[int]:
