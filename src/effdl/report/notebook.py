@@ -148,7 +148,15 @@ def _code(text: str):
 
 # The PyPI packages the notebook installs besides torch and torchvision (which Colab ships); the study's own
 # code comes from the wheel in the notebook's folder.
-PYPI_PACKAGES = ("numpy>=2.0,<3", "pandas>=2.2,<4", "matplotlib>=3.8,<4", "seaborn==0.13.2", "pillow>=10.0,<14")
+PYPI_PACKAGES = (
+    "numpy>=2.0,<3",
+    "pandas>=2.2,<4",
+    "matplotlib>=3.8,<4",
+    "seaborn==0.13.2",
+    "pillow>=10.0,<14",
+    "pyyaml>=6.0,<7",
+    "jsonschema>=4.20,<5",
+)
 
 SETUP_CELL = """\
 # Setup. REPRODUCE = "recorded" shows the study's own results (saved under each question) and trains nothing;
@@ -206,6 +214,22 @@ def seed_test_code(code: str, defined: set[str]) -> str:
         return f"from {match.group(1)} import {', '.join(kept)}" if kept else ""
 
     return re.sub(r"\n{3,}", "\n\n", _EFFDL_IMPORT.sub(strip, code)).strip()
+
+
+def _test_helpers(code: str, defined: set[str], defined_refs: set[str]) -> tuple[list[str], list]:
+    """(imports, blocks) of the effdl objects `code` imports whose source depends on an object a cell defined."""
+    refs = []
+    for match in _EFFDL_IMPORT.finditer(code):
+        for name in (n.strip().split(" as ")[0] for n in match.group(2).split(",")):
+            if name in defined:
+                continue
+            try:
+                closure = inline_closure([f"{match.group(1)}:{name}"])[1]
+            except LookupError:
+                continue
+            if any(block.ref in defined_refs for block in closure):
+                refs.append(f"{match.group(1)}:{name}")
+    return inline_closure(refs, exclude=defined_refs) if refs else ([], [])
 
 
 def implementation_cell(imports: Sequence[str], blocks: Sequence) -> str:
@@ -337,7 +361,8 @@ and run all cells."""),
         _code(_runs_cell(runs or {}, toy)),
     ]
     defined: set[str] = set()
-    defined_refs: set[str] = set()
+    defined_refs: set[str] = set()  # every object a cell defined so far
+    question_refs: set[str] = set()  # those a question's cell defined
     where_defined: dict[str, str] = {}
     recorded = recorded or {}
     parts_seen = set()
@@ -348,12 +373,15 @@ and run all cells."""),
             cells.append(_md(f"# Part {major}"))
         cells.append(_md(f"## Part {seed_part.number}: {seed_part.title}"))
         for question in (q for q in questions if q.part == seed_part.number):
-            imports, blocks = inline_closure(question.objects, exclude=defined_refs)
+            # a question's own objects show in its cell even when a test cell above needed one already
+            earlier = question_refs | (defined_refs - set(question.objects))
+            imports, blocks = inline_closure(question.objects, exclude=earlier)
             if blocks:
                 cells.append(_md(f"**Question {question.number}**: {question.task}. The implementation:"))
                 cell = _code(implementation_cell(imports, blocks))
                 for block in blocks:
                     defined_refs.add(block.ref)
+                    question_refs.add(block.ref)
                     defined.add(block.ref.split(":")[1])
                     where_defined[block.ref] = question.number
             else:
@@ -370,7 +398,16 @@ and run all cells."""),
             cells.append(cell)
         for test in (t for t in seed_tests if t.part == seed_part.number):
             cells.append(_md(f"**{test.label}**: {test.title}."))
-            cell = _code(seed_test_code(test.code, defined))
+            # An effdl function the test imports that works on objects a cell defined (isinstance checks on
+            # SparseConv2d, say) is inlined here too, so that it sees this notebook's classes, not the wheel's.
+            imports, blocks = _test_helpers(test.code, defined, defined_refs)
+            for block in blocks:
+                defined_refs.add(block.ref)
+                defined.add(block.ref.split(":")[1])
+            code = seed_test_code(test.code, defined)
+            if blocks:
+                code = implementation_cell(imports, blocks) + "\n\n\n# The test\n" + code
+            cell = _code(code)
             cell.metadata["effdl"] = {"seed_test": test.key}
             cells.append(cell)
         cells += _exhibit_cells([e for e in exhibits if e.part == seed_part.number])
