@@ -111,8 +111,6 @@ rule notebook:
     params:
         team=SUB["team"],
         label=config["paper"]["label"],
-        configfiles=[repo_relative(path) for path in workflow.configfiles],
-        workdir=repo_relative(Path.cwd()),
         runs=RUNS,
         toy=config["transformer"]["toy"],
         cell_timeout_s=300,

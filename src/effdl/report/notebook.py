@@ -130,14 +130,6 @@ def paper_exhibits(sections_dir: str | Path, results_dir: str = "results") -> li
     return exhibits
 
 
-def rebuild_command(target: str, configfiles: Sequence[str] = (), cores: int = 2, workdir: str = ".") -> str:
-    """The command (run from the repository root) that rebuilds one target under the same config overlays, in the
-    same working directory (`workdir`, relative to the root: "." or a variant's folder)."""
-    overlays = "".join(f" --configfile {c}" for c in configfiles if Path(c).name != "config.yaml")
-    directory = "" if workdir in ("", ".") else f" --directory {workdir}"
-    return f".venv/bin/snakemake --cores {cores} --resources gpu=1{overlays}{directory} --force {target}"
-
-
 def _md(text: str):
     return v4.new_markdown_cell(text.strip() + "\n")
 
@@ -322,7 +314,6 @@ def build_notebook(
     runs: dict[str, list[dict]] | None = None,
     toy: dict | None = None,
     recorded: dict[str, str] | None = None,
-    **_unused,
 ):
     """The unexecuted notebook (nbformat v4 node): title, setup, the study's runs, then one section per part.
 
