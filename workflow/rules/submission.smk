@@ -81,8 +81,6 @@ rule effdl_wheel:
     resources:
         mem_mb=1000,
         runtime=5,
-    params:
-        repo=str(REPO),
     script:
         "../scripts/build_wheel.py"
 
