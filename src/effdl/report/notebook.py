@@ -189,7 +189,6 @@ from effdl.report.nbrun import check_mode, packed_data, plot_accuracy, plot_bars
 from effdl.report.nbrun import train_transformer
 
 check_mode(REPRODUCE)
-torch.set_num_threads({threads})
 print("python", platform.python_version(), "| torch", torch.__version__, "| REPRODUCE =", repr(REPRODUCE))
 print("device:", "cuda" if torch.cuda.is_available() else "cpu")
 """
@@ -308,7 +307,6 @@ def build_notebook(
     team: Sequence[dict],
     label: str,
     exhibits: Sequence[Exhibit],
-    threads: int = 1,
     questions=QUESTIONS,
     seed_tests=SEED_TESTS,
     runs: dict[str, list[dict]] | None = None,
@@ -348,7 +346,7 @@ the submission, open this notebook from the unzipped folder (it holds the study'
 `effdl-*.whl`, which the first cell installs; on Colab upload the wheel next to the notebook), set
 `REPRODUCE` in the first cell to `"quick"` (minutes on a CPU) or `"full"` (the study's settings, a GPU)
 and run all cells."""),
-        _code(SETUP_CELL.replace("{pypi}", repr(list(PYPI_PACKAGES))).replace("{threads}", str(int(threads)))),
+        _code(SETUP_CELL.replace("{pypi}", repr(list(PYPI_PACKAGES)))),
         _code(_runs_cell(runs or {}, toy)),
     ]
     defined: set[str] = set()
