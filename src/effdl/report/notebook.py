@@ -76,6 +76,7 @@ def _caption(region: str, macros: dict[str, str]) -> str:
     for _ in range(3):
         tex = re.sub(r"\\([A-Za-z]+)(\{\})?", lambda m: macros.get(m.group(1), m.group(0)), tex)
     tex = re.sub(r"\\(ref|label|cite)\{[^}]*\}", "", tex)
+    tex = re.sub(r"\\rebuild\{[^{}]*\}\{[^{}]*\}", "", tex)  # build details stay out of the notebook
     return plain_text(tex)
 
 
