@@ -189,7 +189,9 @@ def test_smoke_notebook_has_every_output_in_place(submission):
     nb = nbformat.reads(entries[f"{path.stem}.ipynb"].decode(), as_version=4)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    assert all(cell.outputs for cell in code), "a code cell has no output"
+    # every cell but the implementations' (definitions only) printed or drew something
+    silent = [c.source[:80] for c in code if not c.outputs and "question" not in c.metadata.get("effdl", {})]
+    assert not silent, f"code cells without output: {silent}"
     errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert not errors, errors
     tags = [cell.metadata.get("effdl", {}) for cell in code]

@@ -84,8 +84,6 @@ rule effdl_wheel:
     resources:
         mem_mb=1000,
         runtime=5,
-    params:
-        repo=str(REPO),
     script:
         "../scripts/build_wheel.py"
 
@@ -114,8 +112,6 @@ rule notebook:
     params:
         team=SUB["team"],
         label=config["paper"]["label"],
-        configfiles=[repo_relative(path) for path in workflow.configfiles],
-        workdir=repo_relative(Path.cwd()),
         runs=RUNS,
         toy=config["transformer"]["toy"],
         cell_timeout_s=300,

@@ -17,14 +17,13 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(params, sections_dir: str, out_path: str, threads: int) -> None:
+def main(params, sections_dir: str, out_path: str) -> None:
     exhibits = paper_exhibits(sections_dir)
     runs = notebook_runs(dict(params.runs))
     nb = build_notebook(
         team=[dict(m) for m in params.team],
         label=params.label,
         exhibits=exhibits,
-        threads=threads,
         runs=runs,
         toy=dict(params.toy),
         recorded=recorded_logs(runs),
@@ -39,4 +38,4 @@ def main(params, sections_dir: str, out_path: str, threads: int) -> None:
     log(f"executed in {time.monotonic() - start:.1f} s; wrote {out_path}")
 
 
-main(snakemake.params, str(Path(snakemake.input.sections[0]).parent), snakemake.output[0], snakemake.threads)
+main(snakemake.params, str(Path(snakemake.input.sections[0]).parent), snakemake.output[0])

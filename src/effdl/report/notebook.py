@@ -76,6 +76,7 @@ def _caption(region: str, macros: dict[str, str]) -> str:
     for _ in range(3):
         tex = re.sub(r"\\([A-Za-z]+)(\{\})?", lambda m: macros.get(m.group(1), m.group(0)), tex)
     tex = re.sub(r"\\(ref|label|cite)\{[^}]*\}", "", tex)
+    tex = re.sub(r"\\rebuild\{[^{}]*\}\{[^{}]*\}", "", tex)  # build details stay out of the notebook
     return plain_text(tex)
 
 
@@ -130,14 +131,6 @@ def paper_exhibits(sections_dir: str | Path, results_dir: str = "results") -> li
     return exhibits
 
 
-def rebuild_command(target: str, configfiles: Sequence[str] = (), cores: int = 2, workdir: str = ".") -> str:
-    """The command (run from the repository root) that rebuilds one target under the same config overlays, in the
-    same working directory (`workdir`, relative to the root: "." or a variant's folder)."""
-    overlays = "".join(f" --configfile {c}" for c in configfiles if Path(c).name != "config.yaml")
-    directory = "" if workdir in ("", ".") else f" --directory {workdir}"
-    return f".venv/bin/snakemake --cores {cores} --resources gpu=1{overlays}{directory} --force {target}"
-
-
 def _md(text: str):
     return v4.new_markdown_cell(text.strip() + "\n")
 
@@ -148,7 +141,15 @@ def _code(text: str):
 
 # The PyPI packages the notebook installs besides torch and torchvision (which Colab ships); the study's own
 # code comes from the wheel in the notebook's folder.
-PYPI_PACKAGES = ("numpy>=2.0,<3", "pandas>=2.2,<4", "matplotlib>=3.8,<4", "seaborn==0.13.2", "pillow>=10.0,<14")
+PYPI_PACKAGES = (
+    "numpy>=2.0,<3",
+    "pandas>=2.2,<4",
+    "matplotlib>=3.8,<4",
+    "seaborn==0.13.2",
+    "pillow>=10.0,<14",
+    "pyyaml>=6.0,<7",
+    "jsonschema>=4.20,<5",
+)
 
 SETUP_CELL = """\
 # Setup. REPRODUCE = "recorded" shows the study's own results (saved under each question) and trains nothing;
@@ -189,7 +190,6 @@ from effdl.report.nbrun import check_mode, packed_data, plot_accuracy, plot_bars
 from effdl.report.nbrun import train_transformer
 
 check_mode(REPRODUCE)
-torch.set_num_threads({threads})
 print("python", platform.python_version(), "| torch", torch.__version__, "| REPRODUCE =", repr(REPRODUCE))
 print("device:", "cuda" if torch.cuda.is_available() else "cpu")
 """
@@ -206,6 +206,22 @@ def seed_test_code(code: str, defined: set[str]) -> str:
         return f"from {match.group(1)} import {', '.join(kept)}" if kept else ""
 
     return re.sub(r"\n{3,}", "\n\n", _EFFDL_IMPORT.sub(strip, code)).strip()
+
+
+def _test_helpers(code: str, defined: set[str], defined_refs: set[str]) -> tuple[list[str], list]:
+    """(imports, blocks) of the effdl objects `code` imports whose source depends on an object a cell defined."""
+    refs = []
+    for match in _EFFDL_IMPORT.finditer(code):
+        for name in (n.strip().split(" as ")[0] for n in match.group(2).split(",")):
+            if name in defined:
+                continue
+            try:
+                closure = inline_closure([f"{match.group(1)}:{name}"])[1]
+            except LookupError:
+                continue
+            if any(block.ref in defined_refs for block in closure):
+                refs.append(f"{match.group(1)}:{name}")
+    return inline_closure(refs, exclude=defined_refs) if refs else ([], [])
 
 
 def implementation_cell(imports: Sequence[str], blocks: Sequence) -> str:
@@ -292,13 +308,11 @@ def build_notebook(
     team: Sequence[dict],
     label: str,
     exhibits: Sequence[Exhibit],
-    threads: int = 1,
     questions=QUESTIONS,
     seed_tests=SEED_TESTS,
     runs: dict[str, list[dict]] | None = None,
     toy: dict | None = None,
     recorded: dict[str, str] | None = None,
-    **_unused,
 ):
     """The unexecuted notebook (nbformat v4 node): title, setup, the study's runs, then one section per part.
 
@@ -333,11 +347,12 @@ the submission, open this notebook from the unzipped folder (it holds the study'
 `effdl-*.whl`, which the first cell installs; on Colab upload the wheel next to the notebook), set
 `REPRODUCE` in the first cell to `"quick"` (minutes on a CPU) or `"full"` (the study's settings, a GPU)
 and run all cells."""),
-        _code(SETUP_CELL.replace("{pypi}", repr(list(PYPI_PACKAGES))).replace("{threads}", str(int(threads)))),
+        _code(SETUP_CELL.replace("{pypi}", repr(list(PYPI_PACKAGES)))),
         _code(_runs_cell(runs or {}, toy)),
     ]
     defined: set[str] = set()
-    defined_refs: set[str] = set()
+    defined_refs: set[str] = set()  # every object a cell defined so far
+    question_refs: set[str] = set()  # those a question's cell defined
     where_defined: dict[str, str] = {}
     recorded = recorded or {}
     parts_seen = set()
@@ -348,12 +363,15 @@ and run all cells."""),
             cells.append(_md(f"# Part {major}"))
         cells.append(_md(f"## Part {seed_part.number}: {seed_part.title}"))
         for question in (q for q in questions if q.part == seed_part.number):
-            imports, blocks = inline_closure(question.objects, exclude=defined_refs)
+            # a question's own objects show in its cell even when a test cell above needed one already
+            earlier = question_refs | (defined_refs - set(question.objects))
+            imports, blocks = inline_closure(question.objects, exclude=earlier)
             if blocks:
                 cells.append(_md(f"**Question {question.number}**: {question.task}. The implementation:"))
                 cell = _code(implementation_cell(imports, blocks))
                 for block in blocks:
                     defined_refs.add(block.ref)
+                    question_refs.add(block.ref)
                     defined.add(block.ref.split(":")[1])
                     where_defined[block.ref] = question.number
             else:
@@ -370,7 +388,16 @@ and run all cells."""),
             cells.append(cell)
         for test in (t for t in seed_tests if t.part == seed_part.number):
             cells.append(_md(f"**{test.label}**: {test.title}."))
-            cell = _code(seed_test_code(test.code, defined))
+            # An effdl function the test imports that works on objects a cell defined (isinstance checks on
+            # SparseConv2d, say) is inlined here too, so that it sees this notebook's classes, not the wheel's.
+            imports, blocks = _test_helpers(test.code, defined, defined_refs)
+            for block in blocks:
+                defined_refs.add(block.ref)
+                defined.add(block.ref.split(":")[1])
+            code = seed_test_code(test.code, defined)
+            if blocks:
+                code = implementation_cell(imports, blocks) + "\n\n\n# The test\n" + code
+            cell = _code(code)
             cell.metadata["effdl"] = {"seed_test": test.key}
             cells.append(cell)
         cells += _exhibit_cells([e for e in exhibits if e.part == seed_part.number])

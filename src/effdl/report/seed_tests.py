@@ -166,8 +166,9 @@ layers = get_sparse_conv2d_layers(net)
 print("SparseConvNet parameters:", f"{count_parameters(net):,}", "in", len(layers), "SparseConv2d layers")
 print("logits shape:", tuple(net(torch.zeros(2, 3, 32, 32)).shape))
 assert count_parameters(net) == 1_212_778 and net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+assert len(layers) == 9, "every convolution of the ConvNet is a SparseConv2d"
 """,
-        r"SparseConvNet parameters: 1,212,778",
+        r"SparseConvNet parameters: 1,212,778 in 9 SparseConv2d layers",
     ),
     SeedTest(
         "filter_pruning",
