@@ -65,10 +65,10 @@ localrules:
     download_cinic10,
 
 
-# The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
-# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Not in cluster jobs' own DAG builds.
+# The planned training work of the requested targets and its estimated wall time, printed once the DAG is built
+# (also with -n); writes .snakemake/effdl/plan.json for `effdl status`. Not in cluster jobs' own DAG builds.
 if workflow.is_main_process:
-    announce_plan()
+    announce_plan_of_targets()
 
 
 # results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show

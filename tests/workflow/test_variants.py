@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import BIN, REPO, job_counts, snakemake
 
-DRY = ("-n", "--nolock", "--cores", "2", "--resources", "gpu=1")
+# these tests read the per-job rule listing, which the default workflow profile (profiles/default) hides
+DRY = ("-n", "--nolock", "--cores", "2", "--resources", "gpu=1", "--workflow-profile", "none")
 SMOKE = ("--configfile", "config/smoke.yaml")
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 

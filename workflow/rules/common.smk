@@ -115,6 +115,11 @@ SOFTWARE = {
 }
 
 
+# prepare_data and train_model are cacheable between workflows only when `--cache` asks for it: declared
+# unconditionally, Snakemake notes at every start that they could be (two lines of console noise per run).
+CACHE_ASKED = getattr(workflow.workflow_settings, "cache", None) is not None
+
+
 # `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With
 # `device: cpu` they need none, so CPU-only runs are limited by --cores alone, not one job at a time.
 GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
@@ -341,8 +346,8 @@ onstart:
             raise WorkflowError(problem)
 
 
-def announce_plan():
-    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+def announce_plan(runs):
+    """Print the training work of `runs` and its estimated time (stderr); write .snakemake/effdl/plan.json."""
     import sys
 
     from effdl.plan.work import announce
@@ -352,9 +357,63 @@ def announce_plan():
 
     # a report only: never stop the workflow over it
     try:
-        announce(RUNS, config, log=to_stderr)
+        announce(runs, config, log=to_stderr)
     except (OSError, ValueError, KeyError) as err:
         print(f"(could not plan the training work: {err})", file=sys.stderr)
+
+
+def needed_runs(dag):
+    """The registered runs that the built DAG holds as train_model jobs: the requested targets' runs."""
+    keys = {
+        f"{job.wildcards.part}/{job.wildcards.run}"
+        for job in dag.jobs
+        if job.rule.name == "train_model"
+    }
+    return {key: spec for key, spec in RUNS.items() if key in keys}
+
+
+def announce_plan_of_targets():
+    """Announce the plan once Snakemake has built the DAG of the requested targets (also with -n), so that
+    `snakemake results/figs/lr_sweep.pdf` lists that figure's runs only; `effdl plan` reads the same text.
+    Snakemake has no public hook after the DAG build in a dry run, so this wraps the (pinned) Workflow's
+    _build_dag; without it, every registered run is announced at once.
+    """
+    build = getattr(workflow, "_build_dag", None)
+    if build is None:
+        announce_plan(RUNS)
+        return
+
+    def build_and_announce():
+        build()
+        announce_plan(needed_runs(workflow.dag))
+
+    workflow._build_dag = build_and_announce
+
+
+def report_failed_jobs():
+    """Name each failed job, its log and the log's last lines: the default profile's quiet rule listing hides
+    Snakemake's own 'Error in rule' block (docs/recovery.md reads this line)."""
+    import sys
+
+    for job in sorted(getattr(workflow.scheduler, "failed", ()), key=str):
+        wildcards = ", ".join(f"{k}={v}" for k, v in job.wildcards_dict.items())
+        logs = [str(path) for path in job.log]
+        where = f" ({wildcards})" if wildcards else ""
+        print(
+            f"Error in rule {job.rule.name}{where}; log: {', '.join(logs) or 'none'}",
+            file=sys.stderr,
+        )
+        for log in logs:
+            try:
+                tail = Path(log).read_text(errors="replace").splitlines()[-5:]
+            except OSError:
+                continue
+            for line in tail:
+                print(f"    {line[:196]}", file=sys.stderr)
+
+
+onerror:
+    report_failed_jobs()
 
 
 # ---- the paper: is it in the default target (config key paper.build), and where its sources are
@@ -372,11 +431,13 @@ PAPER_STY = [
     "url",
     "xcolor",
 ]
+# The TeX notice, a few readable lines (README "Install anywhere", docs/configuration.md).
 PAPER_INSTALL_HINT = (
-    "Install TeX with `bash workflow/setup.sh` (Debian/Ubuntu, root or sudo), or by hand: Debian/Ubuntu "
-    "`apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils`; macOS "
-    "MacTeX (`brew install --cask mactex-no-gui`) plus `brew install poppler`; conda-forge "
-    "`conda install -c conda-forge texlive-core latexmk poppler`. Or set paper.build: false to skip the paper."
+    "  Install TeX: bash workflow/setup.sh (Debian/Ubuntu, root or sudo), or by hand:\n"
+    "    Debian/Ubuntu: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils\n"
+    "    macOS: brew install --cask mactex-no-gui && brew install poppler\n"
+    "    conda-forge: conda install -c conda-forge texlive-core latexmk poppler\n"
+    "  Or set paper.build: false to skip the paper without this notice."
 )
 
 
@@ -408,8 +469,8 @@ def paper_in_default_target():
     missing = missing_latex()
     if missing and workflow.is_main_process:
         logger.warning(
-            f"paper.build is auto and this machine lacks {', '.join(missing)}: the default target builds every "
-            "figure and generated table but not results/paper.pdf. "
+            f"paper.build is auto and this machine lacks {', '.join(missing)}:\n"
+            "  the default target builds every figure and generated table but not results/paper.pdf.\n"
             + PAPER_INSTALL_HINT
         )
     return not missing

@@ -14,7 +14,7 @@ rule prepare_data:
         benchmark="results/benchmarks/prepare_data/{dataset}.tsv",
     log:
         "results/logs/prepare_data/{dataset}.log",
-    cache: True
+    cache: CACHE_ASKED
     conda:
         "../envs/effdl.yaml"
     threads: 1

@@ -17,7 +17,7 @@ rule train_model:
         benchmark="results/benchmarks/train_model/{part}/{run}.tsv",
     log:
         "results/logs/train_model/{part}/{run}.log",
-    cache: True
+    cache: CACHE_ASKED
     conda:
         "../envs/effdl.yaml"
     threads: 2
