@@ -1,6 +1,6 @@
 """Where the study stands: every training run of the current plan as done / running / pending / failed, with ETA.
 
-Run:  python -m effdl.status [--results results] [--only running failed] [--watch 30] [--json]
+Run:  effdl status [--results results] [--only running failed] [--watch 30] [--json]
 
 Torch-free and read-only: it reads the run list that the last Snakemake invocation in this directory planned
 (.snakemake/effdl/plan.json, written while the DAG is built, also by `snakemake -n`), each run's progress sidecar
@@ -169,9 +169,9 @@ def render(status: dict, only: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "effdl status") -> int:
     """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
-    parser = argparse.ArgumentParser(prog="python -m effdl.status", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="the results folder (default: results)")
     parser.add_argument("--plan", default=PLAN_PATH, help=f"the run list (default: {PLAN_PATH})")
     parser.add_argument("--only", nargs="+", choices=STATES, default=(), help="show only runs in these states")
@@ -190,5 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m effdl.status`, an alias of `effdl status`
+    from effdl.cli import main as cli_main
+
+    sys.exit(cli_main(["status", *sys.argv[1:]]))

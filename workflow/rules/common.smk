@@ -350,14 +350,19 @@ def announce_plan(runs):
     """Print the training work of `runs` and its estimated time (stderr); write .snakemake/effdl/plan.json."""
     import sys
 
-    from effdl.plan.work import announce
+    from effdl.plan.work import announce, plan_text
 
     def to_stderr(text):
         print(text, file=sys.stderr, flush=True)
 
+    # `effdl plan` (effdl.plan.estimate) asks for the text only: no banner, and plan.json stays the last run's
+    text_only = os.environ.get("EFFDL_PLAN_TEXT")
     # a report only: never stop the workflow over it
     try:
-        announce(runs, config, log=to_stderr)
+        if text_only:
+            Path(text_only).write_text(plan_text(runs, config)[1] + "\n")
+        else:
+            announce(runs, config, log=to_stderr)
     except (OSError, ValueError, KeyError) as err:
         print(f"(could not plan the training work: {err})", file=sys.stderr)
 

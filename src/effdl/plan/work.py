@@ -299,14 +299,10 @@ def plan_text(runs: dict[str, dict], config: dict, results: str = "results") -> 
 
 def announce(runs: dict[str, dict], config: dict, results: str = "results", log=None, plan_path=PLAN_PATH) -> str:
     """What the workflow calls once the DAG is built (`runs`: the train_model jobs of the requested targets): write
-    the plan file and, beside it, the start-up text that `effdl plan` prints; return (and log) the text.
+    the plan file for `effdl status` and return (and log) the start-up text, the one `effdl plan` prints.
     """
     planned, text = plan_text(runs, config, results)
     write_plan(plan_path, planned, config)
-    text_path = Path(plan_path).with_suffix(".txt")
-    tmp = text_path.with_name(f".{text_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, text_path)
     if log is not None:
         log(text)
     return text
