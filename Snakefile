@@ -36,6 +36,11 @@ include: "workflow/rules/dwconv.smk"
 include: "workflow/rules/submission.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/dashboard.smk"
+
+
+# `snakemake --report`: its landing page is the run's own (what ran, on what, how long, the claims table)
+report: REPORT_DESCRIPTION
 
 
 # Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
@@ -63,6 +68,8 @@ localrules:
     tex_provenance,
     build_paper,
     download_cinic10,
+    report_png,
+    report_description,
 
 
 # The planned training work of the requested targets and its estimated wall time, printed once the DAG is built
@@ -71,8 +78,14 @@ if workflow.is_main_process:
     announce_plan_of_targets()
 
 
-# results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
+# A failed job's name, log and the log's last lines (the default profile hides Snakemake's own rule listing).
+onerror:
+    report_failed_jobs()
+
+
+# results/paper.pdf and the report's landing page, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True
     input:
         default_targets(),
+        DASHBOARD_TARGETS,

@@ -405,7 +405,7 @@ def report_failed_jobs():
         logs = [str(path) for path in job.log]
         where = f" ({wildcards})" if wildcards else ""
         print(
-            f"Error in rule {job.rule.name}{where}; log: {', '.join(logs) or 'none'}",
+            f"Error in rule {job.rule.name}{where}; its log is {', '.join(logs) or 'missing'}",
             file=sys.stderr,
         )
         for log in logs:
@@ -415,10 +415,6 @@ def report_failed_jobs():
                 continue
             for line in tail:
                 print(f"    {line[:196]}", file=sys.stderr)
-
-
-onerror:
-    report_failed_jobs()
 
 
 # ---- the paper: is it in the default target (config key paper.build), and where its sources are

@@ -47,7 +47,11 @@ rule build_paper:
         deviations="results/tex/deviations_table.tex",
         config_listing="results/tex/config_listing.tex",
     output:
-        "results/paper.pdf",
+        report(
+            "results/paper.pdf",
+            caption="../report/paper.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/build_paper.log",
     conda:

@@ -69,7 +69,11 @@ rule notebook:
         ),
         exhibits=paper_inputs(),
     output:
-        "results/submission/pset2.ipynb",
+        report(
+            "results/submission/pset2.ipynb",
+            caption="../report/notebook.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/notebook.log",
     conda:
@@ -94,7 +98,11 @@ rule submission_zip:
         notebook="results/submission/pset2.ipynb",
         ai_logs=AI_LOGS,
     output:
-        SUBMISSION_ZIP,
+        report(
+            SUBMISSION_ZIP,
+            caption="../report/submission.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/submission_zip.log",
     conda:

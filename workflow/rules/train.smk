@@ -42,7 +42,12 @@ rule aggregate_runs:
     output:
         iters="results/metrics/{collection}/iters.csv",
         epochs="results/metrics/{collection}/epochs.csv",
-        summary="results/metrics/{collection}/summary.csv",
+        summary=report(
+            "results/metrics/{collection}/summary.csv",
+            caption="../report/metrics.rst",
+            category="Metrics",
+            subcategory="{collection}",
+        ),
     log:
         "results/logs/aggregate_runs/{collection}.log",
     benchmark:
