@@ -82,7 +82,7 @@ def test_estimate_uses_the_bench_for_convnets_and_finished_runs_for_others(tmp_p
     runs = {"p/a": spec("p/a", epochs=2), "q/r": spec("q/r", model="resnet18", epochs=1)}
     planned = workplan.planned_runs(runs, {"cifar10": CIFAR}, str(results))
     seconds, source = workplan.run_seconds(planned[0], bench, {})
-    assert seconds == pytest.approx(2 * 1000 / 100 + 2 * 200 / 400) and "effdl.bench on cpu" in source
+    assert seconds == pytest.approx(2 * 1000 / 100 + 2 * 200 / 400) and "effdl bench on cpu" in source
     assert workplan.run_seconds(planned[1], bench, {}) == (None, None)  # the bench does not measure ResNet-18
     # a finished ResNet-18 run here: 1200 images in 6 s = 200 img/s
     done = results / "runs" / "old" / "x"

@@ -24,7 +24,7 @@ DATASET_SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000), "cinic1
 N_CLASSES = 10
 BENCH_COMMAND = "effdl bench --device {device} --steps 5 --repeats 2 --engine {engine} --acc-epochs 0"
 # Models whose epoch cost the bench's ConvNet measures (same layers; sparse_convnet adds its masks).
-BENCH_FAMILIES = ("convnet",)
+BENCH_FAMILIES = ("convnet", "sparse_convnet")
 
 
 def dataset_images(name: str, source: dict) -> tuple[int | None, int | None]:
@@ -121,7 +121,7 @@ def bench_throughput(bench_dir: str | Path, engine: dict) -> dict | None:
     return {
         "train_img_s": rates["train"],
         "eval_img_s": rates["eval"],
-        "source": f"python -m effdl.bench on {device}{' ' + gpu if gpu else ''} ({bench_dir}/throughput.csv)",
+        "source": f"effdl bench on {device}{' ' + gpu if gpu else ''} ({bench_dir}/throughput.csv)",
     }
 
 
@@ -256,11 +256,10 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
     if total["runs"] == total["done"]:
         lines.append("  every training run is done")
     elif total["left_s"] > 0:
-        unknown = f"; {total['unknown']} run(s) of unmeasured families not included" if total["unknown"] else ""
-        lines.append(
-            f"  estimated training time left, one job at a time: {_duration(total['left_s'])}{unknown} "
-            f"(measured: {'; '.join(sources)}). Parallel GPU slots divide it, at most by their number."
-        )
+        unknown = f" ({total['unknown']} run(s) of unmeasured families not included)" if total["unknown"] else ""
+        lines.append(f"  estimated training time left, one job at a time: {_duration(total['left_s'])}{unknown}")
+        lines.append("  parallel GPU slots divide it, at most by their number; rates measured by:")
+        lines += [f"    {source}" for source in sources]
     if total["unknown"] and bench is None:
         gpu = device.startswith("cuda") or device == "auto" and _has_nvidia()
         command = BENCH_COMMAND.format(device="cuda" if gpu else "cpu", engine="bf16+cl" if gpu else "fp32+cl")
