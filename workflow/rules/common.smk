@@ -68,7 +68,7 @@ wildcard_constraints:
 
 # The repository root. Files the study reads (configured data paths, paper sources) resolve against it,
 # outputs against the working directory, so `snakemake --directory variants/<name>` keeps a variant's
-# results/ (and .snakemake/) apart from the others' while reading the same data (README "Variants").
+# results/ (and .snakemake/) apart from the others' while reading the same data (docs/configuration.md "Variants").
 REPO = Path(workflow.basedir)
 
 
@@ -105,7 +105,7 @@ def package_version(name):
         return "not installed"
 
 
-# What the between-workflow cache (`--cache`, README "Rebuild one figure without retraining") must see
+# What the between-workflow cache (`--cache`, docs/cache.md) must see
 # besides the rule's script and params: the library code the expensive rules run (the torch-free report
 # code cannot change their outputs) and the software stack. Passed as params, so a change also reruns them.
 LIBRARY_CODE = source_digest(REPO / "src" / "effdl", exclude=("report/", "bench/"))
@@ -432,7 +432,7 @@ PAPER_STY = [
     "url",
     "xcolor",
 ]
-# The TeX notice, a few readable lines (README "Install anywhere", docs/configuration.md).
+# The TeX notice, a few readable lines (docs/configuration.md "Installing").
 PAPER_INSTALL_HINT = (
     "  Install TeX: bash workflow/setup.sh (Debian/Ubuntu, root or sudo), or by hand:\n"
     "    Debian/Ubuntu: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils\n"
