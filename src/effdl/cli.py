@@ -105,6 +105,13 @@ def top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parser_of(command: str) -> argparse.ArgumentParser:
+    """A subcommand's argument parser (tests check every `effdl` command the docs print against it)."""
+    if command == "bench":
+        return bench_parser()
+    return importlib.import_module(COMMANDS[command][0]).parser(f"effdl {command}")
+
+
 def run(command: str, argv: list[str]) -> int:
     """Import the command's module and run its main(argv, prog)."""
     if command == "bench" and {"-h", "--help"} & set(argv):

@@ -169,15 +169,20 @@ def render(status: dict, only: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, prog: str = "effdl status") -> int:
-    """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
+def parser(prog: str = "effdl status") -> argparse.ArgumentParser:
+    """The command line of `effdl status`."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="the results folder (default: results)")
     parser.add_argument("--plan", default=PLAN_PATH, help=f"the run list (default: {PLAN_PATH})")
     parser.add_argument("--only", nargs="+", choices=STATES, default=(), help="show only runs in these states")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS until interrupted")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl status") -> int:
+    """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
+    args = parser(prog).parse_args(argv)
     while True:
         status = collect(args.results, plan=args.plan)
         print(json.dumps(status, indent=1) if args.json else render(status, tuple(args.only)), flush=True)

@@ -290,8 +290,8 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None, prog: str = "effdl check") -> int:
-    """`effdl check --configfile overlay.yaml ...`: exit 1 with one message per problem, before any Snakemake run."""
+def parser(prog: str = "effdl check"):
+    """The command line of `effdl check`."""
     import argparse
 
     from effdl.cli import add_configfile
@@ -305,7 +305,12 @@ def main(argv: list[str] | None = None, prog: str = "effdl check") -> int:
     parser.add_argument("files", nargs="*", help="config files (the same as --configfile; kept for old scripts)")
     add_configfile(parser)
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository root (default: .)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl check") -> int:
+    """`effdl check --configfile overlay.yaml ...`: exit 1 with one message per problem, before any Snakemake run."""
+    args = parser(prog).parse_args(argv)
     files = [*args.files, *args.configfile]
     problems = config_problems(files, args.repo)
     for problem in problems:

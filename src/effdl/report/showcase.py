@@ -137,8 +137,8 @@ def write_showcase(
     return written
 
 
-def main(argv: list[str] | None = None, prog: str = "effdl showcase") -> int:
-    """`effdl showcase RESULTS --out DIR [--readme README.md]`: writes only where told, and says what it replaces."""
+def parser(prog: str = "effdl showcase") -> argparse.ArgumentParser:
+    """The command line of `effdl showcase`."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Render a finished run's figures (RESULTS/figs/<name>.pdf) as PNG and its claims table "
@@ -150,7 +150,12 @@ def main(argv: list[str] | None = None, prog: str = "effdl showcase") -> int:
     parser.add_argument("--readme", type=Path, help="also update this file's showcase block (e.g. README.md)")
     parser.add_argument("--figures", nargs="+", default=list(SHOWCASE_FIGURES), help="figure names under figs/")
     parser.add_argument("--partial", action="store_true", help="show a run in progress as far as it got")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl showcase") -> int:
+    """`effdl showcase RESULTS --out DIR [--readme README.md]`: writes only where told, and says what it replaces."""
+    args = parser(prog).parse_args(argv)
     targets = [args.out / f"{name}.png" for name in args.figures] + [args.out / "claims.md"]
     replaced = [path for path in [*targets, args.readme] if path is not None and path.exists()]
     if replaced:
