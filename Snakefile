@@ -1,8 +1,8 @@
 """effdl: a reproducible study of efficient deep learning, from data to the compiled paper.
 
-Run:  snakemake --cores 4 --resources gpu=1            (full study, config/config.yaml)
-      snakemake --cores 2 --resources gpu=1 --configfile config/smoke.yaml   (CI-sized)
-      snakemake --directory variants/smoke ...           (a variant's results/ apart from the others)
+Run:  snakemake                                          (full study, config/config.yaml; defaults: profiles/default)
+      snakemake --directory variants/smoke --configfile config/smoke.yaml   (CI-sized, in its own folder)
+      effdl plan [TARGET ...]                            (what the targets cost, before they run)
 """
 
 from pathlib import Path
