@@ -50,6 +50,10 @@ def job_seconds(bench_dir: str | Path) -> dict[str, tuple[int, float]]:
     return {rule: (n, s) for rule, (n, s) in out.items()}
 
 
+def _jobs(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
+
+
 def _cell(text: object) -> str:
     return " ".join(str(text).split()) or "--"
 
@@ -113,15 +117,17 @@ def description_rst(
         "On what",
         "-------",
         "",
-        "- Device(s): " + (", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) or "not recorded") + ".",
+        "- Device(s): "
+        + (", ".join(f"{d} ({n} run{'s' if n != 1 else ''})" for d, n in devices.most_common()) or "not recorded")
+        + ".",
         "- CPU: " + ("; ".join(cpus) or "not recorded") + "; torch " + (", ".join(torch) or "?") + ".",
         "",
         "How long",
         "--------",
         "",
         f"- Job time, summed over {total_jobs} jobs (wall time is less where jobs ran side by side): "
-        f"**{hours_minutes(total_s)}**; training runs: {hours_minutes(train[1])} over {train[0]} jobs.",
-        "- Costliest rules: " + ", ".join(f"{rule} {hours_minutes(s)} ({n} jobs)" for rule, (n, s) in costly) + ".",
+        f"**{hours_minutes(total_s)}**; training runs: {hours_minutes(train[1])} over {_jobs(train[0])}.",
+        "- Costliest rules: " + ", ".join(f"{rule} {hours_minutes(s)} ({_jobs(n)})" for rule, (n, s) in costly) + ".",
         "",
         "What the problem set expects, and what this run found",
         "------------------------------------------------------",
