@@ -401,11 +401,14 @@ def report_failed_jobs():
     import sys
 
     for job in sorted(getattr(workflow.scheduler, "failed", ()), key=str):
-        wildcards = ", ".join(f"{k}={v}" for k, v in job.wildcards_dict.items())
-        logs = [str(path) for path in job.log]
-        where = f" ({wildcards})" if wildcards else ""
+        # a SLURM group job has no single rule: it is named as Snakemake names it
+        wildcards = getattr(job, "wildcards_dict", {}) or {}
+        where = ", ".join(f"{k}={v}" for k, v in wildcards.items())
+        where = f" ({where})" if where else ""
+        logs = [str(path) for path in getattr(job, "log", None) or []]
+        name = job.rule.name if hasattr(job, "rule") else str(job)
         print(
-            f"Error in rule {job.rule.name}{where}; its log is {', '.join(logs) or 'missing'}",
+            f"Error in rule {name}{where}; its log is {', '.join(logs) or 'missing'}",
             file=sys.stderr,
         )
         for log in logs:
