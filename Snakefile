@@ -39,10 +39,6 @@ include: "workflow/rules/paper.smk"
 include: "workflow/rules/dashboard.smk"
 
 
-# `snakemake --report`: its landing page is the run's own (what ran, on what, how long, the claims table)
-report: REPORT_DESCRIPTION
-
-
 # Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
 # aggregations, figures, generated TeX, the paper, and the one download (compute nodes often have no
 # network). Without a cluster executor this changes nothing. The short quantize_model/pack_quantized_model

@@ -125,6 +125,8 @@ CACHE_ASKED = getattr(workflow.workflow_settings, "cache", None) is not None
 GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
 # "{part}/{run}" -> run spec (plain dict, see docs/architecture.md); filled by each part's rules.
 RUNS = {}
+# What `rule all` builds besides the paper for the report (its landing page, PNG figures); filled by dashboard.smk.
+DASHBOARD_TARGETS = []
 # part -> files the paper needs from it (figures, generated TeX); read by paper.smk.
 PAPER_INPUTS = {}
 # collection name -> list of "{part}/{run}" keys whose CSVs aggregate_runs concatenates.

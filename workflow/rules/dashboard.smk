@@ -2,7 +2,7 @@
 every figure also as PNG, which a browser shows inline (the PDFs stay report items too).
 """
 
-# exports: DASHBOARD_TARGETS (rule all), REPORT_DESCRIPTION (the Snakefile's `report:` directive)
+# exports: rules report_png, report_description; fills DASHBOARD_TARGETS (rule all); sets `report:`
 
 # Report category of each figure: its Part's, so the PNG sits beside the PDF the Part's rule marks.
 FIGURE_CATEGORY = {
@@ -30,7 +30,13 @@ REPORT_DESCRIPTION = (
     else str(REPO / "workflow" / "report" / "workflow.rst")
 )
 # The PNGs need poppler's pdftoppm (installed with TeX by workflow/setup.sh); without it the page comes alone.
-DASHBOARD_TARGETS = [REPORT_PAGE] + (REPORT_PNGS if shutil.which("pdftoppm") else [])
+DASHBOARD_TARGETS.extend(
+    [REPORT_PAGE] + (REPORT_PNGS if shutil.which("pdftoppm") else [])
+)
+
+
+# `snakemake --report`: its landing page is the run's own (what ran, on what, how long, the claims table)
+report: REPORT_DESCRIPTION
 
 
 rule report_png:
