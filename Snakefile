@@ -1,8 +1,8 @@
 """effdl: a reproducible study of efficient deep learning, from data to the compiled paper.
 
-Run:  snakemake --cores 4 --resources gpu=1            (full study, config/config.yaml)
-      snakemake --cores 2 --resources gpu=1 --configfile config/smoke.yaml   (CI-sized)
-      snakemake --directory variants/smoke ...           (a variant's results/ apart from the others)
+Run:  snakemake                                          (full study, config/config.yaml; defaults: profiles/default)
+      snakemake --directory variants/smoke --configfile config/smoke.yaml   (CI-sized, in its own folder)
+      effdl plan [TARGET ...]                            (what the targets cost, before they run)
 """
 
 from pathlib import Path
@@ -36,6 +36,7 @@ include: "workflow/rules/dwconv.smk"
 include: "workflow/rules/submission.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/dashboard.smk"
 
 
 # Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
@@ -63,18 +64,28 @@ localrules:
     tex_provenance,
     build_paper,
     download_cinic10,
+    report_png,
+    report_description,
 
 
-# The planned training work and its estimated wall time, printed when the workflow starts (also with -n);
-# writes .snakemake/effdl/plan.json for `python -m effdl.status`. Then which code changes (if any) put
+# The planned training work of the requested targets and its estimated wall time, printed once the DAG is built
+# (also with -n); writes .snakemake/effdl/plan.json for `effdl status`. Then which code changes (if any) put
 # finished jobs out of date, one line per module. Not in cluster jobs' own DAG builds.
 if workflow.is_main_process:
-    announce_plan()
+    announce_plan_of_targets()
     announce_code_changes()
 
 
-# results/paper.pdf, or (paper.build false, or auto without LaTeX) everything the paper would show
+# A failed job's name, log and the log's last lines (the default profile hides Snakemake's own rule listing);
+# cache entries this run stored lose world-write permission, as on success (common.smk).
+onerror:
+    protect_new_cache_entries()
+    report_failed_jobs()
+
+
+# results/paper.pdf and the report's landing page, or (paper.build false, or auto without LaTeX) everything the paper would show
 rule all:
     default_target: True
     input:
         default_targets(),
+        DASHBOARD_TARGETS,

@@ -69,7 +69,7 @@ def test_planned_work_counts_epochs_and_images_per_family(tmp_path):
     assert summary["convnet"]["train_images"] == 8 * 1000 and summary["convnet"]["eval_images"] == 8 * 200
     assert summary["resnet18"]["eval_images"] == 2 * 200  # evaluation before training counts
     text = workplan.format_plan(list(summary.values()), None, "cpu")
-    assert "python -m effdl.bench --device cpu" in text  # no throughput known: say how to measure it
+    assert "effdl bench --device cpu" in text  # no throughput known: say how to measure it
     assert "3 runs (0 done)" in text and "estimated" not in text
 
 
@@ -82,7 +82,7 @@ def test_estimate_uses_the_bench_for_convnets_and_finished_runs_for_others(tmp_p
     runs = {"p/a": spec("p/a", epochs=2), "q/r": spec("q/r", model="resnet18", epochs=1)}
     planned = workplan.planned_runs(runs, {"cifar10": CIFAR}, str(results))
     seconds, source = workplan.run_seconds(planned[0], bench, {})
-    assert seconds == pytest.approx(2 * 1000 / 100 + 2 * 200 / 400) and "effdl.bench on cpu" in source
+    assert seconds == pytest.approx(2 * 1000 / 100 + 2 * 200 / 400) and "effdl bench on cpu" in source
     assert workplan.run_seconds(planned[1], bench, {}) == (None, None)  # the bench does not measure ResNet-18
     # a finished ResNet-18 run here: 1200 images in 6 s = 200 img/s
     done = results / "runs" / "old" / "x"
@@ -93,7 +93,7 @@ def test_estimate_uses_the_bench_for_convnets_and_finished_runs_for_others(tmp_p
     finished = workplan.finished_throughput(results)
     assert workplan.run_seconds(planned[1], bench, finished)[0] == pytest.approx(1200 / 200)
     text = workplan.format_plan(workplan.summarise(planned, bench, finished), bench, "cpu")
-    assert "estimated training time left, one job at a time: 27s" in text  # 21 s + 6 s
+    assert "estimated training time left, one job at a time: 27 s" in text  # 21 s + 6 s
 
 
 def test_plan_file_is_rewritten_only_when_it_changes(tmp_path):

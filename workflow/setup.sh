@@ -3,7 +3,7 @@
 #  1. TeX for the paper (latexmk, pdflatex, the paper's LaTeX packages, poppler's pdftotext). Installed with
 #     Debian's apt-get when it can (root, or sudo without a password); elsewhere (macOS, a cluster login node
 #     without sudo, ...) it says what is missing and how to get it, and carries on: the workflow then builds
-#     everything but results/paper.pdf and says why (config key paper.build, README "Install anywhere").
+#     everything but results/paper.pdf and says why (config key paper.build, docs/configuration.md "Installing").
 #  2. A Python venv at .venv with the package, the workflow and the dev tools, at the versions pinned in
 #     requirements.lock (regenerate it with `bash workflow/lock.sh`).
 # Usage: bash workflow/setup.sh           set up both

@@ -1,6 +1,6 @@
 """Where the study stands: every training run of the current plan as done / running / pending / failed, with ETA.
 
-Run:  python -m effdl.status [--results results] [--only running failed] [--watch 30] [--json]
+Run:  effdl status [--results results] [--only running failed] [--watch 30] [--json]
 
 Torch-free and read-only: it reads the run list that the last Snakemake invocation in this directory planned
 (.snakemake/effdl/plan.json, written while the DAG is built, also by `snakemake -n`), each run's progress sidecar
@@ -179,15 +179,20 @@ def render(status: dict, only: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
-    parser = argparse.ArgumentParser(prog="python -m effdl.status", description=__doc__.splitlines()[0])
+def parser(prog: str = "effdl status") -> argparse.ArgumentParser:
+    """The command line of `effdl status`."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="the results folder (default: results)")
     parser.add_argument("--plan", default=PLAN_PATH, help=f"the run list (default: {PLAN_PATH})")
     parser.add_argument("--only", nargs="+", choices=STATES, default=(), help="show only runs in these states")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS until interrupted")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl status") -> int:
+    """Print the status (once, or every --watch seconds); exit 1 when some run failed."""
+    args = parser(prog).parse_args(argv)
     while True:
         status = collect(args.results, plan=args.plan)
         print(json.dumps(status, indent=1) if args.json else render(status, tuple(args.only)), flush=True)
@@ -200,5 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m effdl.status`, an alias of `effdl status`
+    from effdl.cli import main as cli_main
+
+    sys.exit(cli_main(["status", *sys.argv[1:]]))

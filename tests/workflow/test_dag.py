@@ -13,7 +13,8 @@ from helpers import BIN, REPO, job_counts, snakemake
 from effdl.plan.finetune import VARIANTS as FINETUNE_VARIANTS
 from effdl.plan.registry import PRUNE_MODES
 
-DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1")
+# these tests read the per-job rule listing, which the default workflow profile (profiles/default) hides
+DRY = ("-n", "--nolock", "--cores", "4", "--resources", "gpu=1", "--workflow-profile", "none")
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 

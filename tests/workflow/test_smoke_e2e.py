@@ -114,8 +114,58 @@ def test_report_html_has_the_figures(smoke_run):
     result = snakemake(*SMOKE[-4:], "--report", str(report), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
-    for figure in ("lr_sweep.pdf", "schedulers.pdf"):
-        assert figure in html
+    for item in ("lr_sweep.pdf", "schedulers.pdf", "lr_sweep.png", "paper.pdf", "pset2.ipynb", "claims.csv"):
+        assert item in html, f"{item} is not a report item"
+    # the landing page is the run's own: what ran, how long, the claims table
+    for heading in ("What ran", "How long", "What the problem set expects, and what this run found"):
+        assert heading in html
+    assert "bootstrap" not in html, "captions say what the figures draw: Student-t intervals"
+
+
+def chromium() -> str | None:
+    return next(
+        (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+    )
+
+
+@pytest.mark.slow
+def test_report_landing_page_renders_in_a_browser(smoke_run, tmp_path):
+    """Headless Chromium opens the report on the description page; the screenshot is not blank.
+
+    Skips when no Chromium is installed (apt-get install chromium); the screenshot stays in
+    variants/smoke/results/report_screenshot.png for a person to look at.
+    """
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium/chromium-browser/google-chrome on PATH (apt-get install chromium)")
+    from PIL import Image, ImageStat
+
+    report = RESULTS / "report.html"
+    if not report.exists():
+        result = snakemake(*SMOKE[-4:], "--report", str(report), timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+    shot = RESULTS / "report_screenshot.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path}",
+            "--window-size=1400,1800",
+            "--virtual-time-budget=15000",
+            f"--screenshot={shot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert shot.exists(), "chromium wrote no screenshot"
+    image = Image.open(shot).convert("L")
+    assert image.size == (1400, 1800)
+    assert ImageStat.Stat(image).stddev[0] > 10, "the screenshot is (almost) one colour: the report did not render"
 
 
 @pytest.mark.slow

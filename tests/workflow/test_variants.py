@@ -9,7 +9,8 @@ from pathlib import Path
 
 from helpers import BIN, REPO, job_counts, snakemake
 
-DRY = ("-n", "--nolock", "--cores", "2", "--resources", "gpu=1")
+# these tests read the per-job rule listing, which the default workflow profile (profiles/default) hides
+DRY = ("-n", "--nolock", "--cores", "2", "--resources", "gpu=1", "--workflow-profile", "none")
 SMOKE = ("--configfile", "config/smoke.yaml")
 SMOKE_DATA = ("cifar10-jpeg.tar.gz", "mnist-png.tar.gz", "cifar10-stand-in.tar.gz")  # in .test/
 

@@ -19,7 +19,11 @@ rule tex_claims:
     output:
         macros="results/tex/claims.tex",
         table="results/tex/claims_table.tex",
-        csv="results/metrics/claims.csv",
+        csv=report(
+            "results/metrics/claims.csv",
+            caption="../report/claims.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_claims.log",
     benchmark:

@@ -148,7 +148,7 @@ wildcard_constraints:
 
 # The repository root. Files the study reads (configured data paths, paper sources) resolve against it,
 # outputs against the working directory, so `snakemake --directory variants/<name>` keeps a variant's
-# results/ (and .snakemake/) apart from the others' while reading the same data (README "Variants").
+# results/ (and .snakemake/) apart from the others' while reading the same data (docs/configuration.md "Variants").
 REPO = Path(workflow.basedir)
 
 
@@ -173,7 +173,7 @@ def package_version(name):
         return "not installed"
 
 
-# What the between-workflow cache (`--cache`, README "Rebuild one figure without retraining") must see
+# What the between-workflow cache (`--cache`, docs/cache.md) must see
 # besides the rule's script and params: the software stack, and (the `code` param of every rule, below)
 # the code the job runs. Passed as params, so a change also reruns them.
 SOFTWARE = {
@@ -285,11 +285,18 @@ def announce_code_changes():
         )
 
 
+# prepare_data and train_model are cacheable between workflows only when `--cache` asks for it: declared
+# unconditionally, Snakemake notes at every start that they could be (two lines of console noise per run).
+CACHE_ASKED = getattr(workflow.workflow_settings, "cache", None) is not None
+
+
 # `gpu` tokens each torch rule holds (`--resources gpu=N` caps how many run at once). With
 # `device: cpu` they need none, so CPU-only runs are limited by --cores alone, not one job at a time.
 GPU_PER_JOB = 0 if config["device"] == "cpu" else 1
 # "{part}/{run}" -> run spec (plain dict, see docs/architecture.md); filled by each part's rules.
 RUNS = {}
+# What `rule all` builds besides the paper for the report (its landing page, PNG figures); filled by dashboard.smk.
+DASHBOARD_TARGETS = []
 # part -> files the paper needs from it (figures, generated TeX); read by paper.smk.
 PAPER_INPUTS = {}
 # collection name -> list of "{part}/{run}" keys whose CSVs aggregate_runs concatenates.
@@ -529,24 +536,78 @@ onsuccess:
     protect_new_cache_entries()
 
 
-onerror:
-    protect_new_cache_entries()
-
-
-def announce_plan():
-    """Print the registered runs' training work and estimated time (stderr); write .snakemake/effdl/plan.json."""
+def announce_plan(runs):
+    """Print the training work of `runs` and its estimated time (stderr); write .snakemake/effdl/plan.json."""
     import sys
 
-    from effdl.plan.work import announce
+    from effdl.plan.work import announce, plan_text
 
     def to_stderr(text):
         print(text, file=sys.stderr, flush=True)
 
+    # `effdl plan` (effdl.plan.estimate) asks for the text only: no banner, and plan.json stays the last run's
+    text_only = os.environ.get("EFFDL_PLAN_TEXT")
     # a report only: never stop the workflow over it
     try:
-        announce(RUNS, config, log=to_stderr)
+        if text_only:
+            Path(text_only).write_text(plan_text(runs, config)[1] + "\n")
+        else:
+            announce(runs, config, log=to_stderr)
     except (OSError, ValueError, KeyError) as err:
         print(f"(could not plan the training work: {err})", file=sys.stderr)
+
+
+def needed_runs(dag):
+    """The registered runs that the built DAG holds as train_model jobs: the requested targets' runs."""
+    keys = {
+        f"{job.wildcards.part}/{job.wildcards.run}"
+        for job in dag.jobs
+        if job.rule.name == "train_model"
+    }
+    return {key: spec for key, spec in RUNS.items() if key in keys}
+
+
+def announce_plan_of_targets():
+    """Announce the plan once Snakemake has built the DAG of the requested targets (also with -n), so that
+    `snakemake results/figs/lr_sweep.pdf` lists that figure's runs only; `effdl plan` reads the same text.
+    Snakemake has no public hook after the DAG build in a dry run, so this wraps the (pinned) Workflow's
+    _build_dag; without it, every registered run is announced at once.
+    """
+    build = getattr(workflow, "_build_dag", None)
+    if build is None:
+        announce_plan(RUNS)
+        return
+
+    def build_and_announce():
+        build()
+        announce_plan(needed_runs(workflow.dag))
+
+    workflow._build_dag = build_and_announce
+
+
+def report_failed_jobs():
+    """Name each failed job, its log and the log's last lines: the default profile's quiet rule listing hides
+    Snakemake's own 'Error in rule' block (docs/recovery.md reads this line)."""
+    import sys
+
+    for job in sorted(getattr(workflow.scheduler, "failed", ()), key=str):
+        # a SLURM group job has no single rule: it is named as Snakemake names it
+        wildcards = getattr(job, "wildcards_dict", {}) or {}
+        where = ", ".join(f"{k}={v}" for k, v in wildcards.items())
+        where = f" ({where})" if where else ""
+        logs = [str(path) for path in getattr(job, "log", None) or []]
+        name = job.rule.name if hasattr(job, "rule") else str(job)
+        print(
+            f"Error in rule {name}{where}; its log is {', '.join(logs) or 'missing'}",
+            file=sys.stderr,
+        )
+        for log in logs:
+            try:
+                tail = Path(log).read_text(errors="replace").splitlines()[-5:]
+            except OSError:
+                continue
+            for line in tail:
+                print(f"    {line[:196]}", file=sys.stderr)
 
 
 # ---- the paper: is it in the default target (config key paper.build), and where its sources are
@@ -564,11 +625,13 @@ PAPER_STY = [
     "url",
     "xcolor",
 ]
+# The TeX notice, a few readable lines (docs/configuration.md "Installing").
 PAPER_INSTALL_HINT = (
-    "Install TeX with `bash workflow/setup.sh` (Debian/Ubuntu, root or sudo), or by hand: Debian/Ubuntu "
-    "`apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils`; macOS "
-    "MacTeX (`brew install --cask mactex-no-gui`) plus `brew install poppler`; conda-forge "
-    "`conda install -c conda-forge texlive-core latexmk poppler`. Or set paper.build: false to skip the paper."
+    "  Install TeX: bash workflow/setup.sh (Debian/Ubuntu, root or sudo), or by hand:\n"
+    "    Debian/Ubuntu: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk poppler-utils\n"
+    "    macOS: brew install --cask mactex-no-gui && brew install poppler\n"
+    "    conda-forge: conda install -c conda-forge texlive-core latexmk poppler\n"
+    "  Or set paper.build: false to skip the paper without this notice."
 )
 
 
@@ -600,8 +663,8 @@ def paper_in_default_target():
     missing = missing_latex()
     if missing and workflow.is_main_process:
         logger.warning(
-            f"paper.build is auto and this machine lacks {', '.join(missing)}: the default target builds every "
-            "figure and generated table but not results/paper.pdf. "
+            f"paper.build is auto and this machine lacks {', '.join(missing)}:\n"
+            "  the default target builds every figure and generated table but not results/paper.pdf.\n"
             + PAPER_INSTALL_HINT
         )
     return not missing

@@ -16,7 +16,7 @@ rule prepare_data:
         sums="results/data/{dataset}.checksums.json",
     log:
         "results/logs/prepare_data/{dataset}.log",
-    cache: True
+    cache: CACHE_ASKED
     conda:
         "../envs/effdl.yaml"
     threads: 1

@@ -9,7 +9,7 @@ P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]
 CINIC10 = config["datasets"]["cinic10"]
 # "pretrained" unless no weights can be had and random init is explicitly allowed (decided here, at
 # DAG time, so that the runs' `weights` column and params say which start they got).
-# a relative weights_path starts at the repository root, like the data paths (README "Variants")
+# a relative weights_path starts at the repository root, like the data paths (docs/configuration.md "Variants")
 P4_WEIGHTS = repo_path(P4["weights_path"])
 P4_INIT = plan_init(
     P4["init"], P4_WEIGHTS, P4["allow_random_init"], P4["download_weights"]

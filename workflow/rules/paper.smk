@@ -54,7 +54,11 @@ rule build_paper:
         config_listing="results/tex/config_listing.tex",
         rebuild="results/tex/rebuild_table.tex",
     output:
-        "results/paper.pdf",
+        report(
+            "results/paper.pdf",
+            caption="../report/paper.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/build_paper.log",
     conda:

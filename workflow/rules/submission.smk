@@ -100,7 +100,11 @@ rule notebook:
         # the runs' summaries: the notebook shows each run's training log and total training time
         summaries=sorted(run_file(key, "summary.csv") for key in RUNS),
     output:
-        "results/submission/pset2.ipynb",
+        report(
+            "results/submission/pset2.ipynb",
+            caption="../report/notebook.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/notebook.log",
     conda:
@@ -127,7 +131,11 @@ rule submission_zip:
         wheel=EFFDL_WHEEL,
         ai_logs=AI_LOGS,
     output:
-        SUBMISSION_ZIP,
+        report(
+            SUBMISSION_ZIP,
+            caption="../report/submission.rst",
+            category="Paper and submission",
+        ),
     log:
         "results/logs/submission_zip.log",
     conda:

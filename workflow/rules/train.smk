@@ -21,7 +21,7 @@ rule train_model:
         sums=run_file("{part}/{run}", "checksums.json"),
     log:
         "results/logs/train_model/{part}/{run}.log",
-    cache: True
+    cache: CACHE_ASKED
     conda:
         "../envs/effdl.yaml"
     threads: 2
@@ -46,7 +46,12 @@ rule aggregate_runs:
     output:
         iters="results/metrics/{collection}/iters.csv",
         epochs="results/metrics/{collection}/epochs.csv",
-        summary="results/metrics/{collection}/summary.csv",
+        summary=report(
+            "results/metrics/{collection}/summary.csv",
+            caption="../report/metrics.rst",
+            category="Metrics",
+            subcategory="{collection}",
+        ),
     log:
         "results/logs/aggregate_runs/{collection}.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""`python -m effdl.bench`: parse the command line, load the data, run the benchmark and write its CSVs."""
+"""`effdl bench` (alias `python -m effdl.bench`): parse the command line, load data, run the benchmark, write CSVs."""
 
 from __future__ import annotations
 
@@ -18,49 +18,11 @@ from effdl.engine import resolve_device
 from effdl.io import write_csv
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m effdl.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the CI version (about a minute on a 2-core CPU)")
-    parser.add_argument("--steps", type=int, help="timed training steps per pipeline and round")
-    parser.add_argument("--warmup", type=int, help="untimed steps before timing")
-    parser.add_argument("--repeats", type=int, help="interleaved rounds (ratios are medians over rounds)")
-    parser.add_argument("--batch-size", type=int, help="training batch size, the same for every pipeline")
-    parser.add_argument("--eval-images", type=int, help="test images per evaluation pass")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--out", default="results/bench", help="output folder for the CSVs")
-    parser.add_argument(
-        "--data",
-        help="packed .pt or ImageFolder dir/.tar.gz (default: results/data/cifar10.pt "
-        "when it holds enough images, else ../shared/data/cifar10-jpeg.tar.gz)",
-    )
-    parser.add_argument("--train-per-class", type=int, help="training images per class for throughput/epochs")
-    parser.add_argument("--test-per-class", type=int, help="test images per class")
-    parser.add_argument(
-        "--engine",
-        nargs="+",
-        metavar="VARIANT",
-        help="engine variants to time: fp32|bf16 with optional +cl (channels_last) and +compile, "
-        "e.g. fp32 fp32+cl bf16 bf16+cl bf16+cl+compile",
-    )
-    parser.add_argument("--workers", nargs="+", type=int, help="DataLoader num_workers values for the classic pipeline")
-    parser.add_argument("--epoch-timing", action="store_true", help="time whole epochs (always on for CUDA)")
-    parser.add_argument("--acc-epochs", type=int, help="epochs of the bf16-vs-fp32 accuracy check (0 skips it)")
-    parser.add_argument("--acc-seeds", type=int, nargs="+", help="seeds of the accuracy check")
-    parser.add_argument("--acc-train-per-class", type=int, help="training images per class of the accuracy check")
-    parser.add_argument("--acc-test-per-class", type=int, help="test images per class of the accuracy check")
-    parser.add_argument("--acc-batch-size", type=int, help="batch size of the accuracy check")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
-    parity = parser.add_argument_group("parity with the notebook (--parity; see effdl.bench.parity)")
-    parity.add_argument("--parity", action="store_true", help="train the classic pipeline and the engine, k seeds each")
-    parity.add_argument("--parity-train-per-class", type=int, default=1000, help="training images per class")
-    parity.add_argument("--parity-test-per-class", type=int, help="test images per class (default: the whole split)")
-    parity.add_argument("--parity-epochs", type=int, default=5, help="epochs per run (Part 1.1's 5)")
-    parity.add_argument("--parity-lr", type=float, default=0.1, help="constant SGD learning rate")
-    parity.add_argument("--parity-seeds", type=int, nargs="+", default=[43, 44, 45], help="seeds per pipeline")
-    parity.add_argument("--parity-workers", type=int, default=2, help="classic DataLoader workers (the seed's 2)")
-    parity.add_argument("--parity-precision", default="auto", help="the engine's precision: auto | fp32 | bf16")
-    return parser.parse_args(argv)
+def parse_args(argv: list[str] | None = None, prog: str = "effdl bench") -> argparse.Namespace:
+    """The command line (effdl.cli.bench_parser, which `effdl bench --help` shows without importing torch)."""
+    from effdl.cli import bench_parser
+
+    return bench_parser(prog).parse_args(argv)
 
 
 def parity_main(args: argparse.Namespace, device: torch.device) -> int:
@@ -131,9 +93,9 @@ def default_data_path(train_per_class: int, test_per_class: int) -> Path:
     return Path("../shared/data/cifar10-jpeg.tar.gz")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "effdl bench") -> int:
     """Run the benchmark from the command line and print the tables."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -162,5 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m effdl.bench`, an alias of `effdl bench`
+    from effdl.cli import main as cli_main
+
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

@@ -30,7 +30,7 @@ DEFAULT_FREEZE = ("conv1", "bn1", "layer1", "layer2", "layer3")
 IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 # config keys named in error messages (the `finetune:` section of config/config.yaml)
 _CONFIG = "finetune"
-# what fills the torch hub cache on a machine with a network (README: "Pretrained weights")
+# what fills the torch hub cache on a machine with a network (docs/configuration.md: "Pretrained weights")
 PRESEED_COMMAND = "python -c 'import torchvision as tv; tv.models.resnet18(weights=\"IMAGENET1K_V1\")'"
 
 

@@ -1,4 +1,7 @@
-"""What a configuration costs before it runs: images trained and evaluated per model family, and a projected time.
+"""What a configuration asks for, counted from its keys alone: images trained and evaluated per model family.
+
+A tally for sizing a tier (config/cpu.yaml) by hand; the study's one time estimate is `effdl plan`
+(effdl.plan.estimate), the start-up banner's numbers, and `python -m effdl.plan.cost` is now an alias of it.
 
 Torch-free: it reads the merged config dict only (the same keys the rules read), so it can size a tier such as
 config/cpu.yaml on any machine, and project its run time from throughputs measured with `python -m effdl.bench`.
@@ -9,7 +12,6 @@ mode per seed. Job start-up, plotting and the paper are not counted (minutes at 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,24 +133,13 @@ def load_merged_config(paths: list[str | Path]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m effdl.plan.cost config/config.yaml config/offline.yaml config/cpu.yaml --train-rate 95 ...`"""
-    parser = argparse.ArgumentParser(prog="python -m effdl.plan.cost", description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="+", help="config/config.yaml first, then overlays in order")
-    parser.add_argument("--train-rate", type=float, help="measured ConvNet training img/s (python -m effdl.bench)")
-    parser.add_argument("--eval-rate", type=float, help="measured ConvNet evaluation img/s")
-    parser.add_argument("--fixed-s", type=float, default=0.0, help="seconds for job start-up, plots and the paper")
-    args = parser.parse_args(argv)
-    cost = count_cost(load_merged_config(args.configs))
-    print(f"{'family':<12}{'runs':>6}{'train images':>16}{'eval images':>16}")
-    for family in FAMILIES:
-        print(f"{family:<12}{cost.runs[family]:>6}{cost.train[family]:>16,}{cost.eval[family]:>16,}")
-    if args.train_rate and args.eval_rate:
-        seconds = project_seconds(cost, args.train_rate, args.eval_rate, fixed_s=args.fixed_s)
-        print(
-            f"projected at {args.train_rate:g} / {args.eval_rate:g} img/s (train / eval): "
-            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items())
-        )
-    return 0
+    """`python -m effdl.plan.cost config/config.yaml OVERLAY ...`: an alias of `effdl plan --configfile OVERLAY ...`
+    (the one estimator, the start-up banner's); the base config/config.yaml is read by the workflow anyway."""
+    from effdl.cli import main as cli_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configs = [a for a in argv if a.endswith((".yaml", ".yml")) and Path(a).name != "config.yaml"]
+    return cli_main(["plan", *(["--configfile", *configs] if configs else [])])
 
 
 if __name__ == "__main__":

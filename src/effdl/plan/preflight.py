@@ -3,7 +3,7 @@
 Each returns problems as messages naming the config key and the fix, so the workflow can stop before a job
 deletes a finished output: config files' YAML syntax (file, line), `--config` strings coerced to the schema's
 types, the requested device on this host, strings that reach TeX, data set sources, number of classes.
-Run `python -m effdl.plan.preflight config/config.yaml [overlay.yaml ...]` to check config files by hand.
+Run `effdl check --configfile overlay.yaml ...` to check config files by hand.
 """
 
 from __future__ import annotations
@@ -250,15 +250,77 @@ def path_problems(config: dict) -> list[str]:
     return []
 
 
-def main(argv: list[str]) -> int:
-    """Check config files' YAML syntax by hand: exit 1 with one message per broken file."""
-    problems = [p for p in (yaml_problem(path) for path in argv) if p]
+def config_problems(configfiles: list[str | Path], repo: Path) -> list[str]:
+    """What `effdl check` reports: broken YAML per file, then the merged config (config/config.yaml of `repo`
+    and the overlays) against the schema, its strings that reach TeX, files it names, and data set sources."""
+    from effdl.plan.config import ConfigError, validate_config
+
+    base = repo / "config" / "config.yaml"
+    files = [base, *(Path(f) for f in configfiles if Path(f).resolve() != base.resolve())]
+    problems = [p for p in (yaml_problem(path) for path in files) if p]
+    if problems:
+        return problems
+    config: dict = {}
+    for path in files:
+        config = _merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    try:
+        validate_config(config, repo / "workflow" / "schemas" / "config.schema.yaml")
+    except ConfigError as err:
+        problems.append(str(err))
+    problems += tex_problems(config, configfiles) + path_problems(config)
+    for name, source in (config.get("datasets") or {}).items():
+        if isinstance(source, dict) and source.get("source") == "imagefolder" and source.get("path"):
+            path = Path(source["path"]) if Path(source["path"]).is_absolute() else repo / source["path"]
+            if not path.exists():
+                problems.append(
+                    f"data set '{name}': datasets.{name}.path = '{source['path']}' does not exist (relative paths "
+                    "start at the repository root)."
+                )
+            else:
+                problem = source_problem(name, {**source, "path": str(path)})
+                problems += [problem] if problem else []
+    return problems
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Snakemake's config merge: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parser(prog: str = "effdl check"):
+    """The command line of `effdl check`."""
+    import argparse
+
+    from effdl.cli import add_configfile
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Check config files before a run: YAML syntax (file, line), the merged config against the "
+        "schema, strings that reach the paper, and configured data sources. Reads config/config.yaml of --repo "
+        "first, then the overlays in order, as snakemake does.",
+    )
+    parser.add_argument("files", nargs="*", help="config files (the same as --configfile; kept for old scripts)")
+    add_configfile(parser)
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the repository root (default: .)")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl check") -> int:
+    """`effdl check --configfile overlay.yaml ...`: exit 1 with one message per problem, before any Snakemake run."""
+    args = parser(prog).parse_args(argv)
+    files = [*args.files, *args.configfile]
+    problems = config_problems(files, args.repo)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print(f"{len(argv)} config file(s) parse as YAML mappings")
+        print(f"config/config.yaml and {len(files)} overlay(s): YAML, schema and data sources check out")
     return 1 if problems else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # `python -m effdl.plan.preflight`, an alias of `effdl check`
+    from effdl.cli import main as cli_main
+
+    sys.exit(cli_main(["check", *sys.argv[1:]]))

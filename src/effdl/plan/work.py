@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,9 +22,9 @@ PLAN_PATH = ".snakemake/effdl/plan.json"
 # Full sizes of the data sets the study knows (train, test images), 10 classes each.
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000), "cinic10": (90_000, 90_000)}
 N_CLASSES = 10
-BENCH_COMMAND = "python -m effdl.bench --device {device} --steps 5 --repeats 2 --engine {engine} --acc-epochs 0"
+BENCH_COMMAND = "effdl bench --device {device} --steps 5 --repeats 2 --engine {engine} --acc-epochs 0"
 # Models whose epoch cost the bench's ConvNet measures (same layers; sparse_convnet adds its masks).
-BENCH_FAMILIES = ("convnet",)
+BENCH_FAMILIES = ("convnet", "sparse_convnet")
 
 
 def dataset_images(name: str, source: dict) -> tuple[int | None, int | None]:
@@ -122,7 +121,7 @@ def bench_throughput(bench_dir: str | Path, engine: dict) -> dict | None:
     return {
         "train_img_s": rates["train"],
         "eval_img_s": rates["eval"],
-        "source": f"python -m effdl.bench on {device}{' ' + gpu if gpu else ''} ({bench_dir}/throughput.csv)",
+        "source": f"effdl bench on {device}{' ' + gpu if gpu else ''} ({bench_dir}/throughput.csv)",
     }
 
 
@@ -218,28 +217,32 @@ def summarise(planned: list[dict], bench: dict | None, finished: dict[str, dict]
 
 
 def _duration(seconds: float) -> str:
-    from effdl.progress import format_duration
-
-    return format_duration(seconds)
+    """Hours and minutes, the unit a study's cost is read in: '45 h 31 min', '12 min', '27 s'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
     """The start-up text: one line per model family, the total, and the estimate or how to get one."""
-    lines = ["Planned training work (train_model jobs; .snakemake/effdl/plan.json; progress: python -m effdl.status):"]
+    lines = ["Planned training work of the requested targets (train_model jobs; progress: effdl status):"]
     width = max([len(r["family"]) for r in summary] + [6])
     for r in sorted(summary, key=lambda r: -r["train_images"]):
+        # an unmeasured family says nothing on its row: the last line says once how to measure it
         if r["done"] == r["runs"]:
             left = "left: none"
         elif not r["unknown"]:
             left = f"left ~{_duration(r['left_s'])}"
         elif r["unknown"] == r["runs"] - r["done"]:
-            left = "time not measured"
+            left = ""
         else:
             left = f"left > {_duration(r['left_s'])}"
         lines.append(
             f"  {r['family']:<{width}}  {r['runs']:4d} runs ({r['done']} done)  {r['epochs']:6d} epochs  "
             f"{r['train_images'] / 1e6:9.2f} M train + {r['eval_images'] / 1e6:7.2f} M eval images  "
-            f"{left}"
+            f"{left}".rstrip()
         )
     total = {
         k: sum(r[k] for r in summary)
@@ -253,15 +256,14 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
     if total["runs"] == total["done"]:
         lines.append("  every training run is done")
     elif total["left_s"] > 0:
-        unknown = f"; {total['unknown']} run(s) of unmeasured families not included" if total["unknown"] else ""
-        lines.append(
-            f"  estimated training time left, one job at a time: {_duration(total['left_s'])}{unknown} "
-            f"(measured: {'; '.join(sources)}). Parallel GPU slots divide it, at most by their number."
-        )
+        unknown = f" ({total['unknown']} run(s) of unmeasured families not included)" if total["unknown"] else ""
+        lines.append(f"  estimated training time left, one job at a time: {_duration(total['left_s'])}{unknown}")
+        lines.append("  parallel GPU slots divide it, at most by their number; rates measured by:")
+        lines += [f"    {source}" for source in sources]
     if total["unknown"] and bench is None:
         gpu = device.startswith("cuda") or device == "auto" and _has_nvidia()
         command = BENCH_COMMAND.format(device="cuda" if gpu else "cpu", engine="bf16+cl" if gpu else "fp32+cl")
-        lines.append(f"  no throughput measured on this machine yet; measure it (about 1-3 min): {command}")
+        lines.append(f"  time not measured on this machine yet; measure it (about 1-3 min): {command}")
     return "\n".join(lines)
 
 
@@ -286,13 +288,20 @@ def write_plan(path: str | Path, planned: list[dict], config: dict) -> bool:
     return True
 
 
-def announce(runs: dict[str, dict], config: dict, results: str = "results", log=None, plan_path=PLAN_PATH) -> str:
-    """What the Snakefile calls at DAG build: write the plan file and return (and log) the start-up text."""
-    tick = time.perf_counter()
+def plan_text(runs: dict[str, dict], config: dict, results: str = "results") -> tuple[list[dict], str]:
+    """The one cost estimate (start-up banner and `effdl plan`): the planned runs and their text."""
     planned = planned_runs(runs, config["datasets"], results)
-    write_plan(plan_path, planned, config)
     bench = bench_throughput(Path(results) / "bench", config.get("engine", {}))
     text = format_plan(summarise(planned, bench, finished_throughput(results)), bench, config.get("device", "auto"))
+    return planned, text
+
+
+def announce(runs: dict[str, dict], config: dict, results: str = "results", log=None, plan_path=PLAN_PATH) -> str:
+    """What the workflow calls once the DAG is built (`runs`: the train_model jobs of the requested targets): write
+    the plan file for `effdl status` and return (and log) the start-up text, the one `effdl plan` prints.
+    """
+    planned, text = plan_text(runs, config, results)
+    write_plan(plan_path, planned, config)
     if log is not None:
-        log(text + f"\n  (planned in {time.perf_counter() - tick:.2f} s)")
+        log(text)
     return text

@@ -94,9 +94,18 @@ def data_sources_table(summaries: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-# The rules that write the appendix and the PDF, and the submission's wheel, notebook and zip (built from the PDF's
-# inputs and the PDF), run after the runtime table is written, so it cannot time them.
-UNTIMED_RULES = ("tex_provenance", "build_paper", "effdl_wheel", "notebook", "submission_zip")
+# The rules that write the appendix and the PDF, the submission's wheel, notebook and zip (built from the PDF's
+# inputs and the PDF), run after the runtime table is written, so it cannot time them; nor the report's
+# PNGs and landing page (workflow/rules/dashboard.smk), which may run after it.
+UNTIMED_RULES = (
+    "tex_provenance",
+    "build_paper",
+    "effdl_wheel",
+    "notebook",
+    "submission_zip",
+    "report_png",
+    "report_description",
+)
 
 
 def rule_runtimes(benchmarks_dir: str | Path) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The README's showcase of a finished run: a few of its figures as small PNGs and its claims table in Markdown.
 
-    python -m effdl.report.showcase variants/cpu/results          # writes docs/cpu-tier/, updates README.md
-    python -m effdl.report.showcase variants/cpu/results --partial   # a run in progress, as far as it got
+    effdl showcase variants/cpu/results --out docs/cpu-tier --readme README.md   # PNGs, claims.md, README block
+    effdl showcase variants/cpu/results --out /tmp/show --partial                 # a run in progress, so far
 
 reads `<results>/figs/<name>.pdf` and `<results>/metrics/claims.csv` (rule tex_claims), renders the PDFs with
 poppler's `pdftoppm` (installed with TeX by workflow/setup.sh), writes `claims.md` beside the PNGs and puts the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from effdl.report.claims import FAILS
 
 SHOWCASE_FIGURES = ("lr_sweep", "quantization", "pruning")  # Parts 1.1, 2 and 3: one figure per kind of result
 PNG_DPI = 60  # a 6.5-inch-wide figure -> ~390 px: legible on GitHub, a few tens of kB
-SHOWCASE_BEGIN = "<!-- showcase: begin (python -m effdl.report.showcase; do not edit by hand) -->"
+SHOWCASE_BEGIN = "<!-- showcase: begin (effdl showcase; do not edit by hand) -->"
 SHOWCASE_END = "<!-- showcase: end -->"
 PROVENANCE_TABLE = Path("metrics/part1_lr_sweep/epochs.csv")  # any run table: every row carries provenance
 
@@ -142,18 +143,40 @@ def write_showcase(
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m effdl.report.showcase", description=__doc__.splitlines()[0])
+def parser(prog: str = "effdl showcase") -> argparse.ArgumentParser:
+    """The command line of `effdl showcase`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Render a finished run's figures (RESULTS/figs/<name>.pdf) as PNG and its claims table "
+        "(RESULTS/metrics/claims.csv) as Markdown into --out; with --readme, also replace that file's showcase "
+        "block. Nothing else is written; files it replaces are named first.",
+    )
     parser.add_argument("results", type=Path, help="a finished run's results/ folder, e.g. variants/cpu/results")
-    parser.add_argument("--out", type=Path, default=Path("docs/cpu-tier"), help="folder for the PNGs and claims.md")
-    parser.add_argument("--readme", default="README.md", help="README to update ('' = none)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs and claims.md, e.g. docs/cpu-tier")
+    parser.add_argument("--readme", type=Path, help="also update this file's showcase block (e.g. README.md)")
     parser.add_argument("--figures", nargs="+", default=list(SHOWCASE_FIGURES), help="figure names under figs/")
     parser.add_argument("--partial", action="store_true", help="show a run in progress as far as it got")
-    args = parser.parse_args(argv)
-    readme = Path(args.readme) if args.readme else None
-    for path in write_showcase(args.results, args.out, readme, tuple(args.figures), partial=args.partial):
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "effdl showcase") -> int:
+    """`effdl showcase RESULTS --out DIR [--readme README.md]`: writes only where told, and says what it replaces."""
+    args = parser(prog).parse_args(argv)
+    targets = [args.out / f"{name}.png" for name in args.figures] + [args.out / "claims.md"]
+    replaced = [path for path in [*targets, args.readme] if path is not None and path.exists()]
+    if replaced:
+        print(f"replaces {', '.join(map(str, replaced))}")
+    try:
+        written = write_showcase(args.results, args.out, args.readme, tuple(args.figures), partial=args.partial)
+    except ShowcaseError as err:
+        print(err, file=sys.stderr)
+        return 1
+    for path in written:
         print(f"wrote {path}")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m effdl.report.showcase`, an alias of `effdl showcase`
+    from effdl.cli import main as cli_main
+
+    sys.exit(cli_main(["showcase", *sys.argv[1:]]))
