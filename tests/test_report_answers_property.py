@@ -221,7 +221,7 @@ def test_oneshot_sentence_reads_right(levels, data):
     sentence = oneshot_safe_sentence(oneshot)
     assert_readable(sentence)
     dense = oneshot.loc[oneshot["target_sparsity"] == 0, "test_acc"].mean()
-    for mode, name in (("structured", "Structured"), ("unstructured", "Unstructured")):
+    for mode, name in (("structured", "structured"), ("unstructured", "unstructured")):
         means = oneshot[(oneshot["mode"] == mode) & (oneshot["target_sparsity"] > 0)]
         means = means.groupby("target_sparsity")["test_acc"].mean().dropna()
         already = re.search(rf"{name} one-shot pruning loses more than 1 point already at ([0-9]+)", sentence)
