@@ -163,7 +163,7 @@ def schedulers_equal(t) -> Claim:
 
 
 def convnet_90(t) -> Claim:
-    part, src = "1.3", "notebook (ConvNet docstring)"
+    part, src = "1.2", "notebook (ConvNet docstring)"
     exp = "The ConvNet passes 90 % test accuracy at the seed's full settings"
     test = "one-sample t-test, one-sided, vs 90 %"
     sched = t.get("sched")
