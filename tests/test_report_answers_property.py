@@ -221,15 +221,15 @@ def test_oneshot_sentence_reads_right(levels, data):
     sentence = oneshot_safe_sentence(oneshot)
     assert_readable(sentence)
     dense = oneshot.loc[oneshot["target_sparsity"] == 0, "test_acc"].mean()
-    for mode, name in (("structured", "Structured"), ("unstructured", "Unstructured")):
+    for mode, name in (("structured", "structured"), ("unstructured", "unstructured")):
         means = oneshot[(oneshot["mode"] == mode) & (oneshot["target_sparsity"] > 0)]
         means = means.groupby("target_sparsity")["test_acc"].mean().dropna()
-        already = re.search(rf"{name} one-shot pruning loses more than 1 point already at ([0-9]+)", sentence)
+        already = re.search(rf"\b{name} one-shot pruning loses more than 1 point already at ([0-9]+)", sentence)
         if already:
             level = float(already.group(1)) / 100
             assert level == means.index.min() and means[level] < dense - 1, sentence
         upto = re.search(
-            rf"{name} one-shot pruning stays within 1 point of it (?:at every level tested, )?up to "
+            rf"\b{name} one-shot pruning stays within 1 point of it (?:at every level tested, )?up to "
             r"([0-9]+)",
             sentence,
         )

@@ -41,3 +41,16 @@ def test_every_figure_of_the_paper_is_in_the_rebuild_table_and_no_caption_prints
     main = (REPO / "paper" / "main.tex").read_text()
     assert "\\newcommand{\\rebuild}[2]{}" in main  # the mark prints nothing where it stands
     assert "Rebuild:" not in "".join(texts)
+
+
+def test_rows_follow_the_paper_figures_first():
+    from effdl.report.rebuild import Rebuild, in_document_order
+
+    sections = r"\label{fig:b} \input{\gen{t2.tex}} \label{fig:a} \begin{table}\label{tab:1}\end{table}"
+    entries = [
+        Rebuild("Table", "tab:1", "results/tex/t1.tex", ""),
+        Rebuild("Figure", "fig:a", "a.pdf", ""),
+        Rebuild("Table", "tab:2", "results/tex/t2.tex", ""),
+        Rebuild("Figure", "fig:b", "b.pdf", ""),
+    ]
+    assert [e.label for e in in_document_order(entries, sections)] == ["fig:b", "fig:a", "tab:2", "tab:1"]

@@ -15,7 +15,7 @@ log = open_log(snakemake.log[0])
 def main(length: int, depth: int, out_pdf: str) -> None:
     fig = positional_encoding_figure(positional_encoding(length, depth).numpy())
     caption = (
-        f"effdl.models.transformer.positional_encoding(length={length}, depth={depth}) | torch {torch.__version__} "
+        f"data: none, the table is computed (length {length}, depth {depth}) | torch {torch.__version__} "
         f"| commit {git_commit()}"
     )
     save_figure(fig, out_pdf, caption, print_width=0.8)

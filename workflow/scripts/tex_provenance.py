@@ -11,7 +11,7 @@ from effdl.report.csvs import read_csv
 from effdl.report.deviations import deviations_table
 from effdl.report.environment import command_line, config_listing, listing_tex, package_versions
 from effdl.report.provenance import data_sources_table, provenance_macros, rule_runtimes
-from effdl.report.rebuild import rebuild_entries, rebuild_table
+from effdl.report.rebuild import in_document_order, rebuild_entries, rebuild_table
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -45,6 +45,8 @@ def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outp
     )
     write_text(listing_tex(config_listing(config, repo)), outputs.config_listing)
     entries = rebuild_entries(Path(path).read_text() for path in tex_sources)
+    sections = "".join(Path(p).read_text() for p in sorted(tex_sources) if "/sections/" in str(p))
+    entries = in_document_order(entries, sections)
     df_to_latex(rebuild_table(entries), outputs.rebuild, escape=False, column_format="@{}lp{6.2cm}p{6.6cm}@{}")
     log(f"provenance of {len(summaries)} runs written")
 

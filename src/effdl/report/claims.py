@@ -205,7 +205,7 @@ def schedulers_equal(t, margin: float = EQUIVALENCE_MARGIN) -> Claim:
 
 
 def convnet_90(t) -> Claim:
-    part, prov = "1.3", NOTEBOOK
+    part, prov = "1.2", NOTEBOOK
     src = "notebook, ConvNet docstring: over 90 % CIFAR-10 test accuracy"
     exp = "The ConvNet passes 90 % test accuracy at the problem set's full settings"
     test = "one-sample t-test, one-sided, vs 90 %"

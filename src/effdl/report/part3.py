@@ -138,7 +138,7 @@ def oneshot_macros(m, oneshot, pruned_epochs):
     m["PthreeOneshotSafeSentence"] = oneshot_safe_sentence(oneshot)
 
 
-ONESHOT_NAMES = {"structured": "Structured", "unstructured": "Unstructured"}
+ONESHOT_NAMES = {"structured": "structured", "unstructured": "unstructured"}
 
 
 def oneshot_safe_sentence(oneshot: pd.DataFrame, points: float = 1.0) -> str:

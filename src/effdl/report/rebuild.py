@@ -41,6 +41,19 @@ def rebuild_entries(texts: Iterable[str]) -> list[Rebuild]:
     return entries
 
 
+def in_document_order(entries: Iterable[Rebuild], sections: str) -> list[Rebuild]:
+    """Figures, then tables, each in the order the paper's sections (`sections`, in reading order) place them:
+    a float written in a section by its label, a generated table by where the section inputs it."""
+
+    def position(entry: Rebuild) -> int:
+        for needle in (f"\\label{{{entry.label}}}", f"\\gen{{{entry.target.rsplit('/', 1)[-1]}}}"):
+            if needle in sections:
+                return sections.index(needle)
+        return len(sections)
+
+    return sorted(entries, key=lambda e: (e.kind != "Figure", position(e)))
+
+
 def _sources_cell(sources: str) -> str:
     """The CSVs as breakable paths; a mark saying there is no CSV (a computed figure) as plain words."""
     if sources.strip().lower().startswith("no csv"):

@@ -65,7 +65,7 @@ assert count_parameters(net) == 1_212_778 and len(moving_average(losses, n=100))
         "quant_cases",
         "2.1",
         "2.1.3",
-        "the seed's eight quantize/dequantize test cases",
+        "the problem set's eight quantize/dequantize test cases",
         """\
 import sys
 
