@@ -579,11 +579,11 @@ def test_part2_macros_and_table_are_tex_ready():
     macros = part2_macros(summary, rows, packed, mnist={"batch_size": 64, "hidden": 128, "lr": 1e-3, "gamma": 0.1})
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
     assert macros["PtwoMnistTensorNearestBEightDelta"] == "$-0.10$"
-    assert macros["PtwoMnistStochVsNearest"] == "higher than"
+    assert macros["PtwoMnistStochVsNearest"] == "higher than banker's rounding"
     assert macros["PtwoMnistStochGap"] == "$+9.00$"
     # both checkpoints lose exactly 0.1 points at 8 bits: the paired t-test sees a certain (zero-variance) loss
-    assert macros["PtwoMnistBEightVsFp"] == "lower than"
-    assert macros["PtwoMnistBTwoVsFp"] == "lower than"
+    assert macros["PtwoMnistBEightVsFp"] == "lower than fp32"
+    assert macros["PtwoMnistBTwoVsFp"] == "lower than fp32"
     assert macros["PtwoMnistFileRatio"] == "5.00"
     assert macros["PtwoMnistGranularitySentence"].startswith("This run configured only per-tensor")
     sizes = seed_test_case_sizes()

@@ -112,7 +112,7 @@ def schedule(draw):
     for seed in range(n_seeds):
         lr = 0.1
         for epoch in range(1, n_epochs + 1):
-            row = {"run": f"s{seed}", "epoch": epoch, "lr": lr, "test_acc": draw(ACCS)}
+            row = {"run": f"s{seed}", "epoch": epoch, "epoch_lr": lr, "test_acc": draw(ACCS)}
             row["train_loss"] = draw(st.sampled_from([2.3, 2.0, 1.5, 1.5, float("nan")]))
             epochs.append(row)
             if epoch in drops:
