@@ -592,7 +592,7 @@ def test_part2_macros_and_table_are_tex_ready():
     table = part2_table(summary)
     assert list(table["setting"]) == ["fp32", "8-bit", "2-bit", "2-bit stochastic"]
     assert table.loc[0, "channel (\\%)"] == "--"  # no per-channel variant was run
-    assert "seed's" in macros["PtwoBatchnormSentence"] and macros["PtwoMnistEpochs"] == "4"
+    assert "problem set's" in macros["PtwoBatchnormSentence"] and macros["PtwoMnistEpochs"] == "4"
     assert "random order" in macros["PtwoMnistOrder"]  # the default, shuffle: true
     unshuffled = part2_macros(
         summary, rows, packed, mnist={"batch_size": 1, "hidden": 128, "lr": 1e-3, "gamma": 0.1, "shuffle": False}
