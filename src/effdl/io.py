@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import os
 import re
 import tempfile
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from effdl.plan.checksums import file_sha256 as sha256_file  # noqa: F401 (one home; re-exported)
 from effdl.resources import as_resource_error
 
 if TYPE_CHECKING:
@@ -48,15 +48,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         if resource is not None:
             raise resource from err
         raise
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _umask() -> int:
