@@ -27,8 +27,9 @@ PER_CLASS = 8  # effdl.report.nbrun.QUICK_SUBSET takes 8 images per class and sp
 
 
 def shared_data() -> Path:
-    """The offline data folder beside the checkout (or EFFDL_SHARED_DATA where a worktree sits elsewhere)."""
-    return Path(os.environ.get("EFFDL_SHARED_DATA") or REPO.parent / "shared" / "data")
+    """The repository's own test data (.test/: the same ImageFolder archives, in every clone), or
+    EFFDL_SHARED_DATA to offer another copy."""
+    return Path(os.environ.get("EFFDL_SHARED_DATA") or REPO / ".test")
 
 
 def smoke_zip() -> Path:
