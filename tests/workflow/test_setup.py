@@ -113,11 +113,11 @@ def test_check_mode_only_reports(tmp_path):
     assert "effdl ready" not in result.stdout
 
 
-def test_readme_quickstart_is_two_commands():
-    """The README's quickstart stays two one-line commands, both starting with setup.sh."""
+def test_readme_starts_with_set_up_and_run_then_set_up_and_test():
+    """The README's first command (the smoke run) and its test command are each one line starting with setup.sh."""
     readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## Quickstart", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
-    blocks = [block.split("\n", 1)[1] for block in section.split("```")[1::2]]
-    commands = [line for block in blocks for line in block.splitlines() if line.strip()]
-    assert len(commands) == 2, commands
-    assert all(command.startswith("bash workflow/setup.sh && ") for command in commands), commands
+    for heading in ("\n## Try it", "\n## Tests"):
+        section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+        first_block = section.split("```")[1].split("\n", 1)[1]
+        command = next(line for line in first_block.splitlines() if line.strip())
+        assert command.startswith("bash workflow/setup.sh && .venv/bin/"), (heading, command)

@@ -58,6 +58,8 @@ rule report_png:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_param("report_png.py"),
     script:
         "../scripts/report_png.py"
 
@@ -83,5 +85,6 @@ rule report_description:
         label=config["paper"]["label"],
         configfiles=[repo_relative(path) for path in workflow.configfiles],
         benchmarks_dir="results/benchmarks",
+        code=code_param("report_description.py"),
     script:
         "../scripts/report_description.py"
