@@ -84,6 +84,8 @@ rule effdl_wheel:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_param("build_wheel.py"),
     script:
         "../scripts/build_wheel.py"
 
