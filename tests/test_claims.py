@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import REPO, SHARED_DATA
 from scipy import stats as st
 
 from effdl.report import claims as c
@@ -348,7 +348,6 @@ def test_every_claim_names_its_provenance_and_problem_set_quotes_are_its_words(t
 
 def test_the_margin_is_fixed_in_the_config_and_the_schemas_default_is_the_codes():
     import yaml
-    from conftest import REPO
 
     from effdl.plan.config import load_schema
 

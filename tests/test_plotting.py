@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from conftest import REPO
 
 from effdl.report.plotting import hue_order
 
@@ -86,8 +87,6 @@ def test_every_text_prints_at_seven_points_or_more(tmp_path):
 def test_figure_print_widths_match_the_paper():
     # save_figure sizes fonts for the width the paper shows a figure at, so the two must agree
     import re
-
-    from conftest import REPO
 
     shown = {}
     for tex in (REPO / "paper" / "sections").glob("*.tex"):

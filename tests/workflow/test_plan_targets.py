@@ -86,7 +86,8 @@ def dry_run_args(args: list[str], tmp_path) -> list[str]:
     if "--directory" in args:
         at = args.index("--directory")
         args = args[:at] + args[at + 2 :]
-    return [*args, "-n", "--nolock", "--directory", str(tmp_path)]
+    # the options go first: a documented `--cache -- <target>` ends option parsing at its `--`
+    return ["-n", "--nolock", "--directory", str(tmp_path), *args]
 
 
 def test_the_readme_smoke_command_dry_runs(tmp_path):

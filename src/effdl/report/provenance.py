@@ -15,6 +15,12 @@ from effdl.report.texgen import escape, fmt
 from effdl.report.words import CHANCE_MARGIN, FLAT_POINTS, SPIKE_FACTOR
 
 
+def breakable(tex: str) -> str:
+    """Let TeX break a long typewriter token (a target path) after each '/' and '_' instead of overrunning the
+    column: `snakemake results/submission/CS2420_PSet2_<names>.zip` is one word to TeX."""
+    return tex.replace("/", "/\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
+
+
 def _values(frame: pd.DataFrame, column: str) -> str:
     if column not in frame:
         return "n/a"
@@ -52,7 +58,7 @@ def provenance_macros(
         "StudyLabel": escape(label),
         "StudyIsSmoke": "1" if "smoke" in label.lower() else "0",
         "ConfigFiles": escape(", ".join(scrub_paths(str(f), repo_dir) for f in configfiles)),
-        "CommandLine": escape(command or "not recorded").replace("-", "-{}"),  # no -- ligature
+        "CommandLine": breakable(escape(command or "not recorded").replace("-", "-{}")),  # no -- ligature
         "ConfigHash": config_hash(config),
         "GitCommit": escape(git_commit(repo_dir)),
         "RunCommits": escape(_values(summaries, "git_commit")),
