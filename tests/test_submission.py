@@ -96,6 +96,22 @@ def test_inline_closure_brings_helpers_constants_and_other_modules_definitions(t
     assert inline_closure(["effdl.a:f"], tmp_path, exclude={"effdl.b:helper"})[1][-1].ref == "effdl.a:f"
 
 
+def test_inline_closure_binds_an_aliased_effdl_import(tmp_path):
+    # `from effdl.b import MODES as _MODES` (a list's home elsewhere): the inlined code must see `_MODES`
+    package = tmp_path / "effdl"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(
+        "from effdl.b import MODES as _MODES\n\nMODES = tuple(_MODES)\n\n\ndef check(mode):\n    return mode in MODES\n"
+    )
+    (package / "b.py").write_text('MODES = {"structured": 1, "unstructured": 2}\n')
+    imports, blocks = inline_closure(["effdl.a:check"], tmp_path)
+    namespace: dict = {}
+    exec("\n".join(imports) + "\n" + "".join(b.text for b in blocks), namespace)
+    assert namespace["check"]("structured") and not namespace["check"]("other")
+    assert namespace["MODES"] == ("structured", "unstructured")
+
+
 def test_notebook_carries_no_path_of_the_build_machine(tmp_path):
     """Specs lose local weight paths; logs keep file names only; no cell names the repository or home."""
     runs = {"part4/x": {"part": "part4", "run": "x", "model": {"name": "resnet18", "weights_path": str(REPO / "w.pt")}}}

@@ -299,6 +299,10 @@ def inline_closure(
                 target, statement = imported[used]
                 if target.startswith("effdl."):
                     visit(target)
+                    defined = target.partition(":")[2]
+                    if used != defined and f"{module}:{used}" not in seen:  # `from effdl.x import A as _B`
+                        seen.add(f"{module}:{used}")
+                        order.append(InlineBlock(f"{module}:{used}", path, f"{used} = {defined}\n"))
                 elif target and not target.startswith("__future__"):
                     source, _, alias_name = target.partition(":")
                     alias = used if used != alias_name else ""
