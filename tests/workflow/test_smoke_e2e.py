@@ -235,7 +235,7 @@ def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission, 
     text = pdf_text(RESULTS / "paper.pdf")
     for member in team:
         assert member["name"] in text and member["email"] in text
-    assert "Code: the implementations and the seed" in text and "Success!" in text
+    assert "Code: the implementations and the problem set" in text and "Success!" in text
 
 
 @pytest.mark.slow
