@@ -339,7 +339,8 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
     every stochastic trial as a dot beside the banker's-rounding point at the same width."""
     set_style()
     nets = [n for n in NET_LABELS if n in set(summary["net"])] + sorted(set(summary["net"]) - set(NET_LABELS))
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.6 * len(nets), 3.4), squeeze=False)
+    # about \linewidth wide, so save_figure's 7 pt floor barely enlarges text laid out here (no overlap)
+    fig, axes = plt.subplots(1, len(nets), figsize=(3.3 * len(nets), 3.9), squeeze=False)
     colors = palette_for(GRANULARITIES)  # effdl.plan.registry's colours
     for ax, net in zip(axes[0], nets):
         summ, net_rows = summary[summary["net"] == net], rows[rows["net"] == net]
@@ -410,11 +411,11 @@ def quantization_figure(summary: pd.DataFrame, rows: pd.DataFrame):
     fig.legend(
         legend.values(),
         legend.keys(),
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.93),
-        ncol=3,
-        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        fontsize=7.5,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.tight_layout(rect=(0, 0.2, 1, 0.97))  # the legend's rows below the panels
     return fig
