@@ -331,7 +331,7 @@ def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.Da
     modes = list(MODES)
     set_style()
     colors = palette_for(modes)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6, 4.4))
     ci_lineplot(ax, oneshot, "sparsity_pct", "test_acc", "mode", hue_order=modes, palette=colors, marker="o")
     for mode, group in final.groupby("mode"):
         mean = group["test_acc"].mean()
@@ -356,6 +356,10 @@ def oneshot_figure(oneshot: pd.DataFrame, gradual: pd.DataFrame, baseline: pd.Da
     ax.set(xlabel="per-layer sparsity (%)", ylabel="test accuracy (%)")  # y scaled to the data
     handles, labels = ax.get_legend_handles_labels()
     labels = [f"{label}, one-shot (no retraining)" if label in modes else label for label in labels]
-    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    # the legend below the axes in two columns: beside them it doubled the width and shrank the printed figure
+    if ax.get_legend() is not None:  # seaborn's own legend: the figure's below replaces it
+        ax.get_legend().remove()
+    fig.legend(handles, labels, fontsize=7.5, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     fig.suptitle("One-shot magnitude pruning of the trained ConvNet vs gradual pruning")
+    fig.tight_layout(rect=(0, 0.17, 1, 0.97))
     return fig
