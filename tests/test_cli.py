@@ -118,5 +118,5 @@ def test_bench_help_describes_the_tool_not_its_internals(capsys):
 
 
 def test_cost_in_hours_and_minutes():
-    assert work._duration(27) == "27 s" and work._duration(12 * 60 + 10) == "12 min"
-    assert work._duration(45 * 3600 + 31 * 60) == "45 h 31 min" and work._duration(3 * 86400) == "72 h 00 min"
+    assert work.hours_minutes(27) == "27 s" and work.hours_minutes(12 * 60 + 10) == "12 min"
+    assert work.hours_minutes(45 * 3600 + 31 * 60) == "45 h 31 min" and work.hours_minutes(3 * 86400) == "72 h 00 min"

@@ -216,8 +216,8 @@ def summarise(planned: list[dict], bench: dict | None, finished: dict[str, dict]
     return list(rows.values())
 
 
-def _duration(seconds: float) -> str:
-    """Hours and minutes, the unit a study's cost is read in: '45 h 31 min', '12 min', '27 s'."""
+def hours_minutes(seconds: float) -> str:
+    """Hours and minutes, the unit a study's cost and a run's length are read in: '45 h 31 min', '12 min', '27 s'."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -234,11 +234,11 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
         if r["done"] == r["runs"]:
             left = "left: none"
         elif not r["unknown"]:
-            left = f"left ~{_duration(r['left_s'])}"
+            left = f"left ~{hours_minutes(r['left_s'])}"
         elif r["unknown"] == r["runs"] - r["done"]:
             left = ""
         else:
-            left = f"left > {_duration(r['left_s'])}"
+            left = f"left > {hours_minutes(r['left_s'])}"
         lines.append(
             f"  {r['family']:<{width}}  {r['runs']:4d} runs ({r['done']} done)  {r['epochs']:6d} epochs  "
             f"{r['train_images'] / 1e6:9.2f} M train + {r['eval_images'] / 1e6:7.2f} M eval images  "
@@ -257,7 +257,7 @@ def format_plan(summary: list[dict], bench: dict | None, device: str) -> str:
         lines.append("  every training run is done")
     elif total["left_s"] > 0:
         unknown = f" ({total['unknown']} run(s) of unmeasured families not included)" if total["unknown"] else ""
-        lines.append(f"  estimated training time left, one job at a time: {_duration(total['left_s'])}{unknown}")
+        lines.append(f"  estimated training time left, one job at a time: {hours_minutes(total['left_s'])}{unknown}")
         lines.append("  parallel GPU slots divide it, at most by their number; rates measured by:")
         lines += [f"    {source}" for source in sources]
     if total["unknown"] and bench is None:

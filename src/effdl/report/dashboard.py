@@ -12,6 +12,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from effdl.plan.work import hours_minutes
 from effdl.report.claims import FAILS
 
 
@@ -21,15 +22,6 @@ def _rows(path: str | Path) -> list[dict]:
             return list(csv.DictReader(handle, delimiter="\t" if str(path).endswith(".tsv") else ","))
     except OSError:
         return []
-
-
-def hours_minutes(seconds: float) -> str:
-    """'1 h 57 min', '12 min', '40 s': a run's length as it is read."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def job_seconds(bench_dir: str | Path) -> dict[str, tuple[int, float]]:
