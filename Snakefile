@@ -33,6 +33,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/transformer.smk"
 include: "workflow/rules/dwconv.smk"
+include: "workflow/rules/frontier.smk"
 include: "workflow/rules/submission.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/paper.smk"
@@ -55,6 +56,9 @@ localrules:
     plot_finetune,
     plot_positional_encoding,
     plot_dwconv,
+    frontier_table,
+    plot_frontier,
+    tex_frontier,
     tex_part1,
     tex_part2,
     tex_part3,

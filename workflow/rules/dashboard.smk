@@ -15,6 +15,7 @@ FIGURE_CATEGORY = {
     "finetune": "Part 4: transfer learning",
     "positional_encoding": "Part 5: transformer",
     "dwconv": "Part 6: depthwise separable convolutions",
+    "frontier": "Beyond the problem set: the efficiency frontier",
 }
 REPORT_FIGURES = sorted(
     Path(path).stem
