@@ -159,8 +159,8 @@ def test_a_quantizer_edit_plans_only_quantization_jobs(built):
     assert {"quantize_model", "pack_quantized_model"} <= code_triggered(out) <= quantization, counts
     for rule in ("quantize_model", "pack_quantized_model"):
         assert counts[rule] == built.counts[rule]
-    # besides them only what reads everything: the claims, the paper and the submission
-    downstream = rules_in("claims.smk", "paper.smk", "submission.smk", "dashboard.smk") | SINKS
+    # besides them only what reads everything: the claims, the frontier, the paper and the submission
+    downstream = rules_in("claims.smk", "frontier.smk", "paper.smk", "submission.smk", "dashboard.smk") | SINKS
     assert set(counts) - quantization <= downstream, counts
     banner = [line for line in out.splitlines() if "code changed:" in line]
     assert len(banner) == 1 and "effdl/compress/quant.py → " in banner[0], banner

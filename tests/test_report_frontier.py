@@ -1,0 +1,315 @@
+"""The efficiency frontier on synthetic CSVs: Pareto fronts, intervals, labelled gaps, the answer's truth, bytes."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from paper_checks import count_words
+
+from effdl.report import frontier as F
+from effdl.report import stats
+
+FP32_BYTES, VALUES, TENSORS = 4_000_000, 990_000, 20
+DENSE_MACS = 100_000_000
+
+
+def ptq_bytes(bits: int, granularity: str) -> int:
+    """What the quant job computes: kept tensors, codes at `bits` bits, two float32 scales per tensor/channel."""
+    scales = TENSORS if granularity == "tensor" else 400
+    return FP32_BYTES - 4 * VALUES + math.ceil(VALUES * bits / 8) + 8 * scales
+
+
+def quant_rows(seeds, accs: dict, trials: int = 2) -> pd.DataFrame:
+    """ConvNet PTQ rows: accs[(granularity, rounding, bits)] -> a per-seed accuracy (trials spread around it)."""
+    rows = []
+    for i, seed in enumerate(seeds):
+        base = {"net": "convnet", "checkpoint": f"part1/sched_multistep_seed{seed}", "fp32_bytes": FP32_BYTES}
+        rows.append({**base, "variant": "fp32", "rounding": "fp32", "granularity": "none", "bits": 32,
+                     "trial": 0, "packed_bytes": FP32_BYTES, "quantized_values": 0, "quantized_tensors": 0,
+                     "test_acc": accs["fp32"][i]})  # fmt: skip
+        for setting, values in accs.items():
+            if setting == "fp32":
+                continue
+            granularity, rounding, bits = setting
+            for trial in range(trials if rounding == "stochastic" else 1):
+                spread = (trial - (trials - 1) / 2) if rounding == "stochastic" else 0.0
+                rows.append({**base, "variant": f"{granularity}-{rounding}-{bits}bit", "rounding": rounding,
+                             "granularity": granularity, "bits": bits, "trial": trial,
+                             "packed_bytes": ptq_bytes(bits, granularity), "quantized_values": VALUES,
+                             "quantized_tensors": TENSORS, "test_acc": values[i] + spread})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def bench(slim: bool = True) -> pd.DataFrame:
+    rows = []
+    models = {
+        "dense": (2.0, DENSE_MACS, 4_016_000, float("nan")),
+        "structured_masked": (2.1, DENSE_MACS, 4_030_000, 3_000_000),
+        "unstructured_masked": (2.2, DENSE_MACS, 8_000_000, 3_000_000),
+    }
+    if slim:
+        models["structured_slim"] = (0.8, 25_000_000, 1_050_000, float("nan"))
+    for model, (latency, macs, sd_bytes, csr) in models.items():
+        for batch, factor in ((1, 1.0), (128, 40.0)):
+            rows.append({"model": model, "batch_size": batch, "latency_ms_median": latency * factor, "macs": macs,
+                         "params": 1_000_000, "params_nonzero": 500_000 if model != "dense" else 1_000_000,
+                         "state_dict_bytes": sd_bytes, "csr_bytes_compact": csr})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def synthetic(seeds=(43, 44, 45), *, slim=True, dw_seeds=(43,), packed_ok=True, quant=None) -> dict:
+    rng = np.random.default_rng(0)
+    n = len(seeds)
+    noise = lambda: rng.normal(0, 0.3, n)  # noqa: E731
+    quant = quant or {
+        "fp32": 80 + noise(),
+        ("tensor", "nearest", 8): 80 + noise(),
+        ("tensor", "nearest", 4): 78 + noise(),
+        ("tensor", "nearest", 2): 30 + noise(),
+        ("tensor", "stochastic", 2): 40 + noise(),
+        ("channel", "nearest", 8): 80 + noise(),
+        ("channel", "nearest", 4): 79 + noise(),
+        ("channel", "nearest", 2): 50 + noise(),
+        ("channel", "stochastic", 2): 55 + noise(),
+    }
+    q = quant_rows(seeds, quant)
+    payload = ptq_bytes(4, "tensor") + (0 if packed_ok else 8)
+    packed = pd.DataFrame([{"net": "convnet", "bits": 4, "granularity": "tensor", "checkpoint": q["checkpoint"].iloc[0],
+                            "packed_payload_bytes": payload, "packed_file_bytes": payload + 30_000}])  # fmt: skip
+    return dict(
+        baseline=pd.DataFrame({"seed": seeds, "final_test_acc": 80 + noise()}),
+        quant_rows=q,
+        packed=packed,
+        pruned=pd.DataFrame(
+            [
+                {"mode": m, "seed": s, "final_test_acc": a + rng.normal(0, 0.3)}
+                for m, a in (("structured", 75.0), ("unstructured", 79.0))
+                for s in seeds
+            ]  # fmt: skip
+        ),
+        slim_checks=pd.DataFrame({"seed": seeds, "test_acc_slim": 75 + noise()}),
+        bench=bench(slim),
+        oneshot=pd.DataFrame(
+            [
+                {
+                    "mode": m,
+                    "seed": s,
+                    "target_sparsity": t,
+                    "test_acc": 80 - 40 * t + rng.normal(0, 0.3),
+                    "params_nonzero": int(1e6 * (1 - t)),
+                }
+                for m in ("structured", "unstructured")
+                for s in seeds
+                for t in (0.0, 0.3, 0.5)
+            ]  # fmt: skip
+        ),
+        sparsity=pd.DataFrame({"event": [1, 1, 2, 2], "sparsity": [0.25, 0.25, 0.5, 0.5]}),
+        dwconv=pd.DataFrame(
+            {
+                "seed": list(dw_seeds),
+                "final_test_acc": [70.0] * len(dw_seeds),
+                "params_total": [430_000] * len(dw_seeds),
+            }
+        ),  # fmt: skip
+    )
+
+
+def roundtrip(table: pd.DataFrame, tmp_path) -> pd.DataFrame:
+    """The table as the paper's rules read it: through its CSV."""
+    from effdl.io import write_csv
+    from effdl.report.csvs import read_csv
+
+    write_csv(table, tmp_path / "frontier.csv")
+    return F.as_table(read_csv(tmp_path / "frontier.csv"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pareto front
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    costs, accs = [1, 2, 3, 4], [50, 70, 60, 80]
+    assert F.pareto_front(costs, accs).tolist() == [True, True, False, True]
+
+
+def test_pareto_front_ties():
+    # identical points: neither dominates the other; same cost, lower accuracy: dominated; same accuracy, more cost too
+    assert F.pareto_front([1, 1], [50, 50]).tolist() == [True, True]
+    assert F.pareto_front([1, 1], [50, 60]).tolist() == [False, True]
+    assert F.pareto_front([1, 2], [60, 60]).tolist() == [True, False]
+
+
+def test_pareto_front_of_one_point_and_of_missing_costs():
+    assert F.pareto_front([3.0], [10.0]).tolist() == [True]
+    assert F.pareto_front([float("nan"), 2.0], [99.0, 10.0]).tolist() == [False, True]
+    assert F.pareto_front([], []).tolist() == []
+
+
+def test_front_columns_match_a_brute_force_check():
+    table = F.frontier_points(**synthetic())
+    for cost in F.COSTS:
+        shown = table.loc[table[cost].notna()]
+        for _, row in shown.iterrows():
+            beaten = ((shown[cost] <= row[cost]) & (shown["acc_mean"] >= row["acc_mean"])
+                      & ((shown[cost] < row[cost]) | (shown["acc_mean"] > row["acc_mean"]))).any()  # fmt: skip
+            assert row[f"front_{cost}"] == (not beaten), (cost, row["key"])
+        assert not table.loc[table[cost].isna(), f"front_{cost}"].any()
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervals and units
+
+
+def test_accuracy_is_over_trained_models_with_trials_averaged_first():
+    data = synthetic()
+    table = F.frontier_points(**data).set_index("key")
+    row = table.loc["ptq-tensor-stochastic-2bit"]
+    q = data["quant_rows"]
+    stoch = q.loc[(q["rounding"] == "stochastic") & (q["granularity"] == "tensor")]
+    per_model = stoch.groupby("checkpoint")["test_acc"].mean()
+    assert row["n"] == 3  # three checkpoints, not six trials
+    interval = stats.t_interval(per_model.tolist())
+    assert row["acc_mean"] == pytest.approx(interval.mean) and row["acc_half"] == pytest.approx(interval.half_width)
+    assert row["test"] == "paired t-test"  # against its own fp32 checkpoint
+    dense = table.loc["fp32"]
+    assert dense["acc_mean"] == pytest.approx(data["baseline"]["final_test_acc"].mean())
+    assert table.loc["pruned-structured", "test"] == "Welch t-test"
+
+
+def test_the_table_shows_seed_points_only_for_few_models(tmp_path):
+    few = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    assert "scriptsize(" in few.loc[0, "test acc. (\\%)"] and "$\\pm$" in few.loc[0, "test acc. (\\%)"]
+    many = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic(seeds=(1, 2, 3, 4, 5))), tmp_path))
+    assert "scriptsize(" not in many.loc[0, "test acc. (\\%)"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Missing measurements are labelled, never filled in
+
+
+def test_unmeasured_costs_stay_missing_and_labelled(tmp_path):
+    table = roundtrip(F.frontier_points(**synthetic(slim=False)), tmp_path).set_index("key")
+    ptq = table.loc[table.index.str.startswith("ptq-")]
+    assert ptq["latency_ms"].isna().all() and (ptq["latency_how"] == F.NOT_MEASURED).all()
+    for key in ("dwconvnet", "oneshot-structured", "pruned-structured-slim"):
+        if key == "pruned-structured-slim":
+            # no benchmark row for the slim export: its accuracy stays, its costs are not made up
+            assert table.loc[key, "n"] == 3
+        assert math.isnan(table.loc[key, "bytes"]) and math.isnan(table.loc[key, "latency_ms"])
+        assert table.loc[key, "bytes_how"] == F.NOT_MEASURED
+    cells = F.frontier_table_tex(table.reset_index())
+    dw = cells.loc[cells["variant"].str.startswith("DWConvNet")].iloc[0]
+    assert dw["kB"] == dw["MMACs"] == dw["ms @ 1"] == "n.m."
+    note = F.missing_note(table.reset_index())
+    assert "PTQ latency" in note and "DWConvNet" in note and "structured pruning (slim export)" in note
+
+
+def test_figure_leaves_out_what_was_not_measured(tmp_path):
+    import matplotlib.pyplot as plt
+
+    table = roundtrip(F.frontier_points(**synthetic()), tmp_path)
+    fig = F.frontier_figure(table)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "DWConvNet (depthwise separable)" not in legend  # no cost measured: table only
+    assert "fp32 ConvNet (Part 1.2)" in legend
+    latency_panel = fig.axes[1]
+    # only the benchmarked models sit in the latency panel: fp32, two masked and the slim export
+    assert sum(len(c.get_offsets()) for c in latency_panel.collections if c.get_sizes().max() > 20) == 4
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bytes: computed from the variant's width, checked against the real packed files
+
+
+def test_ptq_bytes_are_checked_against_packed_files():
+    data = synthetic()
+    checked = F.packed_check(data["quant_rows"], data["packed"])
+    assert len(checked) == 1 and checked["computed"].iloc[0] == checked["file_payload"].iloc[0]
+    table = F.frontier_points(**data).set_index("key")
+    assert table.loc["ptq-tensor-nearest-4bit", "bytes_file_checked"] == "yes"
+    assert table.loc["ptq-tensor-nearest-2bit", "bytes_file_checked"] == ""
+    assert table.loc["ptq-tensor-nearest-4bit", "bytes"] == ptq_bytes(4, "tensor")
+
+
+def test_a_packed_file_that_disagrees_stops_the_table():
+    with pytest.raises(ValueError, match="packed file holds"):
+        F.frontier_points(**synthetic(packed_ok=False))
+
+
+def test_a_size_that_is_not_bits_times_values_stops_the_table():
+    data = synthetic()
+    q = data["quant_rows"]
+    q.loc[q["variant"] == "tensor-nearest-2bit", "packed_bytes"] += 100_000  # as if stored at a wider width
+    with pytest.raises(ValueError, match="is not 2 bits"):
+        F.packed_check(q, data["packed"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The generated answer says only what the table holds
+
+
+def _answer(table: pd.DataFrame) -> str:
+    return F.frontier_answer(table)
+
+
+def test_answer_names_exactly_the_front_and_true_ratios(tmp_path):
+    table = roundtrip(F.frontier_points(**synthetic()), tmp_path)
+    answer = _answer(table)
+    fronts = re.findall(r"for ([^()]+?) \((\d+) measured\), (.*?)(?=; for |\. )", answer)
+    assert [name for name, _, _ in fronts] == [F.COSTS[c][0] for c in F.COSTS]
+    for (_, measured, listed), cost in zip(fronts, F.COSTS):
+        assert int(measured) == table[cost].notna().sum()
+        expected = table.loc[table[f"front_{cost}"]].sort_values(cost)["label"].tolist()
+        named = [label for label in table["label"] if label in listed]
+        assert sorted(named) == sorted(expected[:3])
+    dense = table.loc[table["key"] == "fp32"].iloc[0]
+    for _, row in table.loc[table["key"] != "fp32"].iterrows():
+        for ratio_text, direction in re.findall(rf"{re.escape(row['label'])}: ([\d.]+)\$\\times\$ (fewer|more) bytes",
+                                                answer):  # fmt: skip
+            ratio = dense["bytes"] / row["bytes"]
+            assert (direction == "fewer") == (ratio > 1)
+            assert float(ratio_text) == pytest.approx(ratio if ratio > 1 else 1 / ratio, abs=0.05)
+    for _, row in table.loc[table["word"].isin(["higher", "lower", "within noise"])].iterrows():
+        if row["label"] + ":" in answer:
+            clause = answer.split(row["label"] + ":")[1].split(";")[0]
+            assert stats.relation(row["word"]) in clause
+
+
+def test_answer_with_one_model_has_no_test_words_and_no_degenerate_numbers(tmp_path):
+    table = roundtrip(F.frontier_points(**synthetic(seeds=(43,))), tmp_path)
+    answer = _answer(table)
+    assert "within noise" not in answer and "higher than" not in answer and "lower than" not in answer
+    assert "no test" in answer
+    for bad in ("nan", "inf", "$\\pm$", "0 variants", "1 variants"):
+        assert bad not in answer
+    assert (table["n"] == 1).all() and table["acc_half"].isna().all()
+
+
+def test_answer_stays_within_its_word_limit_for_the_largest_table(tmp_path):
+    table = roundtrip(F.frontier_points(**synthetic(seeds=(1, 2, 3, 4, 5), dw_seeds=(1, 2))), tmp_path)
+    assert len(table) >= 14
+    assert count_words(_answer(table)) <= 200
+
+
+def test_answer_without_quantization_or_pruning_says_nothing_about_them(tmp_path):
+    data = synthetic()
+    data["quant_rows"] = data["quant_rows"].iloc[0:0]
+    data["pruned"] = data["pruned"].iloc[0:0]
+    data["slim_checks"] = data["slim_checks"].iloc[0:0]
+    table = roundtrip(F.frontier_points(**data), tmp_path)
+    answer = _answer(table)
+    assert "Quantization" not in answer and "Pruning" not in answer
+    assert "DWConvNet" in answer
+
+
+def test_ratio_phrase_words():
+    assert F.ratio_phrase(1.0, 4.0, "bytes") == "4.0$\\times$ fewer bytes"
+    assert F.ratio_phrase(2.0, 1.0, "bytes") == "2.0$\\times$ more bytes"
+    assert F.ratio_phrase(1.01, 1.0, "MACs") == "about the same MACs"
+    assert F.ratio_phrase(1.0, 2.0, "latency") == "2.0$\\times$ lower latency"
+    assert F.ratio_phrase(float("nan"), 2.0, "bytes") == ""
