@@ -313,3 +313,37 @@ def test_ratio_phrase_words():
     assert F.ratio_phrase(1.01, 1.0, "MACs") == "about the same MACs"
     assert F.ratio_phrase(1.0, 2.0, "latency") == "2.0$\\times$ lower latency"
     assert F.ratio_phrase(float("nan"), 2.0, "bytes") == ""
+
+
+def dw_bench(dense_ms: float = 3.0, dw_ms: float = 1.5) -> pd.DataFrame:
+    """The frontier's own benchmark job: the dense ConvNet again and the DWConvNet, on a busier machine."""
+    return pd.DataFrame(
+        [
+            {
+                "model": model,
+                "batch_size": 1,
+                "latency_ms_median": ms,
+                "macs": macs,
+                "params": params,
+                "params_nonzero": params,
+                "state_dict_bytes": params * 4 + 9_000,
+            }  # fmt: skip
+            for model, ms, macs, params in (
+                ("dense", dense_ms, DENSE_MACS, 1_000_000),
+                ("dwconvnet", dw_ms, 40_000_000, 430_000),
+            )  # fmt: skip
+        ]
+    )
+
+
+def test_a_measured_dwconvnet_joins_the_panels_with_ratios_within_its_own_job(tmp_path):
+    data = synthetic()
+    table = roundtrip(F.frontier_points(**data, dw_bench=dw_bench(dense_ms=3.0, dw_ms=1.5)), tmp_path)
+    dw = table.set_index("key").loc["dwconvnet"]
+    assert dw["latency_ms"] == 1.5 and dw["latency_ref_ms"] == 3.0 and dw["bytes_how"] == "file"
+    answer = _answer(table)
+    # 3.0 / 1.5 in its own job, not 2.0 (the pruning benchmark's dense) / 1.5
+    assert "2.0$\\times$ lower latency" in answer.split("Depthwise separable layers:")[1]
+    assert "DWConvNet" not in F.missing_note(table)
+    assert "second job" in F.timing_sentence(table)
+    assert F.timing_sentence(F.frontier_points(**data)) == ""  # one job: nothing to say

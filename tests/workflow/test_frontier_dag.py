@@ -12,7 +12,7 @@ def test_frontier_figure_plans_only_what_it_needs():
     result = snakemake("results/figs/frontier.pdf", *DRY, "--configfile", "config/smoke.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["frontier_table"] == counts["plot_frontier"] == 1
+    assert counts["frontier_table"] == counts["plot_frontier"] == counts["benchmark_frontier_models"] == 1
     smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     seeds = smoke.get("seeds", base["seeds"])

@@ -26,6 +26,7 @@ def main(inputs, out_csv) -> None:
         oneshot=read_all(inputs.oneshot),
         sparsity=read_csv(inputs.sparsity),
         dwconv=read_csv(inputs.dwconv),
+        dw_bench=read_csv(inputs.dw_bench),
     )
     write_csv(table, out_csv)
     log(f"wrote {out_csv}: {len(table)} variants, {int(table['front_bytes'].sum())} on the bytes front")

@@ -38,8 +38,8 @@ WHY_MISSING = {
 }
 COLUMNS = [
     "key", "label", "family", "n", "acc_mean", "acc_half", "acc_units", "reference", "test", "word", "diff", "p",
-    "bytes", "bytes_how", "bytes_file_checked", "latency_ms", "latency_batch", "latency_how", "macs", "macs_how",
-    "params", "params_how", "front_bytes", "front_latency_ms", "front_macs",
+    "bytes", "bytes_how", "bytes_file_checked", "latency_ms", "latency_batch", "latency_ref_ms", "latency_how",
+    "macs", "macs_how", "params", "params_how", "front_bytes", "front_latency_ms", "front_macs",
 ]  # fmt: skip
 
 
@@ -106,6 +106,7 @@ def _point(key, label, family, units: dict, reference=None, comparison=None, **c
             "bytes_file_checked": "",
             "latency_ms": float("nan"),
             "latency_batch": float("nan"),
+            "latency_ref_ms": float("nan"),
             "latency_how": NOT_MEASURED,
             "macs": float("nan"),
             "macs_how": NOT_MEASURED,
@@ -123,9 +124,12 @@ def _bench_costs(bench: pd.DataFrame, model: str, bytes_column: str, bytes_how: 
     if rows.empty:
         return {}
     first = rows.iloc[0]
+    dense = bench.loc[(bench["model"] == "dense") & (bench["batch_size"] == first["batch_size"]), "latency_ms_median"]
     out = {
         "latency_ms": float(first["latency_ms_median"]),
         "latency_batch": int(first["batch_size"]),
+        # the dense model's latency in the same job: latency ratios are taken within one job
+        "latency_ref_ms": float(dense.iloc[0]) if len(dense) else float("nan"),
         "latency_how": "measured",
         "macs": float(first["macs"]),
         "macs_how": "counted",
@@ -258,6 +262,7 @@ def frontier_points(
     oneshot: pd.DataFrame,
     sparsity: pd.DataFrame,
     dwconv: pd.DataFrame,
+    dw_bench: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The frontier table: one row per ConvNet variant with its accuracy over trained models, the comparison
     with its reference, its costs (NaN and 'not measured' where no job measured one) and the Pareto fronts."""
@@ -327,8 +332,11 @@ def frontier_points(
                 units,
                 "the fp32 model",
                 stats.compare(list(units.values()), list(dense.values())),
-                params=float(dwconv["params_total"].median()),
-                params_how="all",
+                **(
+                    _bench_costs(dw_bench, "dwconvnet", "state_dict_bytes", "file")
+                    if dw_bench is not None and len(dw_bench)
+                    else {"params": float(dwconv["params_total"].median()), "params_how": "all"}
+                ),
             )
         )
     table = pd.DataFrame(points)
@@ -428,16 +436,18 @@ def missing_note(table: pd.DataFrame) -> str:
         parts.append(f"PTQ latency ({WHY_MISSING['ptq_latency']})")
     if table["key"].str.startswith("oneshot-").any():
         parts.append(f"one-shot pruning's bytes, MACs and latency ({WHY_MISSING['oneshot']})")
-    if (table["key"] == "dwconvnet").any():
+    dw = table.loc[table["key"] == "dwconvnet"]
+    if len(dw) and dw[list(COSTS)].isna().all(axis=None):
         parts.append(f"DWConvNet's bytes, MACs and latency ({WHY_MISSING['dwconv']})")
     others = table.loc[
-        ~table["key"].str.startswith(("ptq-", "oneshot-")) & (table["key"] != "dwconvnet"),
+        ~table["key"].str.startswith(("ptq-", "oneshot-"))
+        & ~table.index.isin(dw.index[dw[list(COSTS)].isna().all(axis=1)]),
         ["label", "bytes", "latency_ms", "macs"],
     ]
     for _, row in others.iterrows():
         missing = [COSTS[c][0] for c in COSTS if not math.isfinite(row[c])]
         if missing:
-            parts.append(f"{row['label']}'s {' and '.join(missing)} (no row of the pruning benchmark)")
+            parts.append(f"{row['label']}'s {' and '.join(missing)} (no benchmark row)")
     if not parts:
         return "Every variant has all three measurements."
     return "n.m.: not measured: " + "; ".join(parts) + "."
@@ -450,10 +460,28 @@ def frontier_macros(table: pd.DataFrame, checked: int, finetune: pd.DataFrame | 
         "FrontierBatch": _batch(table),
         "FrontierMissing": escape(missing_note(table)),
         "FrontierChecked": checked_sentence(table, checked),
+        "FrontierTiming": timing_sentence(table),
         "FrontierLora": lora_sentence(finetune) if finetune is not None else "",
         "FrontierAnswer": frontier_answer(table),
     }
     return m
+
+
+def timing_sentence(table: pd.DataFrame) -> str:
+    """Which latencies come from which job, and the dense model's latency in each (ratios stay within a job)."""
+    timed = table.loc[table["latency_ms"].notna()]
+    refs = sorted({round(float(v), 6) for v in timed["latency_ref_ms"].dropna()})
+    if len(refs) < 2:
+        return ""
+    dense = table.loc[table["key"] == "fp32", "latency_ms"]
+    other = [r for r in refs if not (len(dense) and math.isclose(r, float(dense.iloc[0]), rel_tol=1e-9))]
+    return (
+        f"The DWConvNet was timed in a second job beside the dense ConvNet again ({fmt(other[0], 2)} ms there, "
+        f"{fmt(float(dense.iloc[0]), 2)} ms in the pruning benchmark); every latency ratio in the text is taken "
+        "within one job."
+        if other and len(dense)
+        else ""
+    )
 
 
 def checked_sentence(table: pd.DataFrame, checked: int) -> str:
@@ -494,7 +522,7 @@ def lora_sentence(finetune: pd.DataFrame) -> str:
 def _clause(row, dense) -> str:
     """'{label} stores 4.0x fewer bytes, runs at 2.1x lower latency with 3.9x fewer MACs ({comparison})'."""
     parts = [ratio_phrase(row[c], dense[c], noun) for c, noun in (("bytes", "bytes"), ("macs", "MACs"))]
-    latency = ratio_phrase(row["latency_ms"], dense["latency_ms"], "latency")
+    latency = ratio_phrase(row["latency_ms"], row["latency_ref_ms"], "latency")
     parts = [p for p in parts if p] + ([latency] if latency else [])
     what = ", ".join(parts) if parts else "no measured cost"
     return f"{escape(row['label'])}: {what} ({versus_text(row)})"
@@ -533,7 +561,10 @@ def frontier_answer(table: pd.DataFrame, limit_variants: int = 3) -> str:
     if len(dw):
         row = dw.iloc[0]
         params = ratio_phrase(row["params"], dense["params"], "parameters")
-        sentences.append(f"{escape(row['label'])} has {params or 'unmeasured parameters'} ({versus_text(row)}).")
+        if math.isfinite(row["bytes"]) or math.isfinite(row["latency_ms"]):
+            sentences.append(f"Depthwise separable layers: {_clause(row, dense)}.")
+        else:
+            sentences.append(f"{escape(row['label'])} has {params or 'unmeasured parameters'} ({versus_text(row)}).")
     return " ".join(sentences)
 
 

@@ -1,0 +1,57 @@
+"""Snakemake adapter for rule benchmark_frontier_models: the DWConvNet's bytes, MACs and latency beside the dense
+ConvNet's, timed in one job the way benchmark_pruned_models times the pruned models (effdl.measure)."""
+
+import pandas as pd
+
+from effdl.data import DeviceDataset, load_packed
+from effdl.engine import evaluate, resolve_device
+from effdl.io import write_csv
+from effdl.measure import measure_latency, model_costs
+from effdl.provenance import provenance
+from effdl.runlog import announce_device, open_log
+from effdl.runs import load_run_model
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+log = open_log(snakemake.log[0])
+
+
+def main(inputs, device_name, batch_sizes, warmup, repeats, out_csv, threads, config):
+    device = resolve_device(device_name, jobs_per_device=snakemake.config.get("gpu_jobs_per_device", 1), log=log)
+    announce_device(device, log, threads)
+    packed = load_packed(inputs.data)
+    test = DeviceDataset.from_packed(packed, "test", device)
+    rows = []
+    # the dense model again, so that the DWConvNet's latency has a reference timed in the same job
+    for name, path in (("dense", inputs.dense), ("dwconvnet", inputs.dwconv)):
+        model, spec = load_run_model(path)
+        model = model.to(device).eval()
+        costs = model_costs(model)
+        acc = evaluate(model, test, mean=spec["mean"], std=spec["std"])[1]
+        for batch_size in batch_sizes:
+            latency = measure_latency(model, (batch_size, 3, 32, 32), device, warmup=warmup, repeats=repeats)
+            rows.append(
+                {
+                    "model": name,
+                    "run": spec["run"],
+                    "batch_size": batch_size,
+                    **latency,
+                    "test_acc": acc,
+                    **costs,
+                    "repeats": repeats,
+                    **provenance(device, spec["seed"], config, packed),
+                }
+            )
+            log(f"{name} batch {batch_size}: {latency['latency_ms_median']:.3f} ms, {costs['params']} params")
+    write_csv(pd.DataFrame(rows), out_csv)
+
+
+main(
+    snakemake.input,
+    snakemake.config["device"],
+    list(snakemake.params.batch_sizes),
+    snakemake.params.warmup,
+    snakemake.params.repeats,
+    snakemake.output[0],
+    snakemake.threads,
+    snakemake.config,
+)
