@@ -347,3 +347,27 @@ def test_a_measured_dwconvnet_joins_the_panels_with_ratios_within_its_own_job(tm
     assert "DWConvNet" not in F.missing_note(table)
     assert "second job" in F.timing_sentence(table)
     assert F.timing_sentence(F.frontier_points(**data)) == ""  # one job: nothing to say
+
+
+def test_the_notebook_and_the_rebuild_appendix_carry_the_frontier(tmp_path):
+    from pathlib import Path
+
+    from effdl.report.notebook import paper_exhibits
+    from effdl.report.rebuild import rebuild_entries
+
+    sections = Path(__file__).resolve().parents[1] / "paper" / "sections"
+    table = tmp_path / "results" / "tex" / "frontier_table.tex"
+    table.parent.mkdir(parents=True)
+    cells = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    from effdl.report.texgen import df_to_latex
+
+    df_to_latex(cells, table, escape=False, label="tab:frontier",
+                caption="x \\rebuild{results/tex/frontier_table.tex}{results/metrics/frontier.csv}")  # fmt: skip
+    exhibits = {Path(e.path).name: e for e in paper_exhibits(sections, str(tmp_path / "results"))}
+    assert exhibits["frontier.pdf"].part == "6" and exhibits["frontier.pdf"].kind == "figure"
+    assert exhibits["frontier_table.tex"].part == "6" and exhibits["frontier_table.tex"].kind == "table"
+    entries = {e.label: e for e in rebuild_entries([(sections / "part6_frontier.tex").read_text(), table.read_text()])}
+    assert entries["fig:frontier"].target == "results/figs/frontier.pdf"
+    assert entries["tab:frontier"].sources == "results/metrics/frontier.csv"
+    main = (sections.parent / "main.tex").read_text()
+    assert "\\input{sections/part6_frontier}" in main
