@@ -22,8 +22,10 @@ def main(inputs, out_macros, out_table) -> None:
         caption="The ConvNet family on CIFAR-10: test accuracy (each seed's value in brackets when $n\\le3$), its "
         "difference from the reference in points (PTQ and one-shot: paired with their own fp32 parent; trained "
         "variants: Welch against the fp32 ConvNet; n/t: one model, no test), stored kB (computed payload; "
-        "$^f$ saved file; $^s$ CSR with 16-bit indices), multiply-accumulates per image, median latency of one "
-        "model at the smallest benchmarked batch, and the Pareto fronts it is on (B bytes, L latency, M MACs). "
+        "$^f$ saved file, with the format's overhead; $^s$ CSR with 16-bit indices; $^\\dagger$ equal to a "
+        "real bit-packed file), multiply-accumulates per image as run (dense kernels count the zeros of masked "
+        "weights), median latency of one model at the smallest benchmarked batch, and the Pareto fronts it is on "
+        "(B bytes, L latency, M MACs). "
         f"{m['FrontierMissing']} "
         "\\rebuild{results/tex/frontier_table.tex}{results/metrics/frontier.csv}",
     )

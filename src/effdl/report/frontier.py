@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from effdl.plan.quant_variants import parse_variant
 from effdl.plan.registry import GRANULARITIES, PRUNE_MODES
 from effdl.report import stats
 from effdl.report.names import display
@@ -156,6 +157,8 @@ def packed_check(quant_rows: pd.DataFrame, packed: pd.DataFrame) -> pd.DataFrame
     """
     q = quant_rows.loc[(quant_rows["net"] == "convnet") & (quant_rows["rounding"] != "fp32")]
     for _, row in q.iterrows():
+        if parse_variant(row["variant"]).bits != row["bits"]:
+            raise ValueError(f"{row['variant']} is recorded at {row['bits']} bits. Fix: re-create its row.")
         # kept tensors at fp32, each quantized value at `bits` bits (rounded up per tensor), plus the scales
         formula = row["fp32_bytes"] - 4 * row["quantized_values"] + row["quantized_values"] * row["bits"] / 8
         extra = row["packed_bytes"] - formula
@@ -406,7 +409,7 @@ def frontier_table_tex(table: pd.DataFrame) -> pd.DataFrame:
             if not row["reference"]
             else ("n/t" if row["word"] == "untested" else f"{signed(row['diff'], 1, plus=True)} ({row['word']})")
         )
-        checked = "$^\\checkmark$" if str(row["bytes_file_checked"]) == "yes" else ""
+        checked = "$^\\dagger$" if str(row["bytes_file_checked"]) == "yes" else ""
         fronts = "".join(letter for letter, cost in zip("BLM", COSTS) if bool(row[f"front_{cost}"]))
         rows.append(
             {
@@ -495,7 +498,7 @@ def checked_sentence(table: pd.DataFrame, checked: int) -> str:
         )
     return (
         f"Computed PTQ sizes (codes at their width plus the float32 scales and the unquantized tensors) equal "
-        f"the payload of the real bit-packed files in all {checked} cases that exist ($^\\checkmark$)."
+        f"the payload of the real bit-packed files in all {checked} cases that exist ($^\\dagger$)."
     )
 
 
