@@ -37,7 +37,8 @@ def quant_rows(seeds, accs: dict, trials: int = 2) -> pd.DataFrame:
             granularity, rounding, bits = setting
             for trial in range(trials if rounding == "stochastic" else 1):
                 spread = (trial - (trials - 1) / 2) if rounding == "stochastic" else 0.0
-                rows.append({**base, "variant": f"{granularity}-{rounding}-{bits}bit", "rounding": rounding,
+                name = f"{granularity}-{rounding}-{bits}bit" + (f"-trial{trial}" if rounding == "stochastic" else "")
+                rows.append({**base, "variant": name, "rounding": rounding,
                              "granularity": granularity, "bits": bits, "trial": trial,
                              "packed_bytes": ptq_bytes(bits, granularity), "quantized_values": VALUES,
                              "quantized_tensors": TENSORS, "test_acc": values[i] + spread})  # fmt: skip
@@ -170,6 +171,7 @@ def test_accuracy_is_over_trained_models_with_trials_averaged_first():
     row = table.loc["ptq-tensor-stochastic-2bit"]
     q = data["quant_rows"]
     stoch = q.loc[(q["rounding"] == "stochastic") & (q["granularity"] == "tensor")]
+    assert stoch["trial"].nunique() == 2
     per_model = stoch.groupby("checkpoint")["test_acc"].mean()
     assert row["n"] == 3  # three checkpoints, not six trials
     interval = stats.t_interval(per_model.tolist())
@@ -371,3 +373,11 @@ def test_the_notebook_and_the_rebuild_appendix_carry_the_frontier(tmp_path):
     assert entries["tab:frontier"].sources == "results/metrics/frontier.csv"
     main = (sections.parent / "main.tex").read_text()
     assert "\\input{sections/part6_frontier}" in main
+
+
+def test_a_width_that_contradicts_the_variant_name_stops_the_table():
+    data = synthetic()
+    q = data["quant_rows"]
+    q.loc[q["variant"] == "channel-nearest-4bit", "bits"] = 8
+    with pytest.raises(ValueError, match="recorded at 8 bits"):
+        F.packed_check(q, data["packed"])
