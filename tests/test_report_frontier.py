@@ -381,3 +381,14 @@ def test_a_width_that_contradicts_the_variant_name_stops_the_table():
     q.loc[q["variant"] == "channel-nearest-4bit", "bits"] = 8
     with pytest.raises(ValueError, match="recorded at 8 bits"):
         F.packed_check(q, data["packed"])
+
+
+def test_a_latency_from_another_job_is_a_ratio_not_a_point_on_the_latency_axis(tmp_path):
+    # the second job ran on a busier machine: its dense model took 30 ms, not 2 ms
+    table = roundtrip(F.frontier_points(**synthetic(), dw_bench=dw_bench(dense_ms=30.0, dw_ms=0.5)), tmp_path)
+    dw = table.loc[table["key"] == "dwconvnet"].iloc[0]
+    assert not dw["front_latency_ms"]  # 0.5 ms would beat everything, but it is not comparable
+    cells = F.frontier_table_tex(table)
+    assert cells.loc[table.index[table["key"] == "dwconvnet"][0], "ms @ 1"] == "0.02$\\times^j$"
+    assert "$^j$" in F.CAPTION
+    assert F.comparable(table, "latency_ms").notna().sum() == 4
