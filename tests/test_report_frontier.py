@@ -270,16 +270,20 @@ def test_answer_names_exactly_the_front_and_true_ratios(tmp_path):
         named = [label for label in table["label"] if label in listed]
         assert sorted(named) == sorted(expected[:3])
     dense = table.loc[table["key"] == "fp32"].iloc[0]
+    ratios = words = 0
     for _, row in table.loc[table["key"] != "fp32"].iterrows():
-        for ratio_text, direction in re.findall(rf"{re.escape(row['label'])}: ([\d.]+)\$\\times\$ (fewer|more) bytes",
-                                                answer):  # fmt: skip
+        pattern = rf"{re.escape(row['label'])} has ([\d.]+)\$\\times\$ (fewer|more) bytes"
+        for ratio_text, direction in re.findall(pattern, answer):
+            ratios += 1
             ratio = dense["bytes"] / row["bytes"]
             assert (direction == "fewer") == (ratio > 1)
             assert float(ratio_text) == pytest.approx(ratio if ratio > 1 else 1 / ratio, abs=0.05)
     for _, row in table.loc[table["word"].isin(["higher", "lower", "within noise"])].iterrows():
-        if row["label"] + ":" in answer:
-            clause = answer.split(row["label"] + ":")[1].split(";")[0]
+        if row["label"] + " has" in answer:
+            clause = answer.split(row["label"] + " has")[1].split(").")[0]
             assert stats.relation(row["word"]) in clause
+            words += 1
+    assert ratios >= 4 and words >= 3  # two PTQ clauses, three pruned models (and the DWConvNet when measured)
 
 
 def test_answer_with_one_model_has_no_test_words_and_no_degenerate_numbers(tmp_path):
@@ -305,7 +309,7 @@ def test_answer_without_quantization_or_pruning_says_nothing_about_them(tmp_path
     data["slim_checks"] = data["slim_checks"].iloc[0:0]
     table = roundtrip(F.frontier_points(**data), tmp_path)
     answer = _answer(table)
-    assert "Quantization" not in answer and "Pruning" not in answer
+    assert "PTQ" not in answer and "pruning" not in answer
     assert "DWConvNet" in answer
 
 
@@ -345,7 +349,7 @@ def test_a_measured_dwconvnet_joins_the_panels_with_ratios_within_its_own_job(tm
     assert dw["latency_ms"] == 1.5 and dw["latency_ref_ms"] == 3.0 and dw["bytes_how"] == "file"
     answer = _answer(table)
     # 3.0 / 1.5 in its own job, not 2.0 (the pruning benchmark's dense) / 1.5
-    assert "2.0$\\times$ lower latency" in answer.split("Depthwise separable layers:")[1]
+    assert "2.0$\\times$ lower latency" in answer.split("DWConvNet (depthwise separable) has")[1]
     assert "DWConvNet" not in F.missing_note(table)
     assert "second job" in F.timing_sentence(table)
     assert F.timing_sentence(F.frontier_points(**data)) == ""  # one job: nothing to say

@@ -83,6 +83,7 @@ rule plot_frontier:
     input:
         table="results/metrics/frontier.csv",
         bench="results/metrics/pruning_benchmark.csv",
+        baseline=run_files(PART1_BASELINE_RUNS, "summary.csv"),
     output:
         report(
             "results/figs/frontier.pdf",

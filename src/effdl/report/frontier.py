@@ -571,12 +571,13 @@ def lora_sentence(finetune: pd.DataFrame) -> str:
 
 
 def _clause(row, dense) -> str:
-    """'{label} stores 4.0x fewer bytes, runs at 2.1x lower latency with 3.9x fewer MACs ({comparison})'."""
+    """'{label} has 4.0x fewer bytes, 3.9x fewer MACs, 2.1x lower latency ({comparison})': ratios to the fp32
+    ConvNet (latency: to the dense model timed in the same job)."""
     parts = [ratio_phrase(row[c], dense[c], noun) for c, noun in (("bytes", "bytes"), ("macs", "MACs"))]
     latency = ratio_phrase(row["latency_ms"], row["latency_ref_ms"], "latency")
     parts = [p for p in parts if p] + ([latency] if latency else [])
     what = ", ".join(parts) if parts else "no measured cost"
-    return f"{escape(row['label'])}: {what} ({versus_text(row)})"
+    return f"{escape(row['label'])} has {what} ({versus_text(row)})"
 
 
 def frontier_answer(table: pd.DataFrame, limit_variants: int = 3) -> str:
@@ -604,16 +605,17 @@ def frontier_answer(table: pd.DataFrame, limit_variants: int = 3) -> str:
         if len(kept) and kept.iloc[0]["key"] != smallest["key"]:
             clauses.insert(0, _clause(kept.iloc[0], dense))
         latency = "" if ptq["latency_ms"].notna().any() else " No quantized model was timed."
-        sentences.append("Quantization: " + "; ".join(clauses) + "." + latency)
+        sentences += [f"{clause}." for clause in clauses]
+        sentences += [latency.strip()] if latency else []
     pruned = table.loc[table["key"].str.startswith("pruned-")]
     if len(pruned):
-        sentences.append("Pruning: " + "; ".join(_clause(row, dense) for _, row in pruned.iterrows()) + ".")
+        sentences += [f"{_clause(row, dense)}." for _, row in pruned.iterrows()]
     dw = table.loc[table["key"] == "dwconvnet"]
     if len(dw):
         row = dw.iloc[0]
         params = ratio_phrase(row["params"], dense["params"], "parameters")
         if math.isfinite(row["bytes"]) or math.isfinite(row["latency_ms"]):
-            sentences.append(f"Depthwise separable layers: {_clause(row, dense)}.")
+            sentences.append(f"{_clause(row, dense)}.")
         else:
             sentences.append(f"{escape(row['label'])} has {params or 'unmeasured parameters'} ({versus_text(row)}).")
     return " ".join(sentences)
