@@ -255,6 +255,11 @@ def test_a_size_that_is_not_bits_times_values_stops_the_table():
 # The generated answer says only what the table holds
 
 
+def _capital_label(label: str) -> str:
+    """A label as it starts a sentence of the answer."""
+    return label[:1].upper() + label[1:]
+
+
 def _answer(table: pd.DataFrame) -> str:
     return F.frontier_answer(table)
 
@@ -272,15 +277,16 @@ def test_answer_names_exactly_the_front_and_true_ratios(tmp_path):
     dense = table.loc[table["key"] == "fp32"].iloc[0]
     ratios = words = 0
     for _, row in table.loc[table["key"] != "fp32"].iterrows():
-        pattern = rf"{re.escape(row['label'])} has ([\d.]+)\$\\times\$ (fewer|more) bytes"
+        label = re.escape(_capital_label(row["label"]))
+        pattern = rf"{label} has ([\d.]+)\$\\times\$ (fewer|more) bytes"
         for ratio_text, direction in re.findall(pattern, answer):
             ratios += 1
             ratio = dense["bytes"] / row["bytes"]
             assert (direction == "fewer") == (ratio > 1)
             assert float(ratio_text) == pytest.approx(ratio if ratio > 1 else 1 / ratio, abs=0.05)
     for _, row in table.loc[table["word"].isin(["higher", "lower", "within noise"])].iterrows():
-        if row["label"] + " has" in answer:
-            clause = answer.split(row["label"] + " has")[1].split(").")[0]
+        if _capital_label(row["label"]) + " has" in answer:
+            clause = answer.split(_capital_label(row["label"]) + " has")[1].split(").")[0]
             assert stats.relation(row["word"]) in clause
             words += 1
     assert ratios >= 4 and words >= 3  # two PTQ clauses, three pruned models (and the DWConvNet when measured)
@@ -299,7 +305,9 @@ def test_answer_with_one_model_has_no_test_words_and_no_degenerate_numbers(tmp_p
 def test_answer_stays_within_its_word_limit_for_the_largest_table(tmp_path):
     table = roundtrip(F.frontier_points(**synthetic(seeds=(1, 2, 3, 4, 5), dw_seeds=(1, 2))), tmp_path)
     assert len(table) >= 14
-    assert count_words(_answer(table)) <= 200
+    answer = _answer(table)
+    assert count_words(answer) <= 200
+    assert all(sentence[0].isupper() for sentence in re.split(r"(?<=\.) ", answer))
 
 
 def test_answer_without_quantization_or_pruning_says_nothing_about_them(tmp_path):

@@ -605,20 +605,25 @@ def frontier_answer(table: pd.DataFrame, limit_variants: int = 3) -> str:
         if len(kept) and kept.iloc[0]["key"] != smallest["key"]:
             clauses.insert(0, _clause(kept.iloc[0], dense))
         latency = "" if ptq["latency_ms"].notna().any() else " No quantized model was timed."
-        sentences += [f"{clause}." for clause in clauses]
+        sentences += [f"{_capital(clause)}." for clause in clauses]
         sentences += [latency.strip()] if latency else []
     pruned = table.loc[table["key"].str.startswith("pruned-")]
     if len(pruned):
-        sentences += [f"{_clause(row, dense)}." for _, row in pruned.iterrows()]
+        sentences += [f"{_capital(_clause(row, dense))}." for _, row in pruned.iterrows()]
     dw = table.loc[table["key"] == "dwconvnet"]
     if len(dw):
         row = dw.iloc[0]
         params = ratio_phrase(row["params"], dense["params"], "parameters")
         if math.isfinite(row["bytes"]) or math.isfinite(row["latency_ms"]):
-            sentences.append(f"{_clause(row, dense)}.")
+            sentences.append(f"{_capital(_clause(row, dense))}.")
         else:
             sentences.append(f"{escape(row['label'])} has {params or 'unmeasured parameters'} ({versus_text(row)}).")
     return " ".join(sentences)
+
+
+def _capital(text: str) -> str:
+    """A sentence that starts with a variant's label starts with a capital letter."""
+    return text[:1].upper() + text[1:]
 
 
 def _join(items: list[str]) -> str:
