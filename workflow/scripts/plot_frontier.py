@@ -13,10 +13,12 @@ log = open_log(snakemake.log[0])
 
 def main(table_csv: str, bench_csv: str, baseline_csvs: list, out_pdf: str) -> None:
     table = as_table(read_csv(table_csv))
-    # the footer: the benchmark's device and commit, and the seeds, precision and epochs of the trained ConvNets
-    # (the benchmark times one seed's models; the accuracies are over every seed)
+    # the footer names the trained ConvNets' data, device, precision, epochs, seeds and commit (the benchmark
+    # times one seed's models; the accuracies are over every seed); a benchmark on another device is named too
     baseline = pd.concat([read_csv(p) for p in baseline_csvs], ignore_index=True)
-    rows = pd.concat([read_csv(bench_csv).drop(columns=["seed"]), baseline], ignore_index=True)
+    bench = read_csv(bench_csv)
+    other = bench.loc[~bench["device"].isin(baseline["device"]), ["device"]]
+    rows = pd.concat([baseline, other], ignore_index=True) if len(other) else baseline
     write_figure(frontier_figure(table), out_pdf, rows, log)
 
 
