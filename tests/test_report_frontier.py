@@ -404,3 +404,17 @@ def test_a_latency_from_another_job_is_a_ratio_not_a_point_on_the_latency_axis(t
     assert cells.loc[table.index[table["key"] == "dwconvnet"][0], "ms @ 1"] == "0.02$\\times^j$"
     assert "$^j$" in F.CAPTION
     assert F.comparable(table, "latency_ms").notna().sum() == 4
+
+
+def test_the_evaluation_precision_of_each_row_is_said(tmp_path):
+    data = synthetic()
+    for name in ("baseline", "pruned", "dwconv"):
+        data[name] = data[name].assign(precision="bf16")
+    table = roundtrip(F.frontier_points(**data), tmp_path).set_index("key")
+    assert table.loc["fp32", "evaluated"] == table.loc["pruned-structured", "evaluated"] == "bf16"
+    assert table.loc["ptq-tensor-nearest-8bit", "evaluated"] == table.loc["pruned-structured-slim", "evaluated"]
+    assert table.loc["oneshot-structured", "evaluated"] == "fp32"
+    sentence = F.evaluation_sentence(table.reset_index())
+    assert "fp32 ConvNet (Part 1.2)" in sentence.split(" in bf16")[0] and "different precisions" in sentence
+    same = roundtrip(F.frontier_points(**synthetic()), tmp_path)
+    assert F.evaluation_sentence(same) == "Every accuracy was evaluated in fp32."

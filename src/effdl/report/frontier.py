@@ -38,13 +38,13 @@ WHY_MISSING = {
     "dwconv": "its Part 6 jobs time training steps and count parameters; no inference latency or file",
 }
 COLUMNS = [
-    "key", "label", "family", "n", "acc_mean", "acc_half", "acc_units", "reference", "test", "word", "diff", "p",
-    "bytes", "bytes_how", "bytes_file_checked", "latency_ms", "latency_batch", "latency_ref_ms", "latency_how",
-    "macs", "macs_how", "params", "params_how", "front_bytes", "front_latency_ms", "front_macs",
+    "key", "label", "family", "evaluated", "n", "acc_mean", "acc_half", "acc_units", "reference", "test", "word",
+    "diff", "p", "bytes", "bytes_how", "bytes_file_checked", "latency_ms", "latency_batch", "latency_ref_ms",
+    "latency_how", "macs", "macs_how", "params", "params_how", "front_bytes", "front_latency_ms", "front_macs",
 ]  # fmt: skip
 
 
-STRING_COLUMNS = ("key", "label", "family", "acc_units", "reference", "test", "word", "bytes_how",
+STRING_COLUMNS = ("key", "label", "family", "evaluated", "acc_units", "reference", "test", "word", "bytes_how",
                   "bytes_file_checked", "latency_how", "macs_how", "params_how")  # fmt: skip
 
 
@@ -113,6 +113,7 @@ def _point(key, label, family, units: dict, reference=None, comparison=None, **c
             "macs_how": NOT_MEASURED,
             "params": float("nan"),
             "params_how": NOT_MEASURED,
+            "evaluated": "fp32",  # the accuracy's evaluation precision: trained runs' rows say theirs
         }
     )
     row.update(costs)
@@ -246,6 +247,27 @@ def ptq_points(quant_rows: pd.DataFrame, packed: pd.DataFrame, dense_macs: float
     return points
 
 
+def _precision(summary: pd.DataFrame) -> str:
+    """How a trained run's final test accuracy was evaluated: its training precision ('fp32' when unrecorded)."""
+    if "precision" not in summary or summary["precision"].dropna().empty:
+        return "fp32"
+    return "/".join(sorted(summary["precision"].dropna().astype(str).unique()))
+
+
+def evaluation_sentence(table: pd.DataFrame) -> str:
+    """Which rows' accuracies were evaluated at which precision, so that no comparison hides a difference."""
+    groups = table.groupby("evaluated", sort=True)["label"].apply(list)
+    if len(groups) < 2:
+        return f"Every accuracy was evaluated in {escape(groups.index[0])}." if len(groups) else ""
+    parts = [f"{_join([escape(v) for v in labels])} in {escape(precision)}" for precision, labels in groups.items()]
+    return (
+        "Accuracies were evaluated at different precisions: "
+        + "; ".join(parts)
+        + " (trained runs report their final test accuracy at their training precision, the compressed copies "
+        "are evaluated in fp32); PTQ and one-shot rows are compared with their own parent evaluated the same way."
+    )
+
+
 def final_sparsity(sparsity: pd.DataFrame) -> float:
     """The per-layer sparsity the gradual runs end at: the mean layer sparsity after their last event."""
     if sparsity.empty:
@@ -275,7 +297,7 @@ def frontier_points(
     fp32 = quant_rows.loc[(quant_rows["net"] == "convnet") & (quant_rows["rounding"] == "fp32")]
     if len(fp32):
         dense_costs.update(bytes=float(fp32["fp32_bytes"].median()), bytes_how="computed")
-    points = [_point("fp32", "fp32 ConvNet (Part 1.2)", "fp32", dense, **dense_costs)]
+    points = [_point("fp32", "fp32 ConvNet (Part 1.2)", "fp32", dense, evaluated=_precision(baseline), **dense_costs)]
     points += ptq_points(quant_rows, packed, dense_costs.get("macs", float("nan")))
     for mode in PRUNE_MODES:
         units = by_seed(pruned.loc[pruned["mode"] == mode], "final_test_acc") if len(pruned) else {}
@@ -288,6 +310,7 @@ def frontier_points(
                     units,
                     "the fp32 model",
                     stats.compare(list(units.values()), list(dense.values())),
+                    evaluated=_precision(pruned.loc[pruned["mode"] == mode]),
                     **_bench_costs(bench, f"{mode}_masked", "csr_bytes_compact", "CSR"),
                 )
             )
@@ -335,6 +358,7 @@ def frontier_points(
                 units,
                 "the fp32 model",
                 stats.compare(list(units.values()), list(dense.values())),
+                evaluated=_precision(dwconv),
                 **(
                     _bench_costs(dw_bench, "dwconvnet", "state_dict_bytes", "file")
                     if dw_bench is not None and len(dw_bench)
@@ -512,6 +536,7 @@ def frontier_macros(table: pd.DataFrame, checked: int, finetune: pd.DataFrame | 
         "FrontierMissing": escape(missing_note(table)),
         "FrontierChecked": checked_sentence(table, checked),
         "FrontierTiming": timing_sentence(table),
+        "FrontierEvaluation": evaluation_sentence(table),
         "FrontierLora": lora_sentence(finetune) if finetune is not None else "",
         "FrontierAnswer": frontier_answer(table),
     }
