@@ -418,3 +418,12 @@ def test_the_evaluation_precision_of_each_row_is_said(tmp_path):
     assert "fp32 ConvNet (Part 1.2)" in sentence.split(" in bf16")[0] and "different precisions" in sentence
     same = roundtrip(F.frontier_points(**synthetic()), tmp_path)
     assert F.evaluation_sentence(same) == "Every accuracy was evaluated in fp32."
+
+
+def test_the_notebook_shows_the_table_as_plain_text(tmp_path):
+    from effdl.report.nbdisplay import tex_table_rows
+
+    cells = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    rows = tex_table_rows(F.table_latex(cells, "n.m.: not measured."))
+    assert len(rows) == len(cells) + 1 and "(" in rows[1][2]
+    assert not any("\\" in cell for row in rows for cell in row), rows

@@ -64,6 +64,7 @@ def show_figure(path: str, rebuild: str) -> None:
 _SYMBOLS = {
     "pm": "±",
     "times": "×",
+    "dagger": "†",
     "Delta": "Δ",
     "delta": "δ",
     "approx": "≈",
@@ -90,6 +91,7 @@ _TEX_REPLACEMENTS = [
     (re.compile(r"\\,|~"), " "),
     (re.compile(r"\$([^$]*)\$"), r"\1"),
     (re.compile(r"\\multicolumn\{\d+\}\{[^}]*\}\{([^{}]*)\}"), r"\1"),
+    (re.compile(r"\\(?:tiny|scriptsize|footnotesize|small|normalsize)(?![A-Za-z])\s*"), ""),  # size switches
 ]
 
 
