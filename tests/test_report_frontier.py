@@ -11,6 +11,7 @@ import pytest
 from paper_checks import count_words
 
 from effdl.report import frontier as F
+from effdl.report import frontier_text as FT
 from effdl.report import stats
 
 FP32_BYTES, VALUES, TENSORS = 4_000_000, 990_000, 20
@@ -183,9 +184,9 @@ def test_accuracy_is_over_trained_models_with_trials_averaged_first():
 
 
 def test_the_table_shows_seed_points_only_for_few_models(tmp_path):
-    few = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    few = FT.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
     assert "scriptsize(" in few.loc[0, "test acc. (\\%)"] and "$\\pm$" in few.loc[0, "test acc. (\\%)"]
-    many = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic(seeds=(1, 2, 3, 4, 5))), tmp_path))
+    many = FT.frontier_table_tex(roundtrip(F.frontier_points(**synthetic(seeds=(1, 2, 3, 4, 5))), tmp_path))
     assert "scriptsize(" not in many.loc[0, "test acc. (\\%)"]
 
 
@@ -203,10 +204,10 @@ def test_unmeasured_costs_stay_missing_and_labelled(tmp_path):
             assert table.loc[key, "n"] == 3
         assert math.isnan(table.loc[key, "bytes"]) and math.isnan(table.loc[key, "latency_ms"])
         assert table.loc[key, "bytes_how"] == F.NOT_MEASURED
-    cells = F.frontier_table_tex(table.reset_index())
+    cells = FT.frontier_table_tex(table.reset_index())
     dw = cells.loc[cells["variant"].str.startswith("DWConvNet")].iloc[0]
     assert dw["kB"] == dw["MMACs"] == dw["ms @ 1"] == "n.m."
-    note = F.missing_note(table.reset_index())
+    note = FT.missing_note(table.reset_index())
     assert "PTQ latency" in note and "DWConvNet" in note and "structured pruning (slim export)" in note
 
 
@@ -261,7 +262,7 @@ def _capital_label(label: str) -> str:
 
 
 def _answer(table: pd.DataFrame) -> str:
-    return F.frontier_answer(table)
+    return FT.frontier_answer(table)
 
 
 def test_answer_names_exactly_the_front_and_true_ratios(tmp_path):
@@ -322,11 +323,11 @@ def test_answer_without_quantization_or_pruning_says_nothing_about_them(tmp_path
 
 
 def test_ratio_phrase_words():
-    assert F.ratio_phrase(1.0, 4.0, "bytes") == "4.0$\\times$ fewer bytes"
-    assert F.ratio_phrase(2.0, 1.0, "bytes") == "2.0$\\times$ more bytes"
-    assert F.ratio_phrase(1.01, 1.0, "MACs") == "about the same MACs"
-    assert F.ratio_phrase(1.0, 2.0, "latency") == "2.0$\\times$ lower latency"
-    assert F.ratio_phrase(float("nan"), 2.0, "bytes") == ""
+    assert FT.ratio_phrase(1.0, 4.0, "bytes") == "4.0$\\times$ fewer bytes"
+    assert FT.ratio_phrase(2.0, 1.0, "bytes") == "2.0$\\times$ more bytes"
+    assert FT.ratio_phrase(1.01, 1.0, "MACs") == "about the same MACs"
+    assert FT.ratio_phrase(1.0, 2.0, "latency") == "2.0$\\times$ lower latency"
+    assert FT.ratio_phrase(float("nan"), 2.0, "bytes") == ""
 
 
 def dw_bench(dense_ms: float = 3.0, dw_ms: float = 1.5) -> pd.DataFrame:
@@ -358,9 +359,9 @@ def test_a_measured_dwconvnet_joins_the_panels_with_ratios_within_its_own_job(tm
     answer = _answer(table)
     # 3.0 / 1.5 in its own job, not 2.0 (the pruning benchmark's dense) / 1.5
     assert "2.0$\\times$ lower latency" in answer.split("DWConvNet (depthwise separable) has")[1]
-    assert "DWConvNet" not in F.missing_note(table)
-    assert "second job" in F.timing_sentence(table)
-    assert F.timing_sentence(F.frontier_points(**data)) == ""  # one job: nothing to say
+    assert "DWConvNet" not in FT.missing_note(table)
+    assert "second job" in FT.timing_sentence(table)
+    assert FT.timing_sentence(F.frontier_points(**data)) == ""  # one job: nothing to say
 
 
 def test_the_notebook_and_the_rebuild_appendix_carry_the_frontier(tmp_path):
@@ -372,7 +373,7 @@ def test_the_notebook_and_the_rebuild_appendix_carry_the_frontier(tmp_path):
     sections = Path(__file__).resolve().parents[1] / "paper" / "sections"
     table = tmp_path / "results" / "tex" / "frontier_table.tex"
     table.parent.mkdir(parents=True)
-    cells = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    cells = FT.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
     from effdl.report.texgen import df_to_latex
 
     df_to_latex(cells, table, escape=False, label="tab:frontier",
@@ -400,9 +401,9 @@ def test_a_latency_from_another_job_is_a_ratio_not_a_point_on_the_latency_axis(t
     table = roundtrip(F.frontier_points(**synthetic(), dw_bench=dw_bench(dense_ms=30.0, dw_ms=0.5)), tmp_path)
     dw = table.loc[table["key"] == "dwconvnet"].iloc[0]
     assert not dw["front_latency_ms"]  # 0.5 ms would beat everything, but it is not comparable
-    cells = F.frontier_table_tex(table)
+    cells = FT.frontier_table_tex(table)
     assert cells.loc[table.index[table["key"] == "dwconvnet"][0], "ms @ 1"] == "0.02$\\times^j$"
-    assert "$^j$" in F.CAPTION
+    assert "$^j$" in FT.CAPTION
     assert F.comparable(table, "latency_ms").notna().sum() == 4
 
 
@@ -423,7 +424,7 @@ def test_the_evaluation_precision_of_each_row_is_said(tmp_path):
 def test_the_notebook_shows_the_table_as_plain_text(tmp_path):
     from effdl.report.nbdisplay import tex_table_rows
 
-    cells = F.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
-    rows = tex_table_rows(F.table_latex(cells, "n.m.: not measured."))
+    cells = FT.frontier_table_tex(roundtrip(F.frontier_points(**synthetic()), tmp_path))
+    rows = tex_table_rows(FT.table_latex(cells, "n.m.: not measured."))
     assert len(rows) == len(cells) + 1 and "(" in rows[1][2]
     assert not any("\\" in cell for row in rows for cell in row), rows

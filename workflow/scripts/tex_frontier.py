@@ -2,7 +2,8 @@
 
 from effdl.io import write_text
 from effdl.report.csvs import read_csv
-from effdl.report.frontier import as_table, frontier_macros, frontier_table_tex, packed_check, table_latex
+from effdl.report.frontier import as_table, packed_check
+from effdl.report.frontier_text import frontier_macros, frontier_table_tex, table_latex
 from effdl.report.texgen import write_macros
 from effdl.runlog import open_log
 
