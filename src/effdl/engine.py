@@ -276,8 +276,8 @@ def step_threads(batch_size: int, device: torch.device):
 
     Each operation of such a step takes microseconds; splitting it over OpenMP threads costs a fork/join per
     operation, and when another job holds the other core every join waits for a descheduled thread (the MNIST
-    MLP at batch 1 on the loaded 2-core machine: about 90 ms a step on 2 threads, 5 ms on 1). The operations
-    of a batch this small are not split across threads anyway, so the results are the same (a test checks)."""
+    MLP at batch 1 on the loaded 2-core machine: about 70-140 ms a step on 2 threads, 2-5 ms on 1). The results
+    do not change: tests/test_engine_small_batch.py checks batch 1 and 3 against a plain loop on 2 threads."""
     before = torch.get_num_threads()
     if device.type != "cpu" or batch_size > SINGLE_THREAD_MAX_BATCH or before == 1:
         yield
