@@ -42,8 +42,8 @@ include: "workflow/rules/dashboard.smk"
 
 # Cheap steps that run in the Snakemake process itself, not as cluster jobs (SLURM: on the login node):
 # aggregations, figures, generated TeX, the paper, and the one download (compute nodes often have no
-# network). Without a cluster executor this changes nothing. The short quantize_model/pack_quantized_model
-# evaluations are grouped instead (group quantize_{net}, workflow/profiles/slurm/config.yaml).
+# network). Without a cluster executor this changes nothing. The PTQ evaluations of a network
+# (quantize_model_<net>, pack_quantized_model) are grouped instead (group quantize_{net}, workflow/profiles/slurm/config.yaml).
 localrules:
     aggregate_runs,
     aggregate_quant,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,50 @@ def test_a_bad_per_class_value_names_the_key_and_the_fix(tmp_path, value):
     _make_tree(tmp_path, SUBSET_LAYOUT, mode="RGB")
     with pytest.raises(DataError, match=r"subset\.test_per_class = .* 'all'"):
         read_imagefolder(tmp_path / "top", {"train_per_class": 2, "test_per_class": value})
+
+
+def _packed_file(path, n: int = 64) -> dict:
+    """A small packed data set written as prepare_data writes one (effdl.io.save_checkpoint)."""
+    from effdl.io import save_checkpoint
+
+    generator = torch.Generator().manual_seed(0)
+    split = {
+        "images": torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=generator),
+        "labels": torch.randint(0, 10, (n,), generator=generator),
+    }
+    packed = {"train": split, "test": split, "classes": list("abcdefghij"), "source": "synthetic", "sha256": "x"}
+    save_checkpoint(packed, path)
+    return packed
+
+
+def test_packed_data_is_memory_mapped_not_read(tmp_path):
+    """load_packed maps the file (torch.load mmap=True): the file shows in the process's memory maps, the
+    tensors equal what was saved, and a data set on the CPU is used in place, not copied."""
+    from effdl.data import DeviceDataset, load_packed
+
+    path = tmp_path / "mapped_data.pt"
+    packed = _packed_file(path)
+    loaded = load_packed(path)
+    assert str(path) in Path("/proc/self/maps").read_text()  # Linux: a mapped file is listed there
+    for split in ("train", "test"):
+        assert torch.equal(loaded[split]["images"], packed[split]["images"])
+        assert torch.equal(loaded[split]["labels"], packed[split]["labels"])
+    train = DeviceDataset.from_packed(loaded, "train", "cpu")
+    assert train.images.data_ptr() == loaded["train"]["images"].data_ptr()
+    read_whole = load_packed(path, mmap=False)  # the old way still works and gives the same tensors
+    assert torch.equal(read_whole["train"]["images"], loaded["train"]["images"])
+
+
+def test_a_legacy_or_corrupt_packed_file_still_loads_or_fails_clearly(tmp_path):
+    """A file in torch's legacy (non-zip) format cannot be mapped: it is read whole instead. A truncated one
+    raises CheckpointError naming the file, as before."""
+    from effdl.data import load_packed
+    from effdl.io import CheckpointError
+
+    packed = _packed_file(tmp_path / "new.pt")
+    torch.save(packed, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert torch.equal(load_packed(tmp_path / "legacy.pt")["test"]["images"], packed["test"]["images"])
+    blob = (tmp_path / "new.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pt is corrupt"):
+        load_packed(tmp_path / "cut.pt")

@@ -24,10 +24,11 @@ from effdl.compress.quant import (
     unpack_codes,
     unpack_state_dict,
 )
+from effdl.io import write_csv
 from effdl.models.convnet import MNISTNet
 from effdl.plan.quant_variants import VARIANT_PATTERN, Variant, parse_variant, variant_names
 from effdl.report.part2 import part2_macros, part2_table, seed_test_case_sizes, summarize_ptq
-from effdl.studies.quant import packed_checkpoint_rows, ptq_variant_rows
+from effdl.studies.quant import packed_checkpoint_rows, ptq_network_rows, ptq_variant_rows
 
 
 def step_of(params):
@@ -653,6 +654,43 @@ def test_ptq_variant_rows_evaluate_each_checkpoint(trained_mlp):
     assert trial[0]["test_loss"] == trial[1]["test_loss"]  # seeded: the same trial is the same model
     assert trial[0]["test_loss"] != nearest["test_loss"]
     assert {"seed", "device", "git_commit", "config_hash", "data_sha256"} <= set(fp32.index)
+
+
+def test_one_process_for_all_variants_writes_the_csvs_of_one_process_per_variant(trained_mlp):
+    """Rule quantize_model_<net> evaluates every variant of every checkpoint in one process: each variant's CSV
+    must equal, byte for byte, the CSV of a process that evaluated that variant alone (as one job per variant
+    did), so no variant starts from another's quantized weights and no checkpoint from another's."""
+    tmp_path, _ = trained_mlp
+    torch.manual_seed(1)  # a second checkpoint with other weights and another seed
+    spec = {**torch.load(tmp_path / "model.pt", weights_only=True)["spec"], "seed": 44}
+    torch.save({"state_dict": MNISTNet(hidden=8).state_dict(), "spec": spec}, tmp_path / "model44.pt")
+    checkpoints = {
+        "part2/mnist_mlp_seed43": str(tmp_path / "model.pt"),
+        "part2/mnist_mlp_seed44": str(tmp_path / "model44.pt"),
+    }
+    kwargs = dict(
+        net="mnist_mlp",
+        batchnorm="params",
+        rounding_seed=0,
+        eval_batch_size=7,
+        device=torch.device("cpu"),
+        config={"x": 1},
+        log=lambda _: None,
+    )
+    # nearest after stochastic and fp32 last: any leftover quantized weight would show in the later variants
+    variants = ["tensor-stochastic-2bit-trial1", "tensor-nearest-2bit", "channel-nearest-4bit", "fp32"]
+    shared = ptq_network_rows(checkpoints, tmp_path / "data.pt", variants, **kwargs)
+    assert list(shared) == variants
+    for variant in variants:
+        write_csv(shared[variant], tmp_path / "shared.csv")
+        write_csv(ptq_variant_rows(checkpoints, tmp_path / "data.pt", variant, **kwargs), tmp_path / "alone.csv")
+        assert (tmp_path / "shared.csv").read_bytes() == (tmp_path / "alone.csv").read_bytes(), variant
+        assert list(shared[variant]["checkpoint"]) == list(checkpoints)
+    # the fp32 rows are the checkpoints' own accuracy, and the two checkpoints differ
+    fp32 = shared["fp32"]
+    assert fp32["seed"].tolist() == [43, 44] and fp32["test_loss"].nunique() == 2
+    with pytest.raises(ValueError, match="not of the form"):  # a bad name fails before any evaluation
+        ptq_network_rows(checkpoints, tmp_path / "data.pt", ["fp32", "fp16"], **kwargs)
 
 
 def test_packed_checkpoint_rows_write_files_quantized_from_fp32(trained_mlp):

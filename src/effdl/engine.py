@@ -30,6 +30,8 @@ from effdl.progress import eta_seconds, timing_text
 COMPILE_MIN_EPOCHS = 10
 # ... and on a CPU only when the benchmark measured at least this training speed-up from compiling
 COMPILE_MIN_CPU_GAIN = 1.05
+# CPU training steps of batches up to this size run on one thread (step_threads)
+SINGLE_THREAD_MAX_BATCH = 4
 # the GPU slots this process holds (released when it exits); see effdl.devices
 _CLAIMS: list[DeviceClaim] = []
 
@@ -239,11 +241,12 @@ def train_epoch(
     batch_scheduler=None,
 ) -> tuple[torch.Tensor, float]:
     """One pass over `train_set`: (per-iteration losses on the CPU, training accuracy in percent); a per-batch
-    `batch_scheduler` steps after every optimizer step."""
+    `batch_scheduler` steps after every optimizer step.
+
+    The step loop does only the step: losses, logits and labels are kept as they come (no per-step device
+    operation for the metrics) and reduced once after the pass; small batches run on one CPU thread
+    (step_threads)."""
     model.train()
-    n_batches = -(-len(train_set) // cfg.batch_size)
-    losses = torch.empty(n_batches, device=train_set.device)
-    correct = torch.zeros((), device=train_set.device, dtype=torch.long)
     batches = iterate_batches(
         train_set,
         cfg.batch_size,
@@ -254,10 +257,36 @@ def train_epoch(
         generator=generator,
         channels_last=cfg.channels_last,
     )
-    for i, (x, y) in enumerate(batches):
-        losses[i], out = training_step(step_model, optimizer, x, y, precision, batch_scheduler)
-        correct += (out.argmax(1) == y).sum()
-    return losses.cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync for training metrics
+    losses, logits, labels = [], [], []
+    with step_threads(cfg.batch_size, train_set.device):
+        for x, y in batches:
+            loss, out = training_step(step_model, optimizer, x, y, precision, batch_scheduler)
+            losses.append(loss)
+            logits.append(out.detach())
+            labels.append(y)
+    if not losses:
+        return torch.empty(0), float("nan")
+    correct = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
+    return torch.stack(losses).float().cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync
+
+
+@contextlib.contextmanager
+def step_threads(batch_size: int, device: torch.device):
+    """Run the training steps of batches up to SINGLE_THREAD_MAX_BATCH images on one CPU thread.
+
+    Each operation of such a step takes microseconds; splitting it over OpenMP threads costs a fork/join per
+    operation, and when another job holds the other core every join waits for a descheduled thread (the MNIST
+    MLP at batch 1 on the loaded 2-core machine: about 70-140 ms a step on 2 threads, 2-5 ms on 1). The results
+    do not change: tests/test_engine_small_batch.py checks batch 1 and 3 against a plain loop on 2 threads."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or batch_size > SINGLE_THREAD_MAX_BATCH or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _resume(

@@ -11,6 +11,7 @@ import yaml
 from helpers import BIN, REPO, job_counts, snakemake
 
 from effdl.plan.finetune import VARIANTS as FINETUNE_VARIANTS
+from effdl.plan.quant_variants import quant_networks, quantize_rule, variant_names
 from effdl.plan.registry import PRUNE_MODES
 
 # these tests read the per-job rule listing, which the default workflow profile (profiles/default) hides
@@ -38,11 +39,13 @@ def test_smoke_dry_run_plans_the_whole_study():
     counts = job_counts(result.stdout)
     sources = [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
     rules = {name for path in sources for name in re.findall(r"^rule (\w+):", path.read_text(), re.M)}
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    rules |= {quantize_rule(net) for net in quant_networks(merged(CONFIG, smoke)["quant"])}  # made in a loop
     # every rule runs except the CINIC-10 download (the smoke overlay reads CIFAR-10 from disk instead)
     assert set(counts) == rules - {"download_cinic10"}
     one_each = ["all", "build_paper", "tex_provenance"] + [f"tex_part{i}" for i in range(1, 7)]
+    one_each += [quantize_rule(net) for net in quant_networks(merged(CONFIG, smoke)["quant"])]  # one per network
     assert {rule: counts[rule] for rule in one_each} == dict.fromkeys(one_each, 1)
-    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     assert counts["prepare_data"] == len(smoke["datasets"])  # cifar10, mnist and the cinic10 stand-in
     assert counts["train_toy_transformer"] == len(smoke["seeds"])  # one per seed
 
@@ -77,9 +80,13 @@ def test_a_bit_width_overlay_plans_its_quantization_jobs(tmp_path):
     base = snakemake(*DRY, "--forceall", target)
     result = snakemake(*DRY, "--forceall", target, "--configfile", str(overlay))
     assert base.returncode == 0 and result.returncode == 0, result.stderr + result.stdout
-    q = CONFIG["quant"]  # one job per (network, variant): a new width adds one variant per granularity
-    extra = len(q["mnist"]["granularities"]) + (len(q["convnet"]["granularities"]) if q["convnet"]["enabled"] else 0)
-    assert job_counts(result.stdout)["quantize_model"] == job_counts(base.stdout)["quantize_model"] + extra
+    q, bits = CONFIG["quant"], [8, 4, 3, 2]
+    for net in quant_networks(q):  # still one job per network, now with a 3-bit CSV per granularity
+        assert job_counts(result.stdout)[quantize_rule(net)] == job_counts(base.stdout)[quantize_rule(net)] == 1
+        key = "mnist" if net == "mnist_mlp" else net
+        wanted = variant_names(q[key]["granularities"], bits, q["stochastic"]["bits"], q["stochastic"]["trials"])
+        for variant in wanted:
+            assert f"results/quant/{net}/{variant}.csv" in result.stdout, variant
     assert "tensor-nearest-3bit" in result.stdout and "channel-nearest-3bit" in result.stdout
     assert "nearest-3bit" not in base.stdout
 

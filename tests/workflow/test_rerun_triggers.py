@@ -18,6 +18,8 @@ import pytest
 import yaml
 from helpers import REPO, copy_repo, job_counts, snakemake
 
+from effdl.plan.quant_variants import quant_networks, quantize_rule
+
 RULES = REPO / "workflow" / "rules"
 QUANTIZER = "src/effdl/compress/quant.py"
 ENGINE = "src/effdl/engine.py"
@@ -25,6 +27,13 @@ A_CODE_CHANGE = "\n\ndef _a_code_change():\n    return 1\n"
 # rules downstream of everything: the claims, the paper, the submission (and seed_tests, whose inputs are
 # the library's files: any edit, comments too, reruns those cheap checks by their files' times)
 SINKS = {"all", "seed_tests"}
+
+
+def smoke_quantize_rules() -> set[str]:
+    """The smoke study's quantization rules, one per network (effdl.plan.quant_variants), from its config."""
+    base, smoke = (yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "smoke.yaml"))
+    convnet = {**base["quant"]["convnet"], **smoke.get("quant", {}).get("convnet", {})}
+    return {quantize_rule(net) for net in quant_networks({**base["quant"], "convnet": convnet})}
 
 
 def rules_in(*names: str) -> set[str]:
@@ -155,16 +164,18 @@ def test_a_comment_in_every_library_module_plans_no_training(built):
 def test_a_quantizer_edit_plans_only_quantization_jobs(built):
     out = built.dry_run({QUANTIZER: (built.clone / QUANTIZER).read_text() + A_CODE_CHANGE})
     counts = job_counts(out)
-    quantization = rules_in("quant.smk")
-    assert {"quantize_model", "pack_quantized_model"} <= code_triggered(out) <= quantization, counts
-    for rule in ("quantize_model", "pack_quantized_model"):
+    quantizers = smoke_quantize_rules()  # rules made in a loop, one per network: not `rule <name>:` in the file
+    quantization = rules_in("quant.smk") | quantizers
+    assert {"pack_quantized_model", *quantizers} <= code_triggered(out) <= quantization, counts
+    for rule in ("pack_quantized_model", *quantizers):
         assert counts[rule] == built.counts[rule]
+    assert all(counts[rule] == 1 for rule in quantizers)  # one job per network, every variant in it
     # besides them only what reads everything: the claims, the frontier, the paper and the submission
     downstream = rules_in("claims.smk", "frontier.smk", "paper.smk", "submission.smk", "dashboard.smk") | SINKS
     assert set(counts) - quantization <= downstream, counts
     banner = [line for line in out.splitlines() if "code changed:" in line]
     assert len(banner) == 1 and "effdl/compress/quant.py → " in banner[0], banner
-    assert f"{built.counts['quantize_model']} quantize_model" in banner[0]
+    assert f"{built.counts['pack_quantized_model']} pack_quantized_model" in banner[0]
 
 
 @pytest.mark.slow

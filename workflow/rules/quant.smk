@@ -2,7 +2,7 @@
 
 # exports: QUANT_MNIST_RUNS, QUANT_CHECKPOINTS; uses PART1_BASELINE_RUNS (schedules.smk)
 
-from effdl.plan.quant_variants import VARIANT_PATTERN, variant_names
+from effdl.plan.quant_variants import quant_networks, quantize_rule, variant_names
 
 Q = config["quant"]
 
@@ -48,7 +48,7 @@ QUANT_GRANULARITIES = {
     "mnist_mlp": Q["mnist"]["granularities"],
     "convnet": Q["convnet"]["granularities"],
 }
-# One quantize_model job per variant: fp32, nearest per width, stochastic trials (grammar: effdl.plan.quant_variants).
+# Each network's variants: fp32, nearest per width, stochastic trials (grammar: effdl.plan.quant_variants).
 QUANT_VARIANTS = {
     net: variant_names(
         QUANT_GRANULARITIES[net],
@@ -60,46 +60,58 @@ QUANT_VARIANTS = {
 }
 
 
+# the tests count the quantization jobs from effdl's list of networks
+assert list(QUANT_CHECKPOINTS) == quant_networks(Q)
+
+
+# One job per network evaluates all its variants on all its checkpoints: one process, one data and model load
+# (each variant takes seconds; 27 processes per network spent more time starting than evaluating). A rule per
+# network because its outputs, the variant CSVs, depend on the network's granularities.
+for _net in QUANT_CHECKPOINTS:
+
+    rule:
+        name:
+            quantize_rule(_net)
+        input:
+            checkpoints=run_files(QUANT_CHECKPOINTS[_net], "model.pt"),
+            data=f"results/data/{QUANT_DATASETS[_net]}.pt",
+        output:
+            [f"results/quant/{_net}/{variant}.csv" for variant in QUANT_VARIANTS[_net]],
+        log:
+            f"results/logs/quantize_model/{_net}.log",
+        benchmark:
+            f"results/benchmarks/{quantize_rule(_net)}/{_net}.tsv"
+        # with pack_quantized_model: one SLURM job per network (group-components in the SLURM profile)
+        group:
+            f"quantize_{_net}"
+        conda:
+            "../envs/effdl.yaml"
+        threads: 1
+        resources:
+            gpu=GPU_PER_JOB,
+            mem_mb=4000,
+            # minutes: about 15 s per (variant, checkpoint) evaluation on a CPU, with room to spare
+            runtime=5 + len(QUANT_VARIANTS[_net]) * len(QUANT_CHECKPOINTS[_net]) // 4,
+        params:
+            net=_net,
+            variants=QUANT_VARIANTS[_net],
+            checkpoint_keys=QUANT_CHECKPOINTS[_net],
+            batchnorm=Q["batchnorm"],
+            rounding_seed=Q["stochastic"]["seed"],
+            eval_batch_size=config["engine"]["eval_batch_size"],
+            code=code_param(
+                "quantize_model.py", runs=lambda w, keys=QUANT_CHECKPOINTS[_net]: keys
+            ),
+        script:
+            "../scripts/quantize_model.py"
+
+
 PAPER_INPUTS["part2"] = [
     "results/figs/quantization.pdf",
     "results/tex/part2.tex",
     "results/tex/part2_table.tex",
     "results/tex/part2_packed_table.tex",
 ]
-
-
-rule quantize_model:
-    input:
-        checkpoints=lambda w: run_files(QUANT_CHECKPOINTS[w.net], "model.pt"),
-        data=lambda w: f"results/data/{QUANT_DATASETS[w.net]}.pt",
-    output:
-        "results/quant/{net}/{variant}.csv",
-    log:
-        "results/logs/quantize_model/{net}/{variant}.log",
-    benchmark:
-        "results/benchmarks/quantize_model/{net}/{variant}.tsv"
-    wildcard_constraints:
-        net="mnist_mlp|convnet",
-        variant=VARIANT_PATTERN,
-    # seconds of evaluation each: on a cluster, one job per network runs them all (group-components in
-    # the SLURM profile); ignored when running locally
-    group:
-        "quantize_{net}"
-    conda:
-        "../envs/effdl.yaml"
-    threads: 1
-    resources:
-        gpu=GPU_PER_JOB,
-        mem_mb=4000,
-        runtime=10,
-    params:
-        checkpoint_keys=lambda w: QUANT_CHECKPOINTS[w.net],
-        batchnorm=Q["batchnorm"],
-        rounding_seed=Q["stochastic"]["seed"],
-        eval_batch_size=config["engine"]["eval_batch_size"],
-        code=code_param("quantize_model.py", runs=lambda w: QUANT_CHECKPOINTS[w.net]),
-    script:
-        "../scripts/quantize_model.py"
 
 
 rule pack_quantized_model:

@@ -1,9 +1,10 @@
-"""Snakemake adapter for rule quantize_model: evaluate one PTQ variant on every checkpoint of a network."""
+"""Snakemake adapter for rules quantize_model_<net>: evaluate every PTQ variant of a network on all its checkpoints,
+in one process, and write one CSV per variant."""
 
 from effdl.engine import resolve_device
 from effdl.io import write_csv
 from effdl.runlog import announce_device, open_log
-from effdl.studies.quant import ptq_variant_rows
+from effdl.studies.quant import ptq_network_rows
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
@@ -11,22 +12,22 @@ log = open_log(snakemake.log[0])
 
 def main(
     net: str,
-    variant: str,
+    variants,
     checkpoint_keys,
     checkpoint_paths,
     data_path: str,
     params,
     config: dict,
     threads: int,
-    out_csv: str,
+    out_csvs,
 ) -> None:
     # the device comes from the config, not params: a device change re-runs nothing
     device = resolve_device(config["device"], jobs_per_device=config.get("gpu_jobs_per_device", 1), log=log)
     announce_device(device, log, threads)
-    rows = ptq_variant_rows(
+    tables = ptq_network_rows(
         dict(zip(checkpoint_keys, checkpoint_paths)),
         data_path,
-        variant,
+        list(variants),
         net=net,
         batchnorm=params.batchnorm,
         rounding_seed=params.rounding_seed,
@@ -35,17 +36,18 @@ def main(
         config=config,
         log=log,
     )
-    write_csv(rows, out_csv)
+    for variant, out_csv in zip(variants, out_csvs, strict=True):  # the rule lists outputs in variant order
+        write_csv(tables[variant], out_csv)
 
 
 main(
-    snakemake.wildcards.net,
-    snakemake.wildcards.variant,
+    snakemake.params.net,
+    snakemake.params.variants,
     snakemake.params.checkpoint_keys,
     snakemake.input.checkpoints,
     snakemake.input.data,
     snakemake.params,
     snakemake.config,
     snakemake.threads,
-    snakemake.output[0],
+    list(snakemake.output),
 )

@@ -1,4 +1,4 @@
-"""PTQ variant names (the `variant` wildcard of rule quantize_model): their grammar, parser and enumeration.
+"""PTQ variant names (the file names of rule quantize_model_<net>'s CSVs): their grammar, parser and enumeration.
 
     fp32                                          the trained model, unquantized
     {granularity}-nearest-{bits}bit               e.g. tensor-nearest-8bit, channel-nearest-2bit
@@ -61,3 +61,14 @@ def variant_names(granularities, bits, stochastic_bits: int, trials: int) -> lis
         names += [Variant("nearest", granularity, b).name for b in bits]
         names += [Variant("stochastic", granularity, stochastic_bits, t).name for t in range(trials)]
     return names
+
+
+def quantize_rule(net: str) -> str:
+    """The name of the one job that evaluates every PTQ variant of network `net` (workflow/rules/quant.smk)."""
+    return f"quantize_model_{net}"
+
+
+def quant_networks(quant_cfg: dict) -> list[str]:
+    """The networks of the PTQ sweep, in the order quant.smk registers them: the MNIST MLP, then the ConvNet
+    when `quant.convnet.enabled`."""
+    return ["mnist_mlp"] + (["convnet"] if quant_cfg["convnet"]["enabled"] else [])

@@ -61,59 +61,105 @@ def ptq_variant_rows(
     log=print,
 ) -> pd.DataFrame:
     """Evaluate one variant on every checkpoint ({run key: model.pt}); one row per checkpoint, with provenance."""
-    variant = parse_variant(variant_name)
+    return ptq_network_rows(
+        checkpoints,
+        data_path,
+        [variant_name],
+        net=net,
+        batchnorm=batchnorm,
+        rounding_seed=rounding_seed,
+        eval_batch_size=eval_batch_size,
+        device=device,
+        config=config,
+        log=log,
+    )[variant_name]
+
+
+def ptq_network_rows(
+    checkpoints: dict[str, str],
+    data_path: str | Path,
+    variant_names: list[str],
+    *,
+    net: str,
+    batchnorm: str,
+    rounding_seed: int,
+    eval_batch_size: int,
+    device: torch.device,
+    config: dict,
+    log=print,
+) -> dict[str, pd.DataFrame]:
+    """Evaluate every variant on every checkpoint in one process: {variant: one row per checkpoint}.
+
+    The data set is loaded once and each checkpoint once; every variant starts from that checkpoint's fp32
+    weights (restored before each), so a variant's rows equal those of a process that evaluates it alone.
+    """
+    variants = [parse_variant(name) for name in variant_names]  # every name checked before any work
     packed = load_packed(data_path)
     test_set = DeviceDataset.from_packed(packed, "test", device)
     meta = {"source": packed["source"], "sha256": packed["sha256"]}
-    rows = []
+    rows: dict[str, list[dict]] = {variant.name: [] for variant in variants}
     for run_key, path in checkpoints.items():
         model, spec = load_trained_model(path, device)
-        fp32_bytes = state_dict_nbytes(model.state_dict())
-        row = {
-            "net": net,
-            "variant": variant.name,
-            "rounding": variant.rounding,
-            "granularity": variant.granularity,
-            "bits": variant.bits,
-            "trial": variant.trial,
-            "batchnorm": batchnorm,
-            "checkpoint": run_key,
-            "epochs_planned": spec["train"]["epochs"],
-            "fp32_bytes": fp32_bytes,
-        }
-        if variant.rounding == "fp32":
-            row.update(
-                uint8_bytes=fp32_bytes,
-                packed_bytes=fp32_bytes,
-                quantized_tensors=0,
-                quantized_values=0,
-                rounding_seed=None,
+        fp32_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # not views of the model
+        fp32_bytes = state_dict_nbytes(fp32_state)
+        prov = provenance(device, spec["seed"], config, meta)  # the same for every variant of this checkpoint
+        for variant in variants:
+            model.load_state_dict(fp32_state)  # never start from the previous variant's quantized weights
+            row = _variant_row(
+                model, spec, variant, run_key, fp32_bytes, net=net, batchnorm=batchnorm, seed=rounding_seed
             )
-        else:
-            rng = rounding_rng(rounding_seed, variant.trial, spec["seed"]) if variant.rounding == "stochastic" else None
-            qsd = quantize_model_state(model, variant, batchnorm=batchnorm, rng=rng)
-            model.load_state_dict(dequantize_state_dict(qsd))
-            row.update(
-                uint8_bytes=qsd.nbytes(),
-                packed_bytes=qsd.nbytes(packed=True),
-                quantized_tensors=len(qsd.quantized),
-                quantized_values=int(sum(q.size for q, _ in qsd.quantized.values())),
-                rounding_seed=rounding_seed if rng is not None else None,
+            # fp32 evaluation on purpose: bf16 autocast would round the weights to 8 mantissa bits on its own.
+            loss, acc = evaluate(
+                model, test_set, mean=spec["mean"], std=spec["std"], batch_size=eval_batch_size, precision="fp32"
             )
-        # fp32 evaluation on purpose: bf16 autocast would round the weights to 8 mantissa bits on its own.
-        loss, acc = evaluate(
-            model, test_set, mean=spec["mean"], std=spec["std"], batch_size=eval_batch_size, precision="fp32"
-        )
+            row.update(
+                test_loss=loss,
+                test_acc=acc,
+                correct=int(round(acc * len(test_set) / 100)),
+                n_test=len(test_set),
+                **prov,
+            )
+            log(f"{run_key} {variant.name}: test accuracy {acc:.2f}% ({row['correct']}/{len(test_set)})")
+            rows[variant.name].append(row)
+    return {name: pd.DataFrame(variant_rows) for name, variant_rows in rows.items()}
+
+
+def _variant_row(
+    model: torch.nn.Module, spec: dict, variant: Variant, run_key: str, fp32_bytes: int, *, net, batchnorm, seed
+) -> dict:
+    """Quantize `model` in place to `variant` (fp32: leave it) and return the row's identifying and size columns."""
+    row = {
+        "net": net,
+        "variant": variant.name,
+        "rounding": variant.rounding,
+        "granularity": variant.granularity,
+        "bits": variant.bits,
+        "trial": variant.trial,
+        "batchnorm": batchnorm,
+        "checkpoint": run_key,
+        "epochs_planned": spec["train"]["epochs"],
+        "fp32_bytes": fp32_bytes,
+    }
+    if variant.rounding == "fp32":
         row.update(
-            test_loss=loss,
-            test_acc=acc,
-            correct=int(round(acc * len(test_set) / 100)),
-            n_test=len(test_set),
-            **provenance(device, spec["seed"], config, meta),
+            uint8_bytes=fp32_bytes,
+            packed_bytes=fp32_bytes,
+            quantized_tensors=0,
+            quantized_values=0,
+            rounding_seed=None,
         )
-        log(f"{run_key} {variant.name}: test accuracy {acc:.2f}% ({row['correct']}/{len(test_set)})")
-        rows.append(row)
-    return pd.DataFrame(rows)
+        return row
+    rng = rounding_rng(seed, variant.trial, spec["seed"]) if variant.rounding == "stochastic" else None
+    qsd = quantize_model_state(model, variant, batchnorm=batchnorm, rng=rng)
+    model.load_state_dict(dequantize_state_dict(qsd))
+    row.update(
+        uint8_bytes=qsd.nbytes(),
+        packed_bytes=qsd.nbytes(packed=True),
+        quantized_tensors=len(qsd.quantized),
+        quantized_values=int(sum(q.size for q, _ in qsd.quantized.values())),
+        rounding_seed=seed if rng is not None else None,
+    )
+    return row
 
 
 def packed_checkpoint_rows(
