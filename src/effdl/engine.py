@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, iterate_batches
+from effdl.autotune import plan_evaluation
 from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.plan.spec import TrainConfig, identity_settings
@@ -172,20 +173,11 @@ def lr_schedule(cfg: TrainConfig, steps_per_epoch: int = 1) -> list[float]:
     return lrs
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    dataset: DeviceDataset,
-    *,
-    mean,
-    std,
-    batch_size: int = 1000,
-    precision: str = "fp32",
-    channels_last: bool = False,
-) -> tuple[float, float]:
-    """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode."""
-    model.eval()
+def _evaluation_pass(model, dataset, *, mean, std, batch_size, precision, channels_last, limit=None):
+    """Summed cross-entropy and correct count (device tensors, no sync) over the first `limit` images."""
     device = dataset.device
+    if limit is not None and limit < len(dataset):
+        dataset = DeviceDataset(dataset.images[:limit], dataset.labels[:limit], device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):
@@ -193,6 +185,45 @@ def evaluate(
             out = model(x)
         loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
         correct += (out.argmax(1) == y).sum()
+    return loss_sum, correct
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    dataset: DeviceDataset,
+    *,
+    mean,
+    std,
+    batch_size: int | str = "auto",
+    precision: str = "fp32",
+    channels_last: bool = False,
+    tune_cache: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode, in `precision`.
+
+    `batch_size` 'auto' takes the batch size and memory layout a short probe measured fastest for this model,
+    precision and machine (effdl.autotune, cached in this process and in `tune_cache`); an integer fixes the
+    batch, in the `channels_last` layout given. Neither changes the arithmetic's precision (fp32 stays fp32).
+    `log` receives the plan when it was probed just now.
+    """
+    model.eval()
+    kwargs = dict(mean=mean, std=std, precision=precision)
+    plan = plan_evaluation(
+        batch_size,
+        model,
+        dataset.images,
+        precision=precision,
+        channels_last=channels_last,
+        run_pass=lambda b, cl, n: _evaluation_pass(model, dataset, batch_size=b, channels_last=cl, limit=n, **kwargs),
+        cache_path=tune_cache,
+    )
+    if log is not None and plan.source == "probe":
+        log(plan.describe() + ": " + ", ".join(f"{b}{'cl' if cl else ''} {r:.0f}" for b, cl, r in plan.rates) + " img/s")
+    loss_sum, correct = _evaluation_pass(
+        model, dataset, batch_size=plan.batch_size, channels_last=plan.channels_last, **kwargs
+    )
     n = len(dataset)
     return loss_sum.item() / n, 100.0 * correct.item() / n
 
@@ -391,6 +422,7 @@ def train(
     log: Callable[[str], None] = print,
     progress: Callable[[dict], None] | None = None,
     cpu_compile_gain: float | None = None,
+    tune_cache: str | Path | None = None,
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
@@ -401,7 +433,8 @@ def train(
     foreign resume checkpoint is reported and ignored (training starts over), since it is only a cache.
     Every epoch line carries the run's elapsed training time and an ETA; `progress(record)` is called once
     before the first epoch and after every epoch (after its checkpoint is saved) with epoch, epochs,
-    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`).
+    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`);
+    `cfg.eval_batch_size` 'auto' by effdl.autotune's probe (cached in `tune_cache`, a JSON file, when given).
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)
@@ -426,7 +459,7 @@ def train(
 
     def test_now() -> tuple[float, float]:
         kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
-        return evaluate(model, test_set, mean=mean, std=std, **kwargs)
+        return evaluate(model, test_set, mean=mean, std=std, tune_cache=tune_cache, log=log, **kwargs)
 
     def report(epoch_done: int) -> None:
         if progress is not None:
