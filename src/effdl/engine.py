@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effdl.data import DeviceDataset, iterate_batches
 from effdl.autotune import plan_evaluation
+from effdl.data import DeviceDataset, iterate_batches
 from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.plan.spec import TrainConfig, identity_settings
@@ -220,7 +220,8 @@ def evaluate(
         cache_path=tune_cache,
     )
     if log is not None and plan.source == "probe":
-        log(plan.describe() + ": " + ", ".join(f"{b}{'cl' if cl else ''} {r:.0f}" for b, cl, r in plan.rates) + " img/s")
+        measured = ", ".join(f"{b}{' cl' if cl else ''} {r:.0f}" for b, cl, r in plan.rates)
+        log(f"{plan.describe()}; probe img/s: {measured}")
     loss_sum, correct = _evaluation_pass(
         model, dataset, batch_size=plan.batch_size, channels_last=plan.channels_last, **kwargs
     )
