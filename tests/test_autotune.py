@@ -63,7 +63,7 @@ def test_auto_takes_the_fastest_candidate_of_the_probe():
     assert (plan.batch_size, plan.channels_last, plan.source) == (256, True, "probe")
     # both layouts probed for a convolutional model, batches capped at the probe's image count
     assert {cl for _, cl in calls[0]} == {False, True}
-    assert max(b for b, _ in calls[0]) == min(600, autotune.PROBE_IMAGES)
+    assert max(b for b, _ in calls[0]) == min(600, autotune.PROBE_IMAGES["cpu"])
     # a second evaluation of the same model and precision reuses the plan without probing again
     again = plan_evaluation("auto", model, images(600), precision="fp32", channels_last=False, run_pass=lambda *a: None)
     assert (again.batch_size, again.channels_last, again.source) == (256, True, "cache") and len(calls) == 1

@@ -1,13 +1,13 @@
 """Measured speed-only choices: the evaluation batch size and memory layout per device, precision and model.
 
 `engine.eval_batch_size: auto` evaluates in the batch size and layout (NCHW or channels_last) that a short
-probe measured fastest here, instead of a fixed 1,000: on a 2-core AMX Xeon a 1,000-image fp32 batch in NCHW
-ran the ConvNet at ~75 % of the speed of 128-image batches (the activations of a big batch leave the cache),
-and channels_last was faster than NCHW in both precisions. The probe times every candidate on the data set's
-first images, takes the best of two passes each, and caches the choice per (machine, torch, precision, model,
-image shape): in this process, and in a JSON file when `cache_path` is given (the workflow's jobs share one).
-Neither choice changes the arithmetic's precision; results agree to fp32 rounding (a different convolution
-kernel may sum in another order), which tests/test_autotune.py checks.
+probe measured fastest here, instead of a fixed 1,000: on a 2-core AMX Xeon the engine's fp32 NCHW evaluation
+at batch 1,000 ran the ConvNet at ~75 % of the speed of the classic loader's 128-image batches (760 vs 1,000
+img/s: a big batch's activations leave the cache), and channels_last was faster than NCHW in both precisions.
+The probe times every candidate on the data set's first images, takes the best of two passes each, and caches
+the choice per (machine, torch, precision, model, image shape): in this process, and in a JSON file when one
+is given (the workflow's jobs share one). Neither choice changes the arithmetic's precision; results agree to
+fp32 rounding (a different convolution kernel may sum in another order), which tests/test_autotune.py checks.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-EVAL_BATCH_CANDIDATES = (64, 128, 256, 512, 1024)
-PROBE_IMAGES = 512  # images per timed pass (fewer when the set is smaller); the probe costs ~20 such passes
+# Candidate batch sizes and images per timed pass (fewer when the set is smaller); the probe costs about 2 x the
+# number of candidates such passes. A GPU is fast enough to probe larger batches, which it needs to fill up.
+EVAL_BATCH_CANDIDATES = {"cpu": (64, 128, 256, 512), "cuda": (128, 256, 512, 1024, 2048)}
+PROBE_IMAGES = {"cpu": 512, "cuda": 2048}
 TUNE_CACHE_ENV = "EFFDL_TUNE_CACHE"  # the JSON file the workflow's jobs share (workflow/rules/common.smk)
 PROBE_MIN_IMAGES = 256  # a smaller evaluation set runs as one batch in the training layout: nothing to gain
 # Process-wide cache of probed plans (one probe per model, precision and machine per process).
@@ -150,7 +152,7 @@ def plan_evaluation(
             raise ValueError(f"eval_batch_size must be a positive integer or 'auto', got {setting!r}")
         return EvalPlan(setting, channels_last, "fixed")
     n = len(images)
-    if n <= PROBE_MIN_IMAGES or run_pass is None:
+    if n <= PROBE_MIN_IMAGES:
         return EvalPlan(max(n, 1), channels_last, "small")
     key = probe_key(model, tuple(images.shape[1:]), precision, images.device)
     if key in _PLANS:
@@ -161,9 +163,12 @@ def plan_evaluation(
         plan = EvalPlan(
             int(cached["batch_size"]), bool(cached["channels_last"]), "cache", tuple(map(tuple, cached["rates"]))
         )
+    elif run_pass is None:  # nothing to probe with: the training layout, in batches of a middle candidate
+        return EvalPlan(min(n, 256), channels_last, "unprobed")
     else:
-        probe_n = min(n, PROBE_IMAGES)
-        batches = sorted({min(b, probe_n) for b in EVAL_BATCH_CANDIDATES})
+        kind = "cuda" if images.device.type == "cuda" else "cpu"
+        probe_n = min(n, PROBE_IMAGES[kind])
+        batches = sorted({min(b, probe_n) for b in EVAL_BATCH_CANDIDATES[kind]})
         candidates = tuple((b, cl) for cl in layouts_for(model, images) for b in batches)
         rates = measure(run_pass, candidates, probe_n, images.device)
         batch, layout = fastest(rates)
