@@ -162,3 +162,37 @@ def test_train_config_takes_auto_or_a_positive_integer():
     for wrong in (0, "fast", True, 2.5):
         with pytest.raises((ValueError, TypeError), match="eval_batch_size"):
             TrainConfig(epochs=1, lr=0.1, eval_batch_size=wrong)
+
+
+def test_ptq_evaluations_run_in_fp32_arithmetic_whatever_the_engine_precision(tmp_path, monkeypatch):
+    """Post-training quantization is evaluated in fp32: bf16 autocast would round weights and activations to 8
+    mantissa bits on its own and blur the quantization error under study (the paper's methods say so)."""
+    from effdl.studies import quant
+
+    torch.manual_seed(0)
+    model = build_model("mnist_mlp", hidden=8)
+    spec = {"seed": 43, "model": {"name": "mnist_mlp", "hidden": 8}, "mean": [0.13], "std": [0.31]}
+    torch.save({"state_dict": model.state_dict(), "spec": {**spec, "train": {"epochs": 1}}}, tmp_path / "model.pt")
+    split = {"images": torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8), "labels": torch.arange(20) % 10}
+    torch.save({"train": split, "test": split, "source": "synthetic", "sha256": "x"}, tmp_path / "data.pt")
+    seen = []
+
+    def recording_evaluate(*args, **kwargs):
+        seen.append(kwargs.get("precision"))
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(quant, "evaluate", recording_evaluate)
+    for variant in ("fp32", "tensor-nearest-4bit"):
+        quant.ptq_variant_rows(
+            {"part2/mnist_mlp_seed43": str(tmp_path / "model.pt")},
+            tmp_path / "data.pt",
+            variant,
+            net="mnist_mlp",
+            batchnorm="params",
+            rounding_seed=0,
+            eval_batch_size="auto",
+            device=torch.device("cpu"),
+            config={},
+            log=lambda _: None,
+        )
+    assert seen == ["fp32", "fp32"]
