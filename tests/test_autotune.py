@@ -196,3 +196,23 @@ def test_ptq_evaluations_run_in_fp32_arithmetic_whatever_the_engine_precision(tm
             log=lambda _: None,
         )
     assert seen == ["fp32", "fp32"]
+
+
+def test_the_sgd_step_is_the_one_measured_fastest_and_torchs_default_without_a_measurement(tmp_path):
+    from effdl.engine import fastest_sgd_impl
+    from effdl.plan.work import sgd_impl_rates
+
+    assert fastest_sgd_impl({"": 100.0, "foreach": 110.0, "fused": 105.0}) == "foreach"
+    assert fastest_sgd_impl({"": 100.0, "foreach": 101.0}) == ""  # within 2 %: noise, keep torch's default
+    assert fastest_sgd_impl(None) == "" and fastest_sgd_impl({"fused": 9.0}) == ""
+    rows = [
+        ("engine", "train", "cpu", "bf16", True, False, "", 100.0),
+        ("engine", "train", "cpu", "bf16", True, False, "foreach", 120.0),
+        ("engine", "train", "cpu", "bf16", True, True, "fused", 999.0),  # compiled: another setting
+        ("engine", "train", "cpu", "fp32", True, False, "fused", 999.0),  # another precision
+        ("engine", "eval", "cpu", "bf16", True, False, "fused", 999.0),  # evaluation has no SGD step
+    ]
+    header = "pipeline,phase,device,precision,channels_last,compile,optimizer_impl,img_per_s"
+    (tmp_path / "throughput.csv").write_text("\n".join([header, *(",".join(map(str, r)) for r in rows)]) + "\n")
+    assert sgd_impl_rates(tmp_path, "bf16", True) == {"": 100.0, "foreach": 120.0}
+    assert sgd_impl_rates(tmp_path, "bf16", False) is None and sgd_impl_rates(tmp_path / "none", "bf16", True) is None

@@ -85,6 +85,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "channels_last",
         "num_workers",
         "compile",
+        "optimizer_impl",
         "batch_size",
         "channels_last_used",
         "images_per_round",

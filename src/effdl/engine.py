@@ -129,10 +129,25 @@ def moving_average(a, n: int = 100) -> torch.Tensor:
     return (cumsum[n:] - cumsum[:-n]) / n
 
 
-def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """SGD with momentum (the seed's Part 1/3/4) or Adam (Parts 2 and 6)."""
+# SGD step implementations that compute the same step bit for bit (tests/test_bench.py checks), so choosing one
+# by speed changes no result; torch's own default on a CPU is the per-tensor loop ("").
+SGD_IMPLS = {"": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def fastest_sgd_impl(rates: dict[str, float] | None, min_gain: float = 1.02) -> str:
+    """The SGD step implementation with the highest measured training img/s (`rates`: {impl: img/s} from
+    results/bench), when it beats torch's default ('') by at least `min_gain`; '' when unmeasured."""
+    if not rates or not rates.get(""):
+        return ""
+    impl = max(sorted(rates), key=lambda name: rates[name])
+    return impl if rates[impl] >= min_gain * rates[""] else ""
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter], sgd_impl: str = "") -> torch.optim.Optimizer:
+    """SGD with momentum (the seed's Part 1/3/4), in implementation `sgd_impl` (SGD_IMPLS), or Adam (Parts 2, 6)."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        kwargs = SGD_IMPLS[sgd_impl]
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kwargs)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -424,6 +439,7 @@ def train(
     progress: Callable[[dict], None] | None = None,
     cpu_compile_gain: float | None = None,
     tune_cache: str | Path | None = None,
+    sgd_rates: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
@@ -435,12 +451,14 @@ def train(
     Every epoch line carries the run's elapsed training time and an ETA; `progress(record)` is called once
     before the first epoch and after every epoch (after its checkpoint is saved) with epoch, epochs,
     test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`);
-    `cfg.eval_batch_size` 'auto' by effdl.autotune's probe (cached in `tune_cache`, a JSON file, when given).
+    `cfg.eval_batch_size` 'auto' by effdl.autotune's probe (cached in `tune_cache`, a JSON file, when given);
+    the SGD step's implementation by fastest_sgd_impl over the benchmark's `sgd_rates` (the same arithmetic).
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)
     model.to(device=device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
-    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    sgd_impl = fastest_sgd_impl(sgd_rates) if cfg.optimizer == "sgd" else ""
+    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad], sgd_impl)
     scheduler = make_scheduler(cfg, optimizer, steps_per_epoch=-(-len(train_set) // cfg.batch_size))
     batch_scheduler = scheduler if cfg.steps_per_batch else None
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -449,7 +467,8 @@ def train(
     fingerprint = _fingerprint(cfg, model, identity)
     result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
     layout, compile_state = ("channels_last" if cfg.channels_last else "NCHW"), ("on" if compiled else "off")
-    log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}")
+    step = f", {sgd_impl} SGD step (measured fastest)" if sgd_impl else ""
+    log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}{step}")
     data_sha256 = (identity or {}).get("data_sha256")
     state = _resume(checkpoint_path, fingerprint, device, log, data_sha256)
     if state is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from effdl.data import channel_stats
-from effdl.engine import resolve_precision
+from effdl.engine import SGD_IMPLS, resolve_precision
 
 CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
 
@@ -26,8 +26,8 @@ BENCH_PRECISIONS = ("fp32", "bf16")
 
 
 ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused")  # suffixes of an engine variant name: "bf16+cl+compile"
-# the optimizer step's implementation per option (torch.optim.SGD's own default on a CPU is the per-tensor loop)
-OPTIMIZER_IMPLS = {"foreach": {"foreach": True}, "fused": {"fused": True}}
+# the SGD step's implementation per option (the engine's SGD_IMPLS; torch's own default on a CPU is the loop)
+OPTIMIZER_IMPLS = {name: kwargs for name, kwargs in SGD_IMPLS.items() if name}
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ def summarise_throughput(raw: pd.DataFrame, settings: BenchSettings) -> pd.DataF
                     "channels_last": pipeline.channels_last,
                     "num_workers": pipeline.num_workers,
                     "compile": pipeline.compile,
+                    "optimizer_impl": pipeline.optimizer_impl,
                     "batch_size": _batch_used(runs, settings, phase, pipeline),
                     "channels_last_used": _layout_used(runs, pipeline),
                     "images_per_round": int(runs["images"].iloc[0]),
