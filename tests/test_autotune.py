@@ -216,3 +216,16 @@ def test_the_sgd_step_is_the_one_measured_fastest_and_torchs_default_without_a_m
     (tmp_path / "throughput.csv").write_text("\n".join([header, *(",".join(map(str, r)) for r in rows)]) + "\n")
     assert sgd_impl_rates(tmp_path, "bf16", True) == {"": 100.0, "foreach": 120.0}
     assert sgd_impl_rates(tmp_path, "bf16", False) is None and sgd_impl_rates(tmp_path / "none", "bf16", True) is None
+
+
+def test_the_probe_key_tells_models_precisions_and_weight_layouts_apart():
+    model, shape, cpu = build_model("convnet"), (3, 32, 32), torch.device("cpu")
+    key = autotune.probe_key(model, shape, "fp32", cpu)
+    assert key == autotune.probe_key(build_model("convnet"), shape, "fp32", cpu)  # same architecture, same plan
+    others = [
+        autotune.probe_key(model, shape, "bf16", cpu),
+        autotune.probe_key(model, (3, 16, 16), "fp32", cpu),
+        autotune.probe_key(build_model("mnist_mlp"), shape, "fp32", cpu),
+        autotune.probe_key(build_model("convnet").to(memory_format=torch.channels_last), shape, "fp32", cpu),
+    ]
+    assert len({key, *others}) == 5

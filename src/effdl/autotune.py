@@ -69,16 +69,16 @@ def _cpu_model() -> str:
 
 def probe_key(model: nn.Module, image_shape: tuple[int, ...], precision: str, device: torch.device) -> str:
     """What a probed plan depends on: the machine (CPU model or GPU name, threads), torch, precision, the model's
-    class and parameter shapes, and the image shape."""
+    class, parameter shapes and weight layout, and the image shape."""
     if device.type == "cuda":
         machine = torch.cuda.get_device_name(device)
     else:
         machine = f"{_cpu_model()} x{torch.get_num_threads()} threads"
     shapes = [tuple(p.shape) for p in model.parameters()]
-    return json.dumps(
-        [machine, str(device.type), torch.__version__, precision, type(model).__name__, shapes, list(image_shape)],
-        default=str,
-    )
+    # the weights' own layout (the training layout) matters too: a convolution follows either operand's
+    weights_cl = any(p.dim() == 4 and not p.is_contiguous() for p in model.parameters())
+    parts = [machine, device.type, torch.__version__, precision, type(model).__name__, shapes, weights_cl]
+    return json.dumps([*parts, list(image_shape)], default=str)
 
 
 def layouts_for(model: nn.Module, images: torch.Tensor) -> tuple[bool, ...]:
