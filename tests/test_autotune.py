@@ -104,7 +104,7 @@ def test_a_model_without_convolutions_probes_only_nchw():
     plan_evaluation(
         "auto",
         build_model("mnist_mlp"),
-        images(400, channels=1),
+        images(600, channels=1),
         precision="fp32",
         channels_last=False,
         run_pass=lambda *a: None,

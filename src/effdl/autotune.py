@@ -30,7 +30,7 @@ from torch import nn
 EVAL_BATCH_CANDIDATES = {"cpu": (64, 128, 256, 512), "cuda": (128, 256, 512, 1024, 2048)}
 PROBE_IMAGES = {"cpu": 512, "cuda": 2048}
 TUNE_CACHE_ENV = "EFFDL_TUNE_CACHE"  # the JSON file the workflow's jobs share (workflow/rules/common.smk)
-PROBE_MIN_IMAGES = 256  # a smaller evaluation set runs as one batch in the training layout: nothing to gain
+PROBE_MIN_IMAGES = 512  # a set this small runs as one batch in the training layout: a probe would cost more
 # Process-wide cache of probed plans (one probe per model, precision and machine per process).
 _PLANS: dict[str, EvalPlan] = {}
 
