@@ -229,3 +229,18 @@ def test_the_probe_key_tells_models_precisions_and_weight_layouts_apart():
         autotune.probe_key(build_model("convnet").to(memory_format=torch.channels_last), shape, "fp32", cpu),
     ]
     assert len({key, *others}) == 5
+
+
+def test_the_probe_interleaves_candidates_and_keeps_each_ones_faster_pass():
+    order, now = [], [0.0]
+    seconds = {(64, False): [4, 1], (256, True): [2, 3]}  # per candidate: its two timed passes' durations
+
+    def run_pass(batch, channels_last, n):
+        order.append((batch, channels_last, n))
+        if n == 512:  # a timed pass (the warm-up is one batch): advance the fake clock by its duration
+            now[0] += seconds[(batch, channels_last)].pop(0)
+
+    rates = autotune.measure_eval_rates(run_pass, tuple(seconds), 512, torch.device("cpu"), timer=lambda: now[0])
+    assert rates == {(64, False): 512.0, (256, True): 256.0}
+    timed = [(b, cl) for b, cl, n in order if n == 512]
+    assert timed == [(64, False), (256, True), (64, False), (256, True)]  # round by round, not back to back

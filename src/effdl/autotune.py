@@ -4,10 +4,12 @@
 probe measured fastest here, instead of a fixed 1,000: on a 2-core AMX Xeon the engine's fp32 NCHW evaluation
 at batch 1,000 ran the ConvNet at ~75 % of the speed of the classic loader's 128-image batches (760 vs 1,000
 img/s: a big batch's activations leave the cache), and channels_last was faster than NCHW in both precisions.
-The probe times every candidate on the data set's first images, takes the best of two passes each, and caches
-the choice per (machine, torch, precision, model, image shape): in this process, and in a JSON file when one
-is given (the workflow's jobs share one). Neither choice changes the arithmetic's precision; results agree to
-fp32 rounding (a different convolution kernel may sum in another order), which tests/test_autotune.py checks.
+The probe times every candidate on the data set's first images, takes the best of two interleaved passes
+each, and caches the choice per (machine, torch, precision, model, image shape): in this process, and in a
+JSON file when one is given (the workflow's jobs share one). On a machine loaded by other processes the probe
+can still choose badly (measured: batch 64 where 1,000 was faster under a load average of 17). Neither choice
+changes the arithmetic's precision; results agree to fp32 rounding (a different convolution kernel may sum in
+another order), which tests/test_autotune.py checks.
 """
 
 from __future__ import annotations
@@ -95,22 +97,22 @@ def measure_eval_rates(
     timer: Callable[[], float] = time.perf_counter,
 ) -> dict[tuple[int, bool], float]:
     """img/s per candidate of `run_pass(batch, channels_last, n)`, an evaluation pass over the first n images:
-    one warm-up batch, then the best of two passes over `images` images (the faster one is the less disturbed
-    by other processes)."""
+    one warm-up batch each, then two rounds over every candidate, each pass over `images` images, keeping each
+    candidate's faster pass. Rounds interleave the candidates, so a burst of load from other processes hits
+    one pass of each rather than both passes of one."""
     from effdl.measure import synchronize
 
-    rates = {}
     for batch, channels_last in candidates:
         run_pass(batch, channels_last, batch)
-        best = float("inf")
-        for _ in range(2):
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(2):
+        for candidate in candidates:
             synchronize(device)
             tick = timer()
-            run_pass(batch, channels_last, images)
+            run_pass(*candidate, images)
             synchronize(device)
-            best = min(best, timer() - tick)
-        rates[(batch, channels_last)] = images / max(best, 1e-9)
-    return rates
+            best[candidate] = min(best[candidate], timer() - tick)
+    return {candidate: images / max(seconds, 1e-9) for candidate, seconds in best.items()}
 
 
 def _read_cache(path: Path) -> dict:
