@@ -9,12 +9,15 @@ import pytest
 import torch
 
 from effdl.bench import (
+    OPTIMIZER_IMPLS,
     BenchSettings,
     Pipeline,
     add_arithmetic_context,
     classic_loader,
     conv_peak,
     convnet_flop_per_image,
+    headline,
+    headline_text,
     load_bench_data,
     measure_epoch_times,
     run_benchmark,
@@ -23,7 +26,7 @@ from effdl.bench import (
 )
 from effdl.bench.__main__ import parse_args, settings_from_args
 from effdl.data import DataError, DeviceDataset, iterate_batches
-from effdl.engine import cpu_has_native_bf16, resolve_precision
+from effdl.engine import cpu_has_native_bf16, resolve_precision, training_step
 from effdl.io import save_checkpoint
 from effdl.models import build_model
 
@@ -82,7 +85,9 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "channels_last",
         "num_workers",
         "compile",
+        "optimizer_impl",
         "batch_size",
+        "channels_last_used",
         "images_per_round",
         "rounds",
         "img_per_s",
@@ -107,6 +112,10 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
     train = throughput[throughput["phase"] == "train"]
     assert train["gflop_per_s"].to_numpy() == pytest.approx(train["img_per_s"] * convnet_flop_per_image("train") / 1e9)
     assert (throughput["of_peak"] == throughput["gflop_per_s"] / peak["gflop_per_s"].item()).all()
+
+    headline = pd.read_csv(tmp_path / "headline.csv")
+    assert set(headline["pipeline"]) == {"classic", "engine"} and set(headline["phase"]) == {"train", "eval"}
+    assert headline["of_ceiling"].between(0, float("inf"), inclusive="neither").all()
 
     machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
     assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))
@@ -152,6 +161,10 @@ def test_epoch_times_cover_the_seed_loader_and_the_engine(tiny_packed):
 
 def test_engine_variant_names_parse_and_bad_ones_name_the_fix():
     assert Pipeline.engine("bf16+cl+compile") == Pipeline("engine", "bf16", True, compile=True)
+    assert Pipeline.engine("fp32+foreach").optimizer_impl == "foreach"
+    assert Pipeline.engine("bf16+cl+fused").label == "engine bf16 + channels_last + fused SGD"
+    with pytest.raises(ValueError, match="one of '\\+foreach' / '\\+fused'"):
+        Pipeline.engine("fp32+foreach+fused")
     with pytest.raises(ValueError, match="unknown engine variant 'fp16'.*Fix"):
         BenchSettings(engine=("fp16",))
 
@@ -221,3 +234,44 @@ def test_conv_peak_is_a_positive_rate_in_each_precision():
     for precision in ("fp32", "bf16"):
         batch, rate = conv_peak(torch.device("cpu"), precision, batch=1, max_batch=2, repeats=1)
         assert batch in (1, 2) and math.isfinite(rate) and rate > 0, precision
+
+
+@pytest.mark.parametrize("impl", sorted(OPTIMIZER_IMPLS))
+def test_the_optimizer_step_variants_compute_the_same_sgd_step(impl):
+    """The bench's '+foreach' / '+fused' variants time another implementation of the same arithmetic: after a few
+    steps the weights are bit-identical to torch's default SGD (otherwise they would be an opt-in numerics change)."""
+    weights = []
+    for options in ({}, OPTIMIZER_IMPLS[impl]):
+        torch.manual_seed(0)
+        model = build_model("convnet")
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, **options)
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(2):
+            x, y = torch.randn(4, 3, 16, 16, generator=generator), torch.randint(0, 10, (4,), generator=generator)
+            training_step(model, optimizer, x, y, "fp32")
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_headline_takes_each_precisions_fastest_pipeline_with_its_ceiling_share_and_classic_ratio():
+    throughput = pd.DataFrame(
+        {
+            "phase": ["train"] * 4 + ["eval"] * 2,
+            "pipeline": ["classic", "engine", "engine", "engine", "classic", "engine"],
+            "label": ["classic", "fp32", "bf16", "bf16+cl", "classic", "bf16+cl"],
+            "precision": ["fp32", "fp32", "bf16", "bf16", "fp32", "bf16"],
+            "img_per_s": [100.0, 120.0, 300.0, 400.0, 500.0, 2000.0],
+            "speedup_vs_classic": [1.0, 1.2, 3.0, 4.1, 1.0, 4.0],
+        }
+    )
+    peaks = pd.DataFrame({"precision": ["fp32", "bf16"], "gflop_per_s": [100.0, 1000.0]})
+    table = headline(add_arithmetic_context(throughput, peaks)).set_index(["phase", "precision", "pipeline"])
+    assert len(table) == 5  # train: fp32 classic and engine, bf16 engine; eval: fp32 classic, bf16 engine
+    best = table.loc[("train", "bf16", "engine")]
+    assert best["label"] == "bf16+cl" and best["x_classic"] == 4.1
+    assert best["of_ceiling"] == pytest.approx(400 * convnet_flop_per_image("train") / 1e9 / 1000)
+    assert best["ceiling_gflop_per_s"] == pytest.approx(1000.0)
+    assert table.loc[("eval", "fp32", "classic"), "of_ceiling"] == pytest.approx(
+        500 * convnet_flop_per_image("eval") / 1e9 / 100
+    )
+    assert "4.10x classic" in headline_text(table.reset_index())

@@ -55,6 +55,11 @@ def bench_parser(prog: str = "effdl bench") -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, help="interleaved rounds (ratios are medians over rounds)")
     parser.add_argument("--batch-size", type=int, help="training batch size, the same for every pipeline")
     parser.add_argument("--eval-images", type=int, help="test images per evaluation pass")
+    parser.add_argument(
+        "--eval-batch-size",
+        type=lambda text: text if text == "auto" else int(text),
+        help="the engine's evaluation batch: auto (default: the batch and layout a probe measured fastest) or N",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--out", default="results/bench", help="output folder for the CSVs")
     parser.add_argument(
@@ -68,8 +73,8 @@ def bench_parser(prog: str = "effdl bench") -> argparse.ArgumentParser:
         "--engine",
         nargs="+",
         metavar="VARIANT",
-        help="engine variants to time: fp32|bf16 with optional +cl (channels_last) and +compile, "
-        "e.g. fp32 fp32+cl bf16 bf16+cl bf16+cl+compile",
+        help="engine variants to time: fp32|bf16 with optional +cl (channels_last), +compile and +foreach or "
+        "+fused (the SGD step), e.g. fp32 fp32+cl bf16 bf16+cl bf16+cl+compile bf16+cl+foreach",
     )
     parser.add_argument("--workers", nargs="+", type=int, help="DataLoader num_workers values for the classic pipeline")
     parser.add_argument("--epoch-timing", action="store_true", help="time whole epochs (always on for CUDA)")

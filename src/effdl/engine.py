@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effdl.autotune import plan_evaluation
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
@@ -130,10 +131,25 @@ def moving_average(a, n: int = 100) -> torch.Tensor:
     return (cumsum[n:] - cumsum[:-n]) / n
 
 
-def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """SGD with momentum (the seed's Part 1/3/4) or Adam (Parts 2 and 6)."""
+# SGD step implementations that compute the same step bit for bit (tests/test_bench.py checks), so choosing one
+# by speed changes no result; torch's own default on a CPU is the per-tensor loop ("").
+SGD_IMPLS = {"": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def fastest_sgd_impl(rates: dict[str, float] | None, min_gain: float = 1.02) -> str:
+    """The SGD step implementation with the highest measured training img/s (`rates`: {impl: img/s} from
+    results/bench), when it beats torch's default ('') by at least `min_gain`; '' when unmeasured."""
+    if not rates or not rates.get(""):
+        return ""
+    impl = max(sorted(rates), key=lambda name: rates[name])
+    return impl if rates[impl] >= min_gain * rates[""] else ""
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter], sgd_impl: str = "") -> torch.optim.Optimizer:
+    """SGD with momentum (the seed's Part 1/3/4), in implementation `sgd_impl` (SGD_IMPLS), or Adam (Parts 2, 6)."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        kwargs = SGD_IMPLS[sgd_impl]
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kwargs)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -174,20 +190,11 @@ def lr_schedule(cfg: TrainConfig, steps_per_epoch: int = 1) -> list[float]:
     return lrs
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    dataset: DeviceDataset,
-    *,
-    mean,
-    std,
-    batch_size: int = 1000,
-    precision: str = "fp32",
-    channels_last: bool = False,
-) -> tuple[float, float]:
-    """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode."""
-    model.eval()
+def _evaluation_pass(model, dataset, *, mean, std, batch_size, precision, channels_last, limit=None):
+    """Summed cross-entropy and correct count (device tensors, no sync) over the first `limit` images."""
     device = dataset.device
+    if limit is not None and limit < len(dataset):
+        dataset = DeviceDataset(dataset.images[:limit], dataset.labels[:limit], device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for x, y in iterate_batches(dataset, batch_size, mean=mean, std=std, channels_last=channels_last):
@@ -195,6 +202,46 @@ def evaluate(
             out = model(x)
         loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
         correct += (out.argmax(1) == y).sum()
+    return loss_sum, correct
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    dataset: DeviceDataset,
+    *,
+    mean,
+    std,
+    batch_size: int | str = "auto",
+    precision: str = "fp32",
+    channels_last: bool = False,
+    tune_cache: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode, in `precision`.
+
+    `batch_size` 'auto' takes the batch size and memory layout a short probe measured fastest for this model,
+    precision and machine (effdl.autotune, cached in this process and in `tune_cache`); an integer fixes the
+    batch, in the `channels_last` layout given. Neither changes the arithmetic's precision (fp32 stays fp32).
+    `log` receives the plan when it was probed just now.
+    """
+    model.eval()
+    kwargs = dict(mean=mean, std=std, precision=precision)
+    plan = plan_evaluation(
+        batch_size,
+        model,
+        dataset.images,
+        precision=precision,
+        channels_last=channels_last,
+        run_pass=lambda b, cl, n: _evaluation_pass(model, dataset, batch_size=b, channels_last=cl, limit=n, **kwargs),
+        cache_path=tune_cache,
+    )
+    if log is not None and plan.source == "probe":
+        measured = ", ".join(f"{b}{' cl' if cl else ''} {r:.0f}" for b, cl, r in plan.rates)
+        log(f"{plan.describe()}; probe img/s: {measured}")
+    loss_sum, correct = _evaluation_pass(
+        model, dataset, batch_size=plan.batch_size, channels_last=plan.channels_last, **kwargs
+    )
     n = len(dataset)
     return loss_sum.item() / n, 100.0 * correct.item() / n
 
@@ -420,6 +467,8 @@ def train(
     log: Callable[[str], None] = print,
     progress: Callable[[dict], None] | None = None,
     cpu_compile_gain: float | None = None,
+    tune_cache: str | Path | None = None,
+    sgd_rates: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
@@ -430,12 +479,15 @@ def train(
     foreign resume checkpoint is reported and ignored (training starts over), since it is only a cache.
     Every epoch line carries the run's elapsed training time and an ETA; `progress(record)` is called once
     before the first epoch and after every epoch (after its checkpoint is saved) with epoch, epochs,
-    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`).
+    test_acc, elapsed_s, eta_s. `cfg.compile` 'auto' is resolved by resolve_compile (with `cpu_compile_gain`);
+    `cfg.eval_batch_size` 'auto' by effdl.autotune's probe (cached in `tune_cache`, a JSON file, when given);
+    the SGD step's implementation by fastest_sgd_impl over the benchmark's `sgd_rates` (the same arithmetic).
     """
     device = torch.device(device)
     precision = resolve_precision(cfg.precision, device)
     model.to(device=device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
-    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    sgd_impl = fastest_sgd_impl(sgd_rates) if cfg.optimizer == "sgd" else ""
+    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad], sgd_impl)
     scheduler = make_scheduler(cfg, optimizer, steps_per_epoch=-(-len(train_set) // cfg.batch_size))
     batch_scheduler = scheduler if cfg.steps_per_batch else None
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -444,7 +496,8 @@ def train(
     fingerprint = _fingerprint(cfg, model, identity)
     result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
     layout, compile_state = ("channels_last" if cfg.channels_last else "NCHW"), ("on" if compiled else "off")
-    log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}")
+    step = f", {sgd_impl} SGD step (measured fastest)" if sgd_impl else ""
+    log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}{step}")
     data_sha256 = (identity or {}).get("data_sha256")
     state = _resume(checkpoint_path, fingerprint, device, log, data_sha256)
     if state is not None:
@@ -455,7 +508,7 @@ def train(
 
     def test_now() -> tuple[float, float]:
         kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
-        return evaluate(model, test_set, mean=mean, std=std, **kwargs)
+        return evaluate(model, test_set, mean=mean, std=std, tune_cache=tune_cache, log=log, **kwargs)
 
     def report(epoch_done: int) -> None:
         if progress is not None:

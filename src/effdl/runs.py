@@ -41,7 +41,7 @@ def run_training(
 ) -> tuple[torch.nn.Module, TrainResult, dict]:
     """Train the run described by `spec` on the packed data set at `data_path`; returns (model, result, data meta).
 
-    `train_options` go to effdl.engine.train (`progress`, `cpu_compile_gain`)."""
+    `train_options` go to effdl.engine.train (`progress`, `cpu_compile_gain`, `sgd_rates`)."""
     check_spec(spec)
     cfg = TrainConfig.from_dict({**spec["train"], "seed": spec["seed"]})
     packed = load_packed(data_path)

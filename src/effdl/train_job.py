@@ -27,7 +27,7 @@ from effdl.engine import resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
 from effdl.plan import lastgood
 from effdl.plan.checksums import write_sums
-from effdl.plan.work import compile_gain, spec_hash
+from effdl.plan.work import compile_gain, sgd_impl_rates, spec_hash
 from effdl.progress import progress_path, start_heartbeat, write_progress
 from effdl.provenance import device_name
 from effdl.runlock import RunLock, stop_with_parent
@@ -110,12 +110,20 @@ def _train_run(job: TrainJob) -> None:
             last.update(record)
             write_progress(sidecar, **{**record, **ident, "device": label})
 
-        gain = None
+        gain = sgd_rates = None
         if device.type == "cpu":
             precision = resolve_precision(spec["train"].get("precision", "auto"), device)
             gain = compile_gain(job.bench_dir, precision, spec["train"].get("channels_last", False))
+            sgd_rates = sgd_impl_rates(job.bench_dir, precision, spec["train"].get("channels_last", False))
         model, result, meta = run_training(
-            spec, job.data_path, device, checkpoint_path=resume_state, log=log, progress=progress, cpu_compile_gain=gain
+            spec,
+            job.data_path,
+            device,
+            checkpoint_path=resume_state,
+            log=log,
+            progress=progress,
+            cpu_compile_gain=gain,
+            sgd_rates=sgd_rates,
         )
         if result.compiled:
             log("torch.compile: on (engine.compile)")

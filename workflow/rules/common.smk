@@ -68,6 +68,10 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 # This process schedules the jobs (not a job's own DAG build on a cluster node): it restores kept outputs.
 MAIN_PROCESS = workflow.is_main_process
+# Jobs share the evaluation probe's measurements (engine.eval_batch_size: auto; effdl.autotune) in one file.
+os.environ.setdefault(
+    "EFFDL_TUNE_CACHE", str(Path(".snakemake/effdl-tune/eval.json").resolve())
+)
 
 # The seed's archive (built by submission.smk, a target of `all`) and its AI logs: checked before any job.
 # AI logs resolve the same way here and in the rule: paths from the working directory, inside the

@@ -7,13 +7,16 @@ ratio is taken within one round. Also: evaluation throughput, per-epoch time (on
 
 Run:  python -m effdl.bench [--quick] [--steps N] [--batch-size B] [--device auto|cpu|cuda] [--out results/bench]
 Writes machine.csv, throughput.csv (with achieved GFLOP/s and their share of peak.csv's convolution rate), peak.csv,
-accuracy.csv, accuracy_summary.csv (and epochs.csv) under --out.
+headline.csv (per phase and precision: the share of the ceiling beside the ratio to the classic pipeline, printed
+last), accuracy.csv, accuracy_summary.csv (and epochs.csv) under --out.
 """
 
 from effdl.bench.ceiling import (  # noqa: F401
     add_arithmetic_context,
     conv_peak,
     convnet_flop_per_image,
+    headline,
+    headline_text,
     measure_peaks,
 )
 from effdl.bench.classic import (  # noqa: F401
@@ -28,6 +31,7 @@ from effdl.bench.settings import (  # noqa: F401
     CIFAR10_EPOCH_IMAGES,
     CPU_FLAGS_OF_INTEREST,
     ENGINE_OPTIONS,
+    OPTIMIZER_IMPLS,
     SEED_NUM_WORKERS,
     BenchSettings,
     Pipeline,

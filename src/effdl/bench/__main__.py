@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from effdl.bench.ceiling import headline_text
 from effdl.bench.classic import load_bench_data
 from effdl.bench.settings import BenchSettings
 from effdl.bench.timing import run_benchmark
@@ -69,6 +70,7 @@ def settings_from_args(args: argparse.Namespace, device: torch.device) -> BenchS
         "repeats": args.repeats,
         "batch_size": args.batch_size,
         "eval_images": args.eval_images,
+        "eval_batch_size": args.eval_batch_size,
         "acc_epochs": args.acc_epochs,
         "acc_train_per_class": args.acc_train_per_class,
         "acc_test_per_class": args.acc_test_per_class,
@@ -116,10 +118,16 @@ def main(argv: list[str] | None = None, prog: str = "effdl bench") -> int:
     )
     tables = run_benchmark(data, settings, device, args.out, log=lambda m: print(m, flush=True))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        for name in ("machine", "throughput", "peak", "epochs", "accuracy", "accuracy_summary"):
+        for name in ("machine", "throughput", "peak", "epochs", "accuracy", "accuracy_summary", "headline"):
             if name in tables:
                 frame = tables[name].T if name == "machine" else tables[name]
                 print(f"\n== {name} ==\n{frame.to_string()}")
+    machine = tables["machine"].iloc[0]
+    print(
+        f"\n== headline: achieved / ceiling and x classic, {machine['cpu_model']} "
+        f"({machine['logical_cpus']} CPUs, {machine['cpu_flags']}; {machine['device']} {machine['gpu_name']}) ==\n"
+        + headline_text(tables["headline"])
+    )
     print(f"\nwrote {', '.join(sorted(tables))} CSVs to {args.out}/ in {time.perf_counter() - tick:.0f} s")
     return 0
 

@@ -81,3 +81,40 @@ def add_arithmetic_context(throughput: pd.DataFrame, peaks: pd.DataFrame) -> pd.
     out["gflop_per_s"] = out["img_per_s"] * out["phase"].map(flop) / 1e9
     out["of_peak"] = out["gflop_per_s"] / out["precision"].map(peak)
     return out
+
+
+def headline(throughput: pd.DataFrame) -> pd.DataFrame:
+    """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline with
+    `of_ceiling` (achieved GFLOP/s / the same precision's convolution ceiling) beside `x_classic` (the per-round
+    median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
+    rows = []
+    for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
+        for kind in ("classic", "engine"):
+            of_kind = group[group["pipeline"] == kind]
+            if of_kind.empty:
+                continue
+            best = of_kind.loc[of_kind["img_per_s"].idxmax()]
+            rows.append(
+                {
+                    "phase": phase,
+                    "precision": precision,
+                    "pipeline": kind,
+                    "label": best["label"],
+                    "img_per_s": best["img_per_s"],
+                    "gflop_per_s": best["gflop_per_s"],
+                    "ceiling_gflop_per_s": best["gflop_per_s"] / best["of_peak"],
+                    "of_ceiling": best["of_peak"],
+                    "x_classic": best["speedup_vs_classic"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def headline_text(table: pd.DataFrame) -> str:
+    """The headline as the bench prints it last: one line per phase, precision and pipeline."""
+    return "\n".join(
+        f"{row.phase:5s} {row.precision:4s} {row.label:50s} {row.img_per_s:8,.0f} img/s  "
+        f"{100 * row.of_ceiling:3.0f} % of the {row.precision} ceiling ({row.ceiling_gflop_per_s:,.0f} GFLOP/s)  "
+        f"{row.x_classic:.2f}x classic"
+        for row in table.itertuples()
+    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from effdl.data import channel_stats
-from effdl.engine import resolve_precision
+from effdl.engine import SGD_IMPLS, resolve_precision
 
 CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
 
@@ -25,7 +25,9 @@ CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16
 BENCH_PRECISIONS = ("fp32", "bf16")
 
 
-ENGINE_OPTIONS = ("cl", "compile")  # suffixes of an engine variant name: "bf16+cl+compile"
+ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused")  # suffixes of an engine variant name: "bf16+cl+compile"
+# the SGD step's implementation per option (the engine's SGD_IMPLS; torch's own default on a CPU is the loop)
+OPTIMIZER_IMPLS = {name: kwargs for name, kwargs in SGD_IMPLS.items() if name}
 
 
 @dataclass(frozen=True)
@@ -37,24 +39,30 @@ class Pipeline:
     channels_last: bool = False
     num_workers: int = 0
     compile: bool = False
+    optimizer_impl: str = ""  # "" (torch's default), "foreach" or "fused": the SGD step's implementation
 
     @classmethod
     def engine(cls, variant: str) -> Pipeline:
-        """Parse an engine variant name: a precision plus optional '+cl' (channels_last) and '+compile'."""
+        """Parse an engine variant name: a precision plus optional '+cl' (channels_last), '+compile' and one of
+        '+foreach' / '+fused' (the SGD step's implementation)."""
         precision, *options = variant.split("+")
-        if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS):
+        impls = [o for o in options if o in OPTIMIZER_IMPLS]
+        if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS) or len(impls) > 1:
             raise ValueError(
                 f"unknown engine variant '{variant}'. Fix: write a precision {BENCH_PRECISIONS} "
-                f"optionally followed by '+cl' and/or '+compile', e.g. 'bf16+cl'"
+                f"optionally followed by '+cl', '+compile' and one of '+foreach' / '+fused', e.g. 'bf16+cl'"
             )
-        return cls("engine", precision, "cl" in options, compile="compile" in options)
+        return cls("engine", precision, "cl" in options, compile="compile" in options, optimizer_impl="".join(impls))
 
     @property
     def label(self) -> str:
         if self.kind == "classic":
             return f"classic PIL+DataLoader, {self.num_workers} workers, fp32"
         extras = (
-            [self.precision] + (["channels_last"] if self.channels_last else []) + (["compile"] if self.compile else [])
+            [self.precision]
+            + (["channels_last"] if self.channels_last else [])
+            + (["compile"] if self.compile else [])
+            + ([f"{self.optimizer_impl} SGD"] if self.optimizer_impl else [])
         )
         return "engine " + " + ".join(extras)
 
@@ -68,7 +76,9 @@ class BenchSettings:
     warmup: int = 2
     repeats: int = 3
     eval_images: int = 1000
-    eval_batch_size: int = 1000  # the engine's default; the classic test loader keeps `batch_size` as the seed
+    # the engine's evaluation batch: 'auto' (the engine's default: batch and layout measured, effdl.autotune) or an
+    # integer; the classic test loader keeps `batch_size` as the seed
+    eval_batch_size: int | str = "auto"
     engine: tuple[str, ...] = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # see Pipeline.engine
     workers: tuple[int, ...] = (0, SEED_NUM_WORKERS)
     epoch_timing: bool = False
@@ -87,11 +97,12 @@ class BenchSettings:
     def __post_init__(self):
         for variant in self.engine:
             Pipeline.engine(variant)  # raises on an unknown name
-        if (
-            min(self.batch_size, self.steps, self.repeats, self.eval_images, self.eval_batch_size, self.acc_batch_size)
-            < 1
-        ):
-            raise ValueError("batch_size, steps, repeats, eval_images, eval_batch_size and acc_batch_size must be >= 1")
+        eval_batch = 1 if self.eval_batch_size == "auto" else self.eval_batch_size
+        if min(self.batch_size, self.steps, self.repeats, self.eval_images, eval_batch, self.acc_batch_size) < 1:
+            raise ValueError(
+                "batch_size, steps, repeats, eval_images, eval_batch_size ('auto' or an integer) and acc_batch_size "
+                "must be >= 1"
+            )
         if self.warmup < 0 or self.acc_epochs < 0 or any(w < 0 for w in self.workers):
             raise ValueError("warmup, acc_epochs and workers must be >= 0")
 

@@ -17,11 +17,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from effdl.bench.ceiling import add_arithmetic_context, measure_peaks
+from effdl.autotune import plan_evaluation
+from effdl.bench.ceiling import add_arithmetic_context, headline, measure_peaks
 from effdl.bench.classic import classic_epoch_seconds, classic_loader, take_per_class
 from effdl.bench.settings import (
     BENCH_PRECISIONS,
     CIFAR10_EPOCH_IMAGES,
+    OPTIMIZER_IMPLS,
     SEED_NUM_WORKERS,
     BenchSettings,
     Pipeline,
@@ -88,7 +90,8 @@ def time_training(pipeline: Pipeline, train_split: dict, settings: BenchSettings
     """Images per second of `settings.steps` training steps (data + forward + backward + SGD) after warm-up."""
     model = fresh_model(pipeline, device)
     step_model = torch.compile(model) if pipeline.compile else model
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)  # the seed's
+    impl = OPTIMIZER_IMPLS.get(pipeline.optimizer_impl, {})  # the same arithmetic (tests/test_bench.py checks)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, **impl)  # the seed's
     batches = train_batches(pipeline, train_split, settings, device)  # workers start on the first (warm-up) batch
     losses = torch.zeros((), device=device)
 
@@ -147,12 +150,19 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
         precision=pipeline.precision,
         channels_last=pipeline.channels_last,
     )
-    warm = DeviceDataset(dataset.images[: settings.eval_batch_size], dataset.labels[: settings.eval_batch_size], device)
-    evaluate(model, warm, **kwargs)
+    evaluate(model, dataset, **kwargs)  # warm-up pass; with 'auto' it also probes (once per process and precision)
+    plan = plan_evaluation(
+        settings.eval_batch_size,
+        model,
+        dataset.images,
+        precision=pipeline.precision,
+        channels_last=pipeline.channels_last,
+    )  # the plan that pass used (cached)
     synchronize(device)
     tick = time.perf_counter()
     evaluate(model, dataset, **kwargs)  # ends in .item(): synchronised
-    return {"images": len(dataset), "seconds": time.perf_counter() - tick}
+    seconds = time.perf_counter() - tick
+    return {"images": len(dataset), "seconds": seconds, "batch": plan.batch_size, "layout_cl": plan.channels_last}
 
 
 def measure_throughput(
@@ -213,9 +223,9 @@ def summarise_throughput(raw: pd.DataFrame, settings: BenchSettings) -> pd.DataF
                     "channels_last": pipeline.channels_last,
                     "num_workers": pipeline.num_workers,
                     "compile": pipeline.compile,
-                    "batch_size": settings.batch_size
-                    if phase == "train" or pipeline.kind == "classic"
-                    else settings.eval_batch_size,
+                    "optimizer_impl": pipeline.optimizer_impl,
+                    "batch_size": _batch_used(runs, settings, phase, pipeline),
+                    "channels_last_used": _layout_used(runs, pipeline),
                     "images_per_round": int(runs["images"].iloc[0]),
                     "rounds": len(runs),
                     "img_per_s": median_rate,
@@ -227,6 +237,22 @@ def summarise_throughput(raw: pd.DataFrame, settings: BenchSettings) -> pd.DataF
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _batch_used(runs: pd.DataFrame, settings: BenchSettings, phase: str, pipeline: Pipeline) -> int:
+    """The batch of a row: the training batch, the classic test loader's, or the engine's evaluation plan's."""
+    if phase == "eval" and pipeline.kind == "engine":
+        if "batch" in runs and runs["batch"].notna().any():
+            return int(runs["batch"].dropna().iloc[0])
+        return settings.eval_batch_size
+    return settings.batch_size
+
+
+def _layout_used(runs: pd.DataFrame, pipeline: Pipeline) -> bool:
+    """channels_last as run: the pipeline's, except the engine's evaluation, whose plan may choose another."""
+    if "layout_cl" in runs and runs["layout_cl"].notna().any():
+        return bool(runs["layout_cl"].dropna().iloc[0])
+    return pipeline.channels_last
 
 
 def _median_ratio(rates: pd.Series, baseline: pd.Series) -> float:
@@ -373,7 +399,7 @@ def run_benchmark(
     out_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
-    """Measure everything; write machine, throughput, peak, accuracy, accuracy_summary (+ epochs) CSVs."""
+    """Measure everything; write machine, throughput, peak, headline, accuracy, accuracy_summary (+ epochs) CSVs."""
     settings = settings.for_data(data)
     device = torch.device(device)
     out_dir = Path(out_dir)
@@ -390,6 +416,7 @@ def run_benchmark(
     tables["peak"] = pd.concat([before, after]).sort_values("gflop_per_s").groupby("precision").tail(1)
     tables["peak"] = tables["peak"].sort_values("precision").reset_index(drop=True)
     tables["throughput"] = add_arithmetic_context(tables["throughput"], tables["peak"])
+    tables["headline"] = headline(tables["throughput"])
     if settings.epoch_timing:
         tables["epochs"] = measure_epoch_times(data, settings, device, log=log)
     if settings.acc_epochs > 0:

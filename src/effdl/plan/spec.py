@@ -41,7 +41,7 @@ class TrainConfig:
     div_factor: float = 25.0
     final_div_factor: float = 1e4
     batch_size: int = 128
-    eval_batch_size: int = 1000
+    eval_batch_size: int | str = "auto"  # or an integer (effdl.autotune: measured batch and layout)
     augment: bool = True
     shuffle: bool = True  # False: every epoch in the data set's order (the notebook's MNIST DataLoader)
     precision: str = "auto"
@@ -69,8 +69,12 @@ class TrainConfig:
             problems.append(f"max_lr must be positive or None, got {self.max_lr!r}")
         if not 0 < self.pct_start < 1:
             problems.append(f"pct_start must lie in (0, 1), got {self.pct_start}")
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            problems.append("epochs, batch_size and eval_batch_size must be >= 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            problems.append("epochs and batch_size must be >= 1")
+        eval_batch = self.eval_batch_size
+        whole = isinstance(eval_batch, numbers.Integral) and not isinstance(eval_batch, bool) and eval_batch >= 1
+        if eval_batch != "auto" and not whole:
+            problems.append(f"eval_batch_size must be 'auto' or an integer >= 1, got {self.eval_batch_size!r}")
         late = [m for m in self.milestones if m > self.epochs]
         if self.scheduler == "multistep" and late:
             problems.append(f"milestones {late} lie past epochs={self.epochs} and would never fire")

@@ -142,6 +142,26 @@ def compile_gain(bench_dir: str | Path, precision: str, channels_last: bool) -> 
     return rate["True"] / rate["False"]
 
 
+def sgd_impl_rates(bench_dir: str | Path, precision: str, channels_last: bool) -> dict[str, float] | None:
+    """CPU training img/s per SGD step implementation ('' = torch's default, 'foreach', 'fused') for one engine
+    setting without compile, from results/bench (None: not measured side by side)."""
+    rates = {}
+    for r in _read_csv(Path(bench_dir) / "throughput.csv"):
+        if (
+            r.get("pipeline") == "engine"
+            and r.get("phase") == "train"
+            and str(r.get("device", "")).startswith("cpu")
+            and r.get("precision") == precision
+            and r.get("channels_last") == str(bool(channels_last))
+            and r.get("compile") == "False"
+            and "optimizer_impl" in r
+        ):
+            rate = _number(r.get("img_per_s"))
+            if rate:
+                rates[r["optimizer_impl"] or ""] = rate
+    return rates if "" in rates and len(rates) > 1 else None
+
+
 def finished_throughput(results: str | Path) -> dict[str, dict]:
     """Per model family: images (train + eval) per second of the runs that finished here (summary.csv)."""
     totals = defaultdict(lambda: [0.0, 0.0, set()])
