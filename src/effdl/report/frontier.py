@@ -52,7 +52,7 @@ def as_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A frontier table read back from its CSV: empty text cells as '' (not NaN), fronts as booleans."""
     frame = frame.copy()
     for column in STRING_COLUMNS:
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame[column].astype(object).fillna("").astype(str)  # an all-empty column reads as float
     for cost in COSTS:
         frame[f"front_{cost}"] = frame[f"front_{cost}"].astype(str).str.lower().isin(["true", "1"])
     return frame
