@@ -117,6 +117,25 @@ def test_bench_help_describes_the_tool_not_its_internals(capsys):
     assert "throughput" in text and "results/bench" in text and "--quick" in text
 
 
+def test_bench_runs_the_batch_one_and_overhead_benches_only_when_asked(monkeypatch):
+    """`effdl bench --small-batch --overhead` hands its output folder (and threads) to the two extra benches."""
+    import argparse
+
+    from effdl.bench import __main__ as bench_main
+    from effdl.bench import overhead, small_batch
+
+    calls = []
+    monkeypatch.setattr(small_batch, "main", lambda argv: calls.append(("small_batch", argv)) or 0)
+    monkeypatch.setattr(overhead, "main", lambda argv: calls.append(("overhead", argv)) or 0)
+    args = cli.bench_parser().parse_args(["--out", "o", "--threads", "1", "--small-batch", "--overhead"])
+    assert bench_main.run_extra_benches(args) == 0
+    assert calls == [("small_batch", ["--out", "o", "--threads", "1"]), ("overhead", ["--out", "o"])]
+    calls.clear()
+    neither = argparse.Namespace(**{**vars(args), "small_batch": False, "overhead": False})
+    assert bench_main.run_extra_benches(neither) == 0
+    assert calls == []
+
+
 def test_cost_in_hours_and_minutes():
     assert work.hours_minutes(27) == "27 s" and work.hours_minutes(12 * 60 + 10) == "12 min"
     assert work.hours_minutes(45 * 3600 + 31 * 60) == "45 h 31 min" and work.hours_minutes(3 * 86400) == "72 h 00 min"

@@ -84,6 +84,16 @@ def bench_parser(prog: str = "effdl bench") -> argparse.ArgumentParser:
     parser.add_argument("--acc-test-per-class", type=int, help="test images per class of the accuracy check")
     parser.add_argument("--acc-batch-size", type=int, help="batch size of the accuracy check")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--small-batch",
+        action="store_true",
+        help="also time a batch-1 MNIST MLP step against the notebook's loop (effdl.bench.small_batch)",
+    )
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="also time what a job costs before its first step: imports, data, model (effdl.bench.overhead)",
+    )
     parity = parser.add_argument_group("parity with the notebook (--parity; see effdl.bench.parity)")
     parity.add_argument("--parity", action="store_true", help="train the classic pipeline and the engine, k seeds each")
     parity.add_argument("--parity-train-per-class", type=int, default=1000, help="training images per class")

@@ -129,7 +129,22 @@ def main(argv: list[str] | None = None, prog: str = "effdl bench") -> int:
         + headline_text(tables["headline"])
     )
     print(f"\nwrote {', '.join(sorted(tables))} CSVs to {args.out}/ in {time.perf_counter() - tick:.0f} s")
-    return 0
+    return run_extra_benches(args)
+
+
+def run_extra_benches(args) -> int:
+    """The batch-1 step and the per-job overhead, when asked: each its own module, CSVs beside the others."""
+    code = 0
+    if args.small_batch:
+        from effdl.bench import small_batch
+
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        code = code or small_batch.main(["--out", args.out, *threads])
+    if args.overhead:
+        from effdl.bench import overhead
+
+        code = code or overhead.main(["--out", args.out])
+    return code
 
 
 if __name__ == "__main__":  # `python -m effdl.bench`, an alias of `effdl bench`
