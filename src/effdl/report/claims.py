@@ -27,14 +27,13 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from effdl.report.results import format_values
 from effdl.report.stats import (
     ACCURACY_RANGE,
     Difference,
-    clipped,
     compare_units,
     difference,
     holm,
-    t_interval,
     tost,
     unit_means,
 )
@@ -89,17 +88,8 @@ def _values(series) -> np.ndarray:
 
 def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE, unit: str = " %") -> str:
     """'62.31 ± 0.84 % (n=3)': mean ± 95 % t half-width over independent units; '[low, high]' where the
-    interval is clipped to what the metric can take."""
-    v = _values(values)
-    if len(v) == 0:
-        return "n/a"
-    interval = t_interval(v)
-    if len(v) == 1:
-        return f"{interval.mean:.{digits}f}{unit} (n=1)"
-    low, high = clipped(interval, bounds)
-    if (low, high) != (interval.low, interval.high):
-        return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{unit} (n={len(v)})"
-    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}{unit} (n={len(v)})"
+    interval is clipped to what the metric can take (effdl.report.results.format_result, as every table)."""
+    return format_values(_values(values), digits, bounds=bounds, unit=unit.strip(), tex=False, n=True)
 
 
 def p_text(p: float) -> str:
