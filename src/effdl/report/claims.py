@@ -562,7 +562,7 @@ def claims_longtable(claims: pd.DataFrame) -> str:
 
 
 def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
-    """Counts per verdict and provenance for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
+    """Counts per verdict, and of our own hypotheses, for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
     counts = claims["verdict"].value_counts()
     provenance = claims["provenance"].value_counts()
     return {
@@ -573,8 +573,6 @@ def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> d
         "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
         "ClaimsTests": str(int((claims["kind"] == TEST).sum())),
         "ClaimsCounts": str(int((claims["kind"] == COUNT).sum())),
-        "ClaimsProblemSet": str(int(provenance.get(PROBLEM_SET, 0))),
-        "ClaimsNotebook": str(int(provenance.get(NOTEBOOK, 0))),
         "ClaimsHypotheses": str(int(provenance.get(HYPOTHESIS, 0))),
         "ClaimsAlpha": f"{ALPHA:g}",
         "ClaimsMargin": f"{margin:g}",

@@ -154,12 +154,10 @@ def part5_macros(
     m["PfiveFfnVocabMacShare"] = fmt(100 * ffn_or_vocab["macs"].sum() / per_head["macs"].sum(), 1)
     m["PfiveFfnVocabCalls"] = str(int(ffn_or_vocab["count"].sum()))
 
-    m["PfiveToySeeds"] = str(toy["seed"].nunique())
     m["PfiveToySeedsText"] = words.count(int(toy["seed"].nunique()), "seed")
     m["PfiveToySeqLen"] = str(int(toy["seq_len"].iloc[0]))
     m["PfiveToySteps"] = str(int(toy["steps"].iloc[0]))
     m["PfiveToyEvalSize"] = fmt(int(toy["eval_size"].iloc[0]))
-    m["PfiveToyParams"] = fmt(int(toy["num_params"].iloc[0]))
     m["PfiveToyDevice"] = escape(", ".join(sorted(toy["device"].unique())))
     for column, name in (
         ("greedy_token_acc", "TokenAcc"),

@@ -93,7 +93,6 @@ def part6_macros(
     rows = bench.set_index("impl")
     m["PsixBenchDevice"] = escape(", ".join(sorted(bench["device"].unique())))
     m["PsixBenchBatch"] = str(int(rows["batch_size"].iloc[0]))
-    m["PsixBenchSteps"] = str(int(rows["steps"].iloc[0]))
     m["PsixBenchStepsText"] = words.count(int(rows["steps"].iloc[0]), "step")
     for impl in ("mine", "solution"):
         name = impl.capitalize()
@@ -104,22 +103,17 @@ def part6_macros(
         m[f"Psix{name}OptimizerMs"] = fmt(1000 * float(rows.loc[impl, "median_optimizer_s"]), 1)
         m[f"Psix{name}ParamTensors"] = str(int(rows.loc[impl, "param_tensors"]))
     ratio = float(rows.loc["mine", "time_ratio"])  # mine's step time / the solution's
-    m["PsixSpeedup"] = fmt(ratio, 2)
     m["PsixSpeedupPhrase"] = (
         f"{ratio:.2f}$\\times$ faster than" if ratio >= 1 else f"{1 / ratio:.2f}$\\times$ slower than"
     )
 
     acc = summary["final_test_acc"]
-    m["PsixSeeds"] = str(summary["seed"].nunique())
     m["PsixSeedsText"] = words.count(int(summary["seed"].nunique()), "seed")
     m["PsixSeedList"] = ", ".join(str(int(seed)) for seed in sorted(summary["seed"].unique()))
     m["PsixBatchSize"] = str(int(batch_size))
     m["PsixEpochsText"] = words.count(int(summary["epochs_planned"].max()), "epoch")
-    m["PsixEpochs"] = str(int(summary["epochs_planned"].max()))
     m["PsixLr"] = f"{float(summary['lr'].iloc[0]):g}"
-    m["PsixLrDrops"] = words.epochs_phrase(lr_drop_epochs(epochs))
     factor = words.lr_drop_factor(epochs)
-    m["PsixDropFactorText"] = f"the learning rate divided by {factor:.3g}" if factor else "a constant learning rate"
     drops = lr_drop_epochs(epochs)
     m["PsixScheduleText"] = (
         f"the learning rate divided by {factor:.3g} {words.epochs_phrase(drops)}"
