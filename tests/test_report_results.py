@@ -99,3 +99,26 @@ def test_part1_macros_print_the_tidy_row():
     row = results.lookup(table, experiment="schedulers", setting="multistep", metric="final_test_acc")
     assert macros["PoneAccMultistep"] == results.format_result(row)
     assert not [name for name in macros if name.startswith(("PoneAccLr", "PoneTrend"))]
+
+
+def test_part5_and_part6_results_hold_one_row_per_metric():
+    toy = pd.DataFrame(
+        {
+            "seed": [1, 2, 3],
+            "greedy_token_acc": [99.0, 98.0, 100.0],
+            "greedy_seq_acc": [90.0, 91.0, 95.0],
+            "tf_token_acc": [99.5, 99.0, 100.0],
+            "train_time_s": [10.0, 11.0, 12.0],
+            "device": "cpu",
+        }
+    )
+    five = results.part5_results(toy)
+    assert list(five["metric"]) == ["greedy_token_acc", "greedy_seq_acc", "tf_token_acc", "train_time_s"]
+    assert set(five["n"]) == {3} and results.lookup(five, metric="greedy_token_acc")["high"] == 100.0
+    summary = pd.DataFrame(
+        {"seed": [1, 2], "final_test_acc": [80.0, 82.0], "best_test_acc": [81.0, 83.0], "total_time_s": [5.0, 6.0]}
+    )
+    epochs = pd.DataFrame({"run": ["a", "a", "b", "b"], "epoch": [1, 2, 1, 2], "train_acc": [50.0, 70.0, 55.0, 75.0]})
+    six = results.part6_results(summary, epochs)
+    error = results.lookup(six, metric="final_train_error")
+    assert error["n"] == 2 and error["mean"] == pytest.approx(27.5)

@@ -154,3 +154,37 @@ def part1_results(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
                 summarise(group["total_time_s"], metric="total_time_s", unit="s", bounds=TIME_RANGE, **labels) | origin
             )
     return results_frame(rows)
+
+
+# ---- Part 5 (transformer): the toy reversal task
+
+
+def part5_results(toy: pd.DataFrame) -> pd.DataFrame:
+    """Part 5's tidy results: the toy transformer's greedy token and sequence accuracy, teacher-forced token
+    accuracy (%) and training time (s), over its seeds."""
+    labels = {"part": "5", "experiment": "toy_transformer", "setting": "digit reversal"}
+    origin = provenance(toy, "transformer_toy/seed*/summary.csv")
+    rows = [
+        summarise(toy[metric], metric=metric, unit="%", bounds=ACCURACY_RANGE, **labels) | origin
+        for metric in ("greedy_token_acc", "greedy_seq_acc", "tf_token_acc")
+    ]
+    rows.append(summarise(toy["train_time_s"], metric="train_time_s", unit="s", bounds=TIME_RANGE, **labels) | origin)
+    return results_frame(rows)
+
+
+# ---- Part 6 (dwconv): DWConvNet trained as the ConvNet was
+
+
+def part6_results(summary: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Part 6's tidy results: DWConvNet's final and best test accuracy, final training error (%, 100 - the last
+    epoch's training accuracy) and training time (s), over its seeds."""
+    labels = {"part": "6.2", "experiment": "dwconv", "setting": "dwconvnet"}
+    origin = provenance(summary, "part6_dwconv/summary.csv")
+    last = epochs[epochs["epoch"] == epochs.groupby("run")["epoch"].transform("max")]
+    rows = [
+        summarise(summary["final_test_acc"], metric="final_test_acc", unit="%", bounds=ACCURACY_RANGE, **labels),
+        summarise(summary["best_test_acc"], metric="best_test_acc", unit="%", bounds=ACCURACY_RANGE, **labels),
+        summarise(100.0 - last["train_acc"], metric="final_train_error", unit="%", bounds=ACCURACY_RANGE, **labels),
+        summarise(summary["total_time_s"], metric="total_time_s", unit="s", bounds=TIME_RANGE, **labels),
+    ]
+    return results_frame([row | origin for row in rows])
