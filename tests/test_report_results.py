@@ -122,3 +122,17 @@ def test_part5_and_part6_results_hold_one_row_per_metric():
     six = results.part6_results(summary, epochs)
     error = results.lookup(six, metric="final_train_error")
     assert error["n"] == 2 and error["mean"] == pytest.approx(27.5)
+
+
+def test_part2_table_and_macros_print_the_tidy_rows_of_the_ptq_summary():
+    from test_registry import ptq_rows  # the synthetic PTQ rows of the registry tests
+
+    from effdl.report.part2 import part2_table, summarize_ptq
+
+    summary = summarize_ptq(ptq_rows([8, 4, 2], ["tensor", "channel"], 2))
+    table = results.part2_results(summary)
+    assert len(table) == len(summary) and set(table["metric"]) == {"test_acc"}
+    row = results.lookup(table, experiment="mnist_mlp", setting="tensor nearest 8-bit", metric="test_acc")
+    assert row["n"] == summary["checkpoints"].max()
+    cells = part2_table(summary, table)
+    assert results.format_result(row) in set(cells["tensor (\\%)"])

@@ -54,6 +54,24 @@ def summarise(
     }
 
 
+def interval_row(
+    mean: float, half_width: float, n: int, *, metric: str, unit: str, bounds: tuple[float, float] = NO_BOUNDS, **labels
+) -> dict:
+    """A result row from a mean and an unclipped 95 % t half-width computed elsewhere (NaN for one unit)."""
+    half = float("nan") if half_width is None or pd.isna(half_width) else float(half_width)
+    low, high = (mean, mean) if math.isnan(half) else (max(bounds[0], mean - half), min(bounds[1], mean + half))
+    return {
+        **labels,
+        "metric": metric,
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "half_width": half,
+        "n": n,
+        "unit": unit,
+    }
+
+
 def provenance(runs: pd.DataFrame, source: str) -> dict:
     """The provenance columns of rows computed from `runs` (a summary.csv's rows): its CSV, devices, commits."""
 
@@ -105,10 +123,8 @@ def format_mean_half_width(
     mean: float, half_width: float, digits: int = 2, bounds: tuple[float, float] | None = ACCURACY_RANGE
 ) -> str:
     """format_result of a mean and an unclipped half-width computed elsewhere (NaN: one unit)."""
-    bounds = bounds or NO_BOUNDS
     half = float("nan") if half_width is None or pd.isna(half_width) else float(half_width)
-    low, high = (mean, mean) if math.isnan(half) else (max(bounds[0], mean - half), min(bounds[1], mean + half))
-    row = {"mean": mean, "half_width": half, "low": low, "high": high, "n": 1 if math.isnan(half) else 2, "unit": ""}
+    row = interval_row(mean, half, 1 if math.isnan(half) else 2, metric="", unit="", bounds=bounds or NO_BOUNDS)
     return format_result(row, digits)
 
 
@@ -188,3 +204,29 @@ def part6_results(summary: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
         summarise(summary["total_time_s"], metric="total_time_s", unit="s", bounds=TIME_RANGE, **labels),
     ]
     return results_frame([row | origin for row in rows])
+
+
+# ---- Part 2 (quant): post-training quantization
+
+
+def quant_setting(granularity: str, rounding: str, bits) -> str:
+    """A PTQ variant as a results setting: 'fp32', or 'tensor nearest 8-bit'."""
+    return "fp32" if rounding == "fp32" else f"{granularity} {rounding} {int(bits)}-bit"
+
+
+def part2_results(summary: pd.DataFrame) -> pd.DataFrame:
+    """Part 2's tidy results from the PTQ summary (effdl.report.part2.summarize_ptq: one row per variant, its
+    interval over trained models): test accuracy (%) per net (`experiment`) and variant (`setting`)."""
+    rows = []
+    for v in summary.itertuples():
+        labels = {"part": "2", "experiment": v.net, "setting": quant_setting(v.granularity, v.rounding, v.bits)}
+        origin = {
+            "source": "quantization.csv",
+            "devices": getattr(v, "device", ""),
+            "git_commits": getattr(v, "git_commit", ""),
+        }
+        row = interval_row(
+            v.acc_mean, v.acc_ci, int(v.checkpoints), metric="test_acc", unit="%", bounds=ACCURACY_RANGE, **labels
+        )
+        rows.append(row | origin)
+    return results_frame(rows)
