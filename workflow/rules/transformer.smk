@@ -99,7 +99,11 @@ rule tex_part5:
         matmuls="results/tex/part5_matmuls.tex",
         hparams="results/tex/part5_hparams.tex",
         # Part 5's tidy results (effdl.report.results): what the macros print
-        results="results/metrics/results_transformer.csv",
+        results=report(
+            "results/metrics/results_transformer.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part5.log",
     benchmark:
