@@ -56,3 +56,13 @@ def undefined_macros(paper_dir: str | Path, macros: dict[str, str]) -> set[str]:
         used |= set(UPPER_MACRO.findall(text))
         defined |= set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", text))
     return used - defined
+
+
+def unused_macros(paper_dir: str | Path, tex_dir: str | Path) -> set[str]:
+    """Generated macros that neither the paper's sources nor another generated file (a table, a macro built from
+    macros) use: numbers computed for nobody."""
+    macros = generated_macros(tex_dir)
+    texts = [re.sub(r"(?<!\\)%.*", "", path.read_text()) for path in Path(paper_dir).rglob("*.tex")]
+    texts += [re.sub(r"\\newcommand\{\\[A-Za-z]+\}", "", path.read_text()) for path in Path(tex_dir).glob("*.tex")]
+    used = set(re.findall(r"\\([A-Za-z]+)", "\n".join(texts)))
+    return set(macros) - used

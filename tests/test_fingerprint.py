@@ -242,3 +242,78 @@ def test_the_store_forgets_only_old_fingerprints_no_record_names(tmp_path):
     fp.prune_store(tmp_path, keep={"named"})
     assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["named", "unnamed_new"]
     assert fp.read_record(tmp_path, "named")["digests"] == {"s.py": "0"}
+
+
+REGISTRY = SRC / "effdl" / "plan" / "registry.py"
+A_RUN = {"model": {"name": "convnet"}, "train": {"scheduler": "multistep"}}
+OTHER_RUN = {"model": {"name": "convnet"}, "train": {"scheduler": "cosine_annealing"}}
+# Edits of the registry that no run of the study executes: a new scheduler, a display colour, a display name.
+DATA_ONLY_EDITS = {
+    "new scheduler": ("SCHEDULERS = {\n", 'SCHEDULERS = {\n    "linear": Scheduler("linear decay", colour=5),\n'),
+    "colour": ('Scheduler("MultiStep", colour=0,', 'Scheduler("MultiStep", colour=4,'),
+    "display name": ('Scheduler("MultiStep",', 'Scheduler("MultiStepLR",'),
+    "model name": ('"resnet18": Choice("ResNet-18")', '"resnet18": Choice("ResNet 18")'),
+}
+
+
+def registry_variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = REGISTRY.read_text()
+    assert old in text, old  # the edit must apply to today's registry, or the test tests nothing
+    path = tmp_path / "registry.py"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_a_run_reads_its_model_and_scheduler_from_the_registry():
+    reads = fp.registry_reads({"model": {"name": "sparse_convnet"}, "train": {}, "hooks": [{"name": "prune"}]})
+    assert reads == {"MODELS:sparse_convnet", "SCHEDULERS:none", "HOOKS:prune"}
+
+
+@pytest.mark.parametrize("edit", sorted(DATA_ONLY_EDITS))
+def test_registry_data_a_run_does_not_read_leaves_its_fingerprint(tmp_path, edit):
+    edited = registry_variant(tmp_path, *DATA_ONLY_EDITS[edit])
+    reads = fp.registry_reads(A_RUN)
+    assert fp.registry_digest(edited, reads) == fp.registry_digest(REGISTRY, reads)
+    # a job that reads the whole registry (a figure, the text) sees every such edit
+    assert fp.parse_module(edited).digest != fp.parse_module(REGISTRY).digest
+
+
+def test_a_change_to_how_a_scheduler_steps_retrains_only_its_runs(tmp_path):
+    edited = registry_variant(
+        tmp_path, 'Scheduler("MultiStep", colour=0,', 'Scheduler("MultiStep", step="batch", colour=0,'
+    )
+    assert fp.registry_digest(edited, fp.registry_reads(A_RUN)) != fp.registry_digest(
+        REGISTRY, fp.registry_reads(A_RUN)
+    )
+    other = fp.registry_reads(OTHER_RUN)
+    assert fp.registry_digest(edited, other) == fp.registry_digest(REGISTRY, other)
+
+
+def test_registry_code_and_a_read_entry_removed_change_every_run(tmp_path):
+    code = registry_variant(tmp_path, "def resolve(", "def _new_helper():\n    return 1\n\n\ndef resolve(")
+    reads = fp.registry_reads(OTHER_RUN)
+    assert fp.registry_digest(code, reads) != fp.registry_digest(REGISTRY, reads)
+    gone = registry_variant(tmp_path, '    "cosine_annealing": Scheduler(', '    "cosine": Scheduler(')
+    assert fp.registry_digest(gone, reads) != fp.registry_digest(REGISTRY, reads)
+
+
+def test_the_registry_counts_whole_only_for_jobs_that_read_whole_lists_of_it():
+    tree = fp.SourceTree(SRC)
+    reads = fp.registry_reads(A_RUN)
+    as_data = tree.digests(["effdl.runs"], reads)["effdl/plan/registry.py"]
+    assert as_data == fp.registry_digest(REGISTRY, reads)
+    whole = fp.parse_module(REGISTRY).digest
+    assert tree.digests(["effdl.runs"], reads, whole_registry=True)["effdl/plan/registry.py"] == whole
+    # the report's display names and colours read every entry: figures and text follow any registry edit
+    assert tree.list_readers(tree.closure(["effdl.report.names"])) == {"effdl.report.names"}
+    assert tree.digests(["effdl.runs", "effdl.report.names"], reads)["effdl/plan/registry.py"] == whole
+
+
+def test_every_registry_importer_is_known_as_an_entry_reader_or_reads_it_whole():
+    """A new importer of the registry defaults to reading it whole; the entry readers named must still import it."""
+    tree = fp.SourceTree(SRC)
+    modules = {".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__") for p in LIBRARY}
+    importers = {name for name in modules if fp.REGISTRY in tree.imported_modules(tree.path_of(name), name)}
+    assert fp.REGISTRY_ENTRY_READERS <= importers
+    assert tree.list_readers(modules) == importers - fp.REGISTRY_ENTRY_READERS
+    assert {"effdl.report.names", "effdl.report.plotting", "effdl.plan.cost"} <= tree.list_readers(modules)

@@ -249,6 +249,11 @@ def test_a_configured_one_cycle_scheduler_is_plotted_tabulated_and_named(config)
         two["PoneSchedulersText"] == "MultiStep versus cosine annealing"
         and two["PoneSchedulersAll"] == "Both schedulers"
     )
-    multistep = f"MultiStep {two['PoneDropFactorText']} {two['PoneMilestonesText']}"
+    from effdl.report import words
+
+    ms_epochs = sched_epochs[sched_epochs["scheduler"] == "multistep"]
+    drops, factor = words.lr_drops(ms_epochs), words.lr_drop_factor(ms_epochs)
+    assert drops and factor  # the synthetic runs drop the rate, so the sentence names the drops
+    multistep = f"MultiStep divides the rate by {factor:.3g} {words.epochs_phrase(drops)}"
     # the sentence the paper had before it was generated
     assert two["PoneSchedulersHow"] == f"{multistep}, cosine annealing decays it smoothly to zero"

@@ -10,6 +10,13 @@ docstrings, blank lines and formatting never change it; any change to what the c
 What a static scan cannot see is code chosen by name at run time (`effdl.plan.registry.MODELS` and `HOOKS`,
 resolved with importlib): `dispatched_modules(spec)` names those for a run spec, and the workflow adds them.
 
+The registry itself is mostly data that a job does not read (display names, colours, other runs' schedulers),
+yet every job that builds a model imports it. So it counts as data: its code (everything but the tables) plus
+the entries the job's runs read (`registry_reads(spec)`: their model, hooks and scheduler), without the fields
+only figures and text read (`PRESENTATION_FIELDS`). Adding a scheduler or a colour then retrains nothing;
+changing how an existing scheduler steps retrains the runs that use it. A job whose code reads whole lists of
+the registry (figures, tables, text: any importer outside `REGISTRY_ENTRY_READERS`) sees it whole.
+
 Torch-free and import-light: Snakemake computes fingerprints while it builds the DAG, for every job. Parsed
 modules are cached per file (keyed by path, size and mtime), so a DAG of hundreds of jobs parses each once.
 """
@@ -18,10 +25,13 @@ from __future__ import annotations
 
 import ast
 import base64
+import dataclasses
 import hashlib
 import json
 import os
+import sys
 import time
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,16 +198,123 @@ class SourceTree:
             todo.extend(self.imported_modules(self.path_of(name), name) - seen)
         return seen
 
-    def digests(self, modules: Iterable[str]) -> dict[str, str]:
-        """{display name: digest} of the closure of `modules`."""
-        return {self.display(name): parse_module(self.path_of(name)).digest for name in sorted(self.closure(modules))}
+    def digests(self, modules: Iterable[str], registry: Iterable[str] = (), whole_registry: bool = False):
+        """{display name: digest} of the closure of `modules`. The registry counts as data (see the module
+        docstring: its code plus the `registry` entries the job's runs read) unless `whole_registry` or a module
+        of the closure reads whole lists of it (any importer outside REGISTRY_ENTRY_READERS)."""
+        closure = self.closure(modules)
+        as_data = REGISTRY in closure and not whole_registry and not self.list_readers(closure)
+
+        def digest(name: str) -> str:
+            if name == REGISTRY and as_data:
+                return registry_digest(self.path_of(name), registry)
+            return parse_module(self.path_of(name)).digest
+
+        return {self.display(name): digest(name) for name in sorted(closure)}
+
+    def list_readers(self, modules: Iterable[str]) -> set[str]:
+        """Those of `modules` that import the registry and may read whole lists of it (names, colours, counts)."""
+        return {
+            name
+            for name in modules
+            if name not in REGISTRY_ENTRY_READERS and REGISTRY in self.imported_modules(self.path_of(name), name)
+        }
 
 
-def script_digests(script: str | Path, tree: SourceTree, extra_modules: Iterable[str] = (), name: str | None = None):
+def script_digests(
+    script: str | Path,
+    tree: SourceTree,
+    extra_modules: Iterable[str] = (),
+    name: str | None = None,
+    registry: Iterable[str] = (),
+):
     """{name: digest} of what a job running `script` executes: the script itself (as `name`, default its path)
-    and the closure of the effdl modules it imports plus `extra_modules` (code it reaches by name)."""
+    and the closure of the effdl modules it imports plus `extra_modules` (code it reaches by name); `registry`:
+    the registry entries the job's runs read (a script importing the registry itself reads it whole)."""
     modules = tree.imported_modules(script) | set(extra_modules)
-    return {name or str(script): parse_module(script).digest, **tree.digests(modules)}
+    whole = REGISTRY in tree.imported_modules(script)
+    return {name or str(script): parse_module(script).digest, **tree.digests(modules, registry, whole)}
+
+
+# ---- the registry as data (see the module docstring)
+
+REGISTRY = "effdl.plan.registry"
+# The registry's tables: {name: entry} dicts a run reads entry by entry; the rest of the module is code.
+REGISTRY_TABLES = frozenset(
+    {"MODELS", "HOOKS", "SCHEDULERS", "ROUNDINGS", "GRANULARITIES", "BATCHNORM_MODES", "PRUNE_MODES", "MODEL_NAMES"}
+)
+# Modules that read the registry only by a run's names (its model, hooks, scheduler) or to check names: a job
+# whose code reaches the registry only through these reads nothing else of it. Any other importer (the report's
+# names and colours, the cost estimate's list lengths) makes the registry count whole for its jobs.
+REGISTRY_ENTRY_READERS = frozenset(
+    {
+        "effdl.models",  # MODELS[name]
+        "effdl.runs",  # HOOKS[name]
+        "effdl.plan.spec",  # SCHEDULERS[name].step, and the names for validation
+        "effdl.plan.prune",  # PRUNE_MODES names, for validation
+        "effdl.plan.quant_variants",  # GRANULARITIES names, for parsing and validation
+        "effdl.plan.config",  # the schema's enums: validation only
+        "effdl.fingerprint",  # registry_reads, dispatched_modules
+    }
+)
+# Entry fields that only figures and the paper's text read (effdl.plan.registry.Choice and Scheduler).
+PRESENTATION_FIELDS = frozenset({"display", "colour", "how", "compared"})
+_REGISTRY_DIGESTS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def registry_reads(spec: Mapping) -> set[str]:
+    """The registry entries a run spec's job reads ("TABLE:name"): its model, its engine hooks, its scheduler."""
+    from effdl.plan.spec import TrainConfig
+
+    scheduler = spec.get("train", {}).get("scheduler", TrainConfig.__dataclass_fields__["scheduler"].default)
+    reads = {f"MODELS:{spec.get('model', {}).get('name')}", f"SCHEDULERS:{scheduler}"}
+    return reads | {f"HOOKS:{hook.get('name')}" for hook in spec.get("hooks", [])}
+
+
+def registry_digest(path: str | Path, reads: Iterable[str]) -> str:
+    """Digest of the registry at `path` as a job reading `reads` sees it: its code without the tables, and those
+    entries without their presentation fields (an entry missing counts as None)."""
+    path = Path(path)
+    key = (_content(path), tuple(sorted(set(reads))))
+    if key not in _REGISTRY_DIGESTS:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=str(path))
+        tree.body = [stmt for stmt in tree.body if not _assigns_table(stmt)]
+        namespace = _execute(source, path)
+        entries = {}
+        for read in key[1]:
+            table, _, name = read.partition(":")
+            entries[read] = _entry_text(namespace.get(table, {}).get(name))
+        text = json.dumps([_dump(tree, []), entries], sort_keys=True)
+        _REGISTRY_DIGESTS[key] = hashlib.sha256(text.encode()).hexdigest()[:MODULE_DIGITS]
+    return _REGISTRY_DIGESTS[key]
+
+
+def _assigns_table(stmt) -> bool:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    return any(isinstance(target, ast.Name) and target.id in REGISTRY_TABLES for target in targets)
+
+
+def _execute(source: str, path: Path) -> dict:
+    """The registry module's names, run from its source (torch-free and without side effects, by its contract)."""
+    name = f"_effdl_registry_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses look their module up while the classes are built
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module.__dict__
+
+
+def _entry_text(entry) -> str:
+    """An entry as a job reads it: a dataclass without its presentation fields, anything else by repr."""
+    if dataclasses.is_dataclass(entry):
+        kept = [f.name for f in dataclasses.fields(entry) if f.name not in PRESENTATION_FIELDS]
+        fields = {name: getattr(entry, name) for name in kept}
+        return f"{type(entry).__name__}({fields!r})"
+    return repr(entry)
 
 
 def fingerprint(digests: Mapping[str, str]) -> str:

@@ -200,3 +200,49 @@ def test_a_model_or_hook_edit_retrains_only_the_runs_that_build_it(built, module
     out = built.dry_run({module: (built.clone / module).read_text() + A_CODE_CHANGE})
     assert trained_parts(out) == parts
     assert "prepare_data" not in job_counts(out)
+
+
+REGISTRY = "src/effdl/plan/registry.py"
+
+
+def registry_edit(built: Built, old: str, new: str) -> dict[str, str]:
+    text = (built.clone / REGISTRY).read_text()
+    assert old in text, old  # the edit must apply to today's registry
+    return {REGISTRY: text.replace(old, new, 1)}
+
+
+def trained_runs(dry_run: str) -> set[str]:
+    """The runs ("part/run") a dry run plans to train."""
+    return {
+        re.search(r"results/runs/(\w+/\w+)/", job["output"]).group(1)
+        for job in planned(dry_run)
+        if job["rule"] == "train_model"
+    }
+
+
+@pytest.mark.slow
+def test_a_new_scheduler_or_display_colour_in_the_registry_retrains_nothing(built):
+    """The registry's entries a run does not read are data for it: only figures and text may follow them."""
+    edits = registry_edit(
+        built,
+        'Scheduler("MultiStep", colour=0,',
+        'Scheduler("MultiStep", colour=4,',
+    )
+    edits[REGISTRY] = edits[REGISTRY].replace(
+        "SCHEDULERS = {\n", 'SCHEDULERS = {\n    "linear": Scheduler("linear decay", colour=5, compared=True),\n', 1
+    )
+    out = built.dry_run(edits)
+    counts = job_counts(out)
+    # nothing that trains, quantizes or measures: only what draws or writes names and colours
+    assert not {"train_model", "prepare_data", "quantize_model", "benchmark_dwconv"} & set(counts), counts
+
+
+@pytest.mark.slow
+def test_a_change_to_how_a_scheduler_steps_retrains_the_runs_that_use_it(built):
+    out = built.dry_run(
+        registry_edit(built, 'Scheduler("MultiStep", colour=0,', 'Scheduler("MultiStep", step="batch", colour=0,')
+    )
+    runs = trained_runs(out)
+    assert any(run.startswith("part1/sched_multistep_") for run in runs), runs
+    assert not any("cosine" in run or "/lr_sweep_" in run for run in runs), runs
+    assert "prepare_data" not in job_counts(out)

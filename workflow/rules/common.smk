@@ -20,6 +20,7 @@ from effdl.fingerprint import (
     fingerprint,
     param_value,
     prune_store,
+    registry_reads,
     script_digests,
     snakemake_records,
     store_record,
@@ -208,37 +209,46 @@ if MAIN_PROCESS:
 _CODE = {}
 
 
-def script_code(script, modules=()):
-    """{name: digest} of what a job running workflow/scripts/<script> executes (see effdl.fingerprint)."""
+def script_code(script, modules=(), registry=()):
+    """{name: digest} of what a job running workflow/scripts/<script> executes (see effdl.fingerprint);
+    `registry`: the registry entries its runs read.
+    """
     name = f"workflow/scripts/{script}"
     if not (SCRIPTS / script).exists():  # only for records of a script since removed
-        return {name: "gone", **CODE_TREE.digests(modules)}
-    return script_digests(SCRIPTS / script, CODE_TREE, modules, name=name)
+        return {name: "gone", **CODE_TREE.digests(modules, registry)}
+    return script_digests(
+        SCRIPTS / script, CODE_TREE, modules, name=name, registry=registry
+    )
 
 
-def code_of(script, modules=()):
-    """The `code` param of a job running workflow/scripts/<script> that also reaches `modules` by name."""
-    key = (script, tuple(sorted(modules)))
+def code_of(script, modules=(), registry=()):
+    """The `code` param of a job running workflow/scripts/<script> that also reaches `modules` by name and
+    whose runs read the `registry` entries."""
+    key = (script, tuple(sorted(modules)), tuple(sorted(registry)))
     if key not in _CODE:
         digests = script_code(*key)
         value = fingerprint(digests)
         if MAIN_PROCESS:
-            store_record(
-                CODE_STORE, value, {"script": script, "modules": list(key[1])}, digests
-            )
+            entries = {"script": script, "modules": list(key[1])}
+            if key[2]:
+                entries["registry"] = list(key[2])
+            store_record(CODE_STORE, value, entries, digests)
         _CODE[key] = param_value(value)
     return _CODE[key]
 
 
 def code_param(script, runs=None):
     """A params function: the code fingerprint of a job of `script`; `runs(wildcards)` -> the keys of the
-    registered runs whose models (and engine hooks) the job builds, so their modules count too.
+    registered runs whose models (and engine hooks) the job builds, so their modules count too, and of the
+    registry only the entries those runs read (adding a scheduler or a colour retrains nothing).
     """
 
     def param(wildcards):
-        keys = runs(wildcards) if runs else []
+        specs = [RUNS[key] for key in runs(wildcards)] if runs else []
         return code_of(
-            script, {m for key in keys for m in dispatched_modules(RUNS[key])}
+            script,
+            {m for spec in specs for m in dispatched_modules(spec)},
+            {read for spec in specs for read in registry_reads(spec)},
         )
 
     return param
@@ -267,7 +277,9 @@ def announce_code_changes():
         )
 
     def current(entries):
-        return script_code(entries["script"], entries["modules"])
+        return script_code(
+            entries["script"], entries["modules"], entries.get("registry", ())
+        )
 
     try:
         changes = code_changes(snakemake_records(), CODE_STORE, current, coded, wanted)

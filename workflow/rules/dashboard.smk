@@ -34,6 +34,11 @@ REPORT_DESCRIPTION = (
 DASHBOARD_TARGETS.extend(
     [REPORT_PAGE] + (REPORT_PNGS if shutil.which("pdftoppm") else [])
 )
+# each part's tidy results (effdl.report.results; written by its TeX rule): report items, so rule all asks for them
+DASHBOARD_TARGETS.extend(
+    f"results/metrics/results_{topic}.csv"
+    for topic in ("schedules", "quant", "transformer", "dwconv")
+)
 
 
 # `snakemake --report`: its landing page is the run's own (what ran, on what, how long, the claims table)

@@ -214,6 +214,12 @@ rule tex_part2:
         macros="results/tex/part2.tex",
         table="results/tex/part2_table.tex",
         packed_table="results/tex/part2_packed_table.tex",
+        # Part 2's tidy results (effdl.report.results): what the table and the macros print
+        results=report(
+            "results/metrics/results_quant.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part2.log",
     benchmark:

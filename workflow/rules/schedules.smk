@@ -104,6 +104,12 @@ rule tex_part1:
     output:
         macros="results/tex/part1.tex",
         table="results/tex/part1_table.tex",
+        # Part 1's tidy results (effdl.report.results): what the table and the macros print
+        results=report(
+            "results/metrics/results_schedules.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part1.log",
     benchmark:

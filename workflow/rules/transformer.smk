@@ -98,6 +98,12 @@ rule tex_part5:
         macros="results/tex/part5.tex",
         matmuls="results/tex/part5_matmuls.tex",
         hparams="results/tex/part5_hparams.tex",
+        # Part 5's tidy results (effdl.report.results): what the macros print
+        results=report(
+            "results/metrics/results_transformer.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part5.log",
     benchmark:

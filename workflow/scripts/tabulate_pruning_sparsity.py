@@ -1,7 +1,7 @@
 """Snakemake adapter for rule tabulate_pruning_sparsity: per-layer sparsity after each pruning event (tidy CSV)."""
 
 from effdl.io import write_csv
-from effdl.models.convnet import CONVNET_LAYERS
+from effdl.plan.layers import CONVNET_LAYERS
 from effdl.report.csvs import read_csv
 from effdl.runlog import open_log
 

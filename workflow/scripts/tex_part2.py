@@ -1,7 +1,9 @@
-"""Snakemake adapter for rule tex_part2: Part 2's numbers and comparison words as TeX macros, and its tables."""
+"""Snakemake adapter for rule tex_part2: Part 2's tidy results, its numbers and words as TeX macros, its tables."""
 
+from effdl.io import write_csv
 from effdl.report.csvs import read_csv
 from effdl.report.part2 import packed_table, part2_macros, part2_table
+from effdl.report.results import part2_results
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -11,9 +13,11 @@ log = open_log(snakemake.log[0])
 
 def main(inputs, mnist: dict, outputs) -> None:
     summary, rows, packed = read_csv(inputs.summary), read_csv(inputs.rows), read_csv(inputs.packed)
-    write_macros(part2_macros(summary, rows, packed, mnist=mnist), outputs.macros, "Part 2")
+    results = part2_results(summary)
+    write_csv(results, outputs.results)
+    write_macros(part2_macros(summary, rows, packed, mnist=mnist, results=results), outputs.macros, "Part 2")
     df_to_latex(
-        part2_table(summary),
+        part2_table(summary, results),
         outputs.table,
         escape=False,
         label="tab:part2",
@@ -33,7 +37,7 @@ def main(inputs, mnist: dict, outputs) -> None:
         "against the simulated model. "
         "\\rebuild{results/tex/part2_packed_table.tex}{results/metrics/quantization_packed.csv}",
     )
-    log(f"wrote {outputs.macros}, {outputs.table} and {outputs.packed_table}")
+    log(f"wrote {outputs.results}, {outputs.macros}, {outputs.table} and {outputs.packed_table}")
 
 
 main(snakemake.input, dict(snakemake.params.mnist), snakemake.output)

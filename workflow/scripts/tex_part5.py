@@ -1,9 +1,11 @@
-"""Snakemake adapter for rule tex_part5: Part 5's macros, matmul table and hyper-parameter table."""
+"""Snakemake adapter for rule tex_part5: Part 5's tidy results, macros, matmul table and hyper-parameter table."""
 
 import pandas as pd
 
+from effdl.io import write_csv
 from effdl.report.csvs import read_csv
 from effdl.report.part5 import hyperparameter_table, matmul_table, part5_macros
+from effdl.report.results import part5_results
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -17,11 +19,13 @@ def main(
     totals, roles = read_csv(totals_csv), read_csv(roles_csv)
     toy = pd.concat([read_csv(path) for path in toy_csvs], ignore_index=True)
     history = pd.concat([read_csv(path) for path in history_csvs], ignore_index=True)
-    write_macros(part5_macros(totals, roles, toy, history, pe_length, pe_depth), outputs.macros, "Part 5")
+    results = part5_results(toy)
+    write_csv(results, outputs.results)
+    write_macros(part5_macros(totals, roles, toy, history, pe_length, pe_depth, results), outputs.macros, "Part 5")
     df_to_latex(matmul_table(roles), outputs.matmuls, escape=False, column_format="lrrrrrrrrr")
     notebook = totals[(totals["model"] == "notebook") & (totals["convention"] == "per-head")].iloc[0]
     df_to_latex(hyperparameter_table(notebook, toy), outputs.hparams, escape=False, column_format="lll")
-    log(f"wrote {outputs.macros}, {outputs.matmuls} and {outputs.hparams} from {len(toy)} toy runs")
+    log(f"wrote {outputs.results}, {outputs.macros}, {outputs.matmuls} and {outputs.hparams} from {len(toy)} toy runs")
 
 
 main(

@@ -1,7 +1,9 @@
-"""Snakemake adapter for rule tex_part6: Part 6's numbers as TeX macros and the parameter-count table."""
+"""Snakemake adapter for rule tex_part6: Part 6's tidy results, its numbers as TeX macros, the parameter table."""
 
+from effdl.io import write_csv
 from effdl.report.csvs import read_csv
 from effdl.report.part6 import parameter_table, part6_macros
+from effdl.report.results import part6_results
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -9,11 +11,11 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 log = open_log(snakemake.log[0])
 
 
-def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str) -> None:
-    params = read_csv(inputs.params)
-    macros = part6_macros(
-        params, read_csv(inputs.bench), read_csv(inputs.summary), read_csv(inputs.epochs), example, batch_size
-    )
+def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str, out_results: str) -> None:
+    params, summary, epochs = read_csv(inputs.params), read_csv(inputs.summary), read_csv(inputs.epochs)
+    results = part6_results(summary, epochs)
+    write_csv(results, out_results)
+    macros = part6_macros(params, read_csv(inputs.bench), summary, epochs, example, batch_size, results)
     write_macros(macros, out_macros, "Part 6")
     df_to_latex(
         parameter_table(params),
@@ -26,7 +28,7 @@ def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str
         "and ConvNet against DWConvNet. Both separable implementations are counted; their counts must agree. "
         "\\rebuild{results/tex/part6_params_table.tex}{results/metrics/dwconv_params.csv}",
     )
-    log(f"wrote {out_macros} and {out_table}")
+    log(f"wrote {out_results}, {out_macros} and {out_table}")
 
 
 main(
@@ -35,4 +37,5 @@ main(
     snakemake.params.batch_size,
     snakemake.output.macros,
     snakemake.output.table,
+    snakemake.output.results,
 )

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effdl.models.convnet import CONVNET_LAYERS
+from effdl.plan.layers import CONVNET_LAYERS
 from effdl.plan.prune import PRUNE_MODES
 
 

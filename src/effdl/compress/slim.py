@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from effdl.compress.prune import SparseConv2d, SparseConvNet
-from effdl.models.convnet import CONVNET_LAYERS
+from effdl.plan.layers import CONVNET_LAYERS
 
 
 class ConstantInputConv2d(nn.Conv2d):

@@ -5,18 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# ConvNet's layer table (spec §1.2): (in_channels, out_channels, stride) for the 9 conv blocks.
-CONVNET_LAYERS = (
-    (3, 32, 1),
-    (32, 32, 1),
-    (32, 64, 2),
-    (64, 64, 1),
-    (64, 64, 1),
-    (64, 128, 2),
-    (128, 128, 1),
-    (128, 256, 1),
-    (256, 256, 1),
-)
+from effdl.plan.layers import CONVNET_LAYERS  # the layer table, shared with effdl.compress
 
 
 def conv_block(

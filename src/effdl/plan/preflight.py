@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from effdl.report.texchars import describe, unmappable
+from effdl.plan.texchars import describe, unmappable
 
 NVIDIA_PROC = Path("/proc/driver/nvidia")
 # Classes of the data sets whose loaders are fixed (torchvision CIFAR10/MNIST, the CINIC-10 release).

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from effdl.report.texchars import unmappable
+from effdl.plan.texchars import unmappable
 
 ZIP_PREFIX = "CS2420_PSet2_"
 # File names are at most 255 bytes on the usual file systems; write_zip adds '.' and '.tmp' for its temp file

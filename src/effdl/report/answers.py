@@ -11,6 +11,7 @@ import pandas as pd
 
 from effdl.report import words
 from effdl.report.names import display
+from effdl.report.results import TIME_RANGE, format_values
 from effdl.report.stats import compare, ranked_best, relation, t_interval
 from effdl.report.texgen import escape
 
@@ -180,16 +181,15 @@ def _mean_text(values: pd.Series) -> str:
 
 
 def run_times(summary: pd.DataFrame, by: str = "scheduler") -> str:
-    """1.2.4: per setting the per-seed times, mean and sd (labelled: a ± is only ever the 95% CI); runs slower than
-    twice the median are noise."""
+    """1.2.4: per setting the per-seed times and their mean ± 95% t-interval (effdl.report.results.format_result,
+    as Part 1's table prints them); runs slower than twice the median are noise."""
     times = summary["total_time_s"].astype(float)
     slow = words.slow_runs(times)
     parts = []
     for key, group in summary.sort_values("seed").groupby(by, sort=True):
         per_seed = ", ".join(f"{t:.1f}{'*' if slow[i] else ''}" for i, t in group["total_time_s"].items())
-        t = group["total_time_s"].astype(float)
-        spread = f", sd {t.std():.1f}\\,s" if len(t) > 1 else ""
-        parts.append(f"{escape(display(key))} {t.mean():.1f}\\,s on average{spread} (seeds: {per_seed})")
+        mean = format_values(group["total_time_s"].astype(float), 1, bounds=TIME_RANGE, unit="s")
+        parts.append(f"{escape(display(key))} {mean} (seeds: {per_seed})")
     text = "; ".join(parts) + "."
     if slow.any():
         text += f" Starred: over twice the median ({times.median():.1f}\\,s), machine noise, not the scheduler."

@@ -22,126 +22,54 @@ or this study's own hypothesis.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
-from effdl.report.stats import (
-    ACCURACY_RANGE,
-    Difference,
-    clipped,
-    compare_units,
-    difference,
-    holm,
-    t_interval,
-    tost,
-    unit_means,
+from effdl.report.claims_table import (  # noqa: F401 (the TeX writer's names, where tex_claims imports them)
+    CLAIMS_CAPTION,
+    CLAIMS_COLUMNS,
+    PROVENANCE_LABELS,
+    claims_latex_table,
+    claims_longtable,
+    claims_macros,
 )
-from effdl.report.texgen import escape
+from effdl.report.stats import compare_units, difference, tost, unit_means
+from effdl.report.verdicts import (  # noqa: F401 (re-exported: callers read verdicts and helpers from here)
+    ALPHA,
+    COUNT,
+    EQUIVALENCE_MARGIN,
+    FAILS,
+    HOLDS,
+    HYPOTHESIS,
+    INCONCLUSIVE,
+    MIN_LEARNED_ACC,
+    NONE,
+    NOTEBOOK,
+    PROBLEM_SET,
+    PROVENANCES,
+    TEST,
+    UNTESTABLE,
+    VERDICTS,
+    Claim,
+    _counted,
+    _directional,
+    _not_learned,
+    _tested,
+    _too_few,
+    _untestable,
+    _values,
+    decide,
+    effect_text,
+    p_text,
+    pm,
+)
 
-ALPHA = 0.05
-HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE = "holds", "does not hold", "inconclusive", "not testable at this scale"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE)
-PROBLEM_SET, NOTEBOOK, HYPOTHESIS = "problem set", "course notebook", "this study's hypothesis"
-PROVENANCES = (PROBLEM_SET, NOTEBOOK, HYPOTHESIS)
-TEST, COUNT, NONE = "test", "count", "none"  # how a verdict is decided: a hypothesis test, an exact count, nothing
-# Equivalence margin (test-accuracy points) of every "about equal" claim, when the config gives none. It is the
-# schema's default of claims.equivalence_margin_points (a test checks that the two agree); see config/config.yaml.
-EQUIVALENCE_MARGIN = 1.0
-MIN_LEARNED_ACC = 30.0  # percent: 3x chance on 10 classes; below it accuracy comparisons say nothing
 SEED_FULL_TRAIN_IMAGES = 50_000  # CIFAR-10's training split, what the problem set trains on
 SEED_FULL_EPOCHS = 100  # Part 1.2's epochs
 NOTEBOOK_EPOCH_S = 15.0  # "about 15 s per epoch" on a Colab GPU
 FACTOR_TOLERANCE = 0.05  # relative tolerance of "a factor of N" claims on exact counts
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One row of the claims table (plain text; the TeX writer escapes it).
-
-    p_for is the raw p-value of the test that would make the claim hold, p_against that of the test that would
-    make it fail (NaN where a claim has no such test); check_claims adds their Holm-adjusted values.
-    """
-
-    part: str
-    expectation: str
-    provenance: str  # one of PROVENANCES
-    source: str  # the problem set's or notebook's words (quoted), or what the hypothesis rests on
-    measured: str
-    effect: str  # the difference and its 90 % CI (tests), or the measured factor (counts)
-    test: str
-    verdict: str
-    kind: str = NONE  # TEST, COUNT or NONE (untestable)
-    p_for: float = float("nan")
-    p_against: float = float("nan")
-    p_for_holm: float = float("nan")
-    p_against_holm: float = float("nan")
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics (stats.py holds the tests; these helpers print and decide)
-
-
-def _values(series) -> np.ndarray:
-    return np.asarray(pd.to_numeric(pd.Series(series), errors="coerce").dropna(), dtype=float)
-
-
-def pm(values, digits: int = 2, bounds: tuple[float, float] = ACCURACY_RANGE, unit: str = " %") -> str:
-    """'62.31 ± 0.84 % (n=3)': mean ± 95 % t half-width over independent units; '[low, high]' where the
-    interval is clipped to what the metric can take."""
-    v = _values(values)
-    if len(v) == 0:
-        return "n/a"
-    interval = t_interval(v)
-    if len(v) == 1:
-        return f"{interval.mean:.{digits}f}{unit} (n=1)"
-    low, high = clipped(interval, bounds)
-    if (low, high) != (interval.low, interval.high):
-        return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{unit} (n={len(v)})"
-    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}{unit} (n={len(v)})"
-
-
-def p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def effect_text(d: Difference | None, unit: str = "points") -> str:
-    """'difference +3.68 points, 90 % CI [-1.90, +9.26]': the effect size every test row prints."""
-    if d is None:
-        return ""
-    return f"difference {d.diff:+.2f} {unit}, {100 * (1 - 2 * ALPHA):.0f} % CI [{d.low:+.2f}, {d.high:+.2f}]"
-
-
-def _too_few(*samples) -> str | None:
-    short = [len(_values(s)) for s in samples if len(_values(s)) < 2]
-    return f"fewer than 2 trained models ({min(short)})" if short else None
-
-
-def _not_learned(reference, what: str) -> str | None:
-    mean = float(np.mean(_values(reference))) if len(_values(reference)) else float("nan")
-    if math.isnan(mean) or mean < MIN_LEARNED_ACC:
-        return f"{what} reached {mean:.1f} % < {MIN_LEARNED_ACC:.0f} %: it has not learned enough to compare"
-    return None
-
-
-def _untestable(part, exp, prov, src, measured, test, reason) -> Claim:
-    return Claim(part, exp, prov, src, f"{measured}; {reason}" if measured else reason, "", test, UNTESTABLE)
-
-
-def _tested(part, exp, prov, src, measured, d: Difference | None, test, p_for, p_against) -> Claim:
-    """A claim decided by a test: the verdict is set by check_claims, after the Holm correction."""
-    return Claim(part, exp, prov, src, measured, effect_text(d), test, INCONCLUSIVE, TEST, p_for, p_against)
-
-
-def _counted(part, exp, prov, src, measured, effect, test, ok: bool) -> Claim:
-    return Claim(part, exp, prov, src, measured, effect, test, HOLDS if ok else FAILS, COUNT)
-
-
-def _directional(d: Difference, bound: float, direction: str) -> tuple[float, float]:
-    """(p_for, p_against) of 'the difference is above (direction greater) / below (less) bound'."""
-    other = "less" if direction == "greater" else "greater"
-    return d.one_sided_p(bound, direction), d.one_sided_p(bound, other)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,21 +393,6 @@ def toy_learns(t) -> Claim:
     return _tested(part, exp, prov, src, measured, d, test, *_directional(d, 0.0, "greater"))
 
 
-def decide(claims: list[Claim], alpha: float = ALPHA) -> list[Claim]:
-    """Holm-adjust p_for and p_against over the table's tests and set each tested claim's verdict: holds when
-    adjusted p_for < alpha, does not hold when adjusted p_against < alpha, inconclusive otherwise."""
-    tested = [i for i, c in enumerate(claims) if c.kind == TEST]
-    p_for = holm([claims[i].p_for for i in tested])
-    p_against = holm([claims[i].p_against for i in tested])
-    out = list(claims)
-    for i, pf, pa in zip(tested, p_for, p_against):
-        verdict = HOLDS if pf < alpha else FAILS if pa < alpha else INCONCLUSIVE
-        c = claims[i]
-        test = f"{c.test}; {p_text(c.p_for)}, Holm-adjusted {p_text(pf)}"
-        out[i] = replace(c, verdict=verdict, test=test, p_for_holm=pf, p_against_holm=pa)
-    return out
-
-
 def check_claims(tables: dict, dw_example: dict, margin: float = EQUIVALENCE_MARGIN) -> pd.DataFrame:
     """Every claim's row, in the problem set's order, decided with the Holm correction (columns: Claim fields)."""
     claims = [
@@ -499,94 +412,3 @@ def check_claims(tables: dict, dw_example: dict, margin: float = EQUIVALENCE_MAR
         dw_factor_theory(tables, dw_example),
     ]
     return pd.DataFrame([asdict(c) for c in decide(claims)])
-
-
-# ---------------------------------------------------------------------------------------------
-# TeX
-
-
-_TEX_SYMBOLS = {
-    "±": r"$\pm$",
-    "≤": r"$\le$",
-    "×": r"$\times$",
-    "²": r"$^2$",
-    r"C\_out": r"$C_\text{out}$",
-    "“": "``",
-    "”": "''",
-}
-PROVENANCE_LABELS = {PROBLEM_SET: "Problem set", NOTEBOOK: "Course notebook", HYPOTHESIS: "Our hypothesis"}
-
-
-def _tex(text: str) -> str:
-    out = escape(text)
-    for plain, tex in _TEX_SYMBOLS.items():
-        out = out.replace(plain, tex)
-    return out
-
-
-def claims_latex_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """The table as TeX cells, grouped by provenance (the problem set's statements, the notebook's, then our own
-    hypotheses): expectation (part, provenance, quoted source), measured, effect, test, verdict (bold if it fails)."""
-    verdict = {
-        HOLDS: "holds",
-        FAILS: r"\textbf{does not hold}",
-        INCONCLUSIVE: "inconclusive",
-        UNTESTABLE: "not testable at this scale",
-    }
-    ragged = r"\raggedright\let\\\tabularnewline "  # narrow p-columns unjustified, \\ still ends the row
-    order = {p: i for i, p in enumerate(PROVENANCES)}
-    grouped = claims.assign(_order=claims["provenance"].map(order)).sort_values("_order", kind="stable")
-    rows = []
-    for c in grouped.itertuples():
-        rows.append(
-            {
-                "expectation": f"{ragged}\\textbf{{{PROVENANCE_LABELS[c.provenance]}}}, {_tex(c.part)}: "
-                f"{_tex(c.expectation)} \\emph{{({_tex(c.source)})}}",
-                "measured": ragged + _tex(c.measured),
-                "effect": ragged + _tex(c.effect),
-                "test": ragged + _tex(c.test),
-                "verdict": ragged + verdict[c.verdict],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-CLAIMS_COLUMNS = "p{3.6cm}p{3.3cm}p{2.7cm}p{2.8cm}p{1.8cm}"  # fits \\linewidth at \\footnotesize
-CLAIMS_CAPTION = (
-    "What the problem set and the course notebook state, our own hypotheses, and what this run found: each "
-    "verdict is computed from the run's CSV files (Holm-adjusted tests at $\\alpha = \\ClaimsAlpha$, "
-    "equivalence margin $\\pm\\ClaimsMargin$ accuracy points; \\S\\ref{sec:claims})."
-)
-
-
-def claims_longtable(claims: pd.DataFrame) -> str:
-    """The claims table as a TeX longtable (it runs over pages; its header repeats) with caption and label."""
-    return claims_latex_table(claims).to_latex(
-        index=False,
-        escape=False,
-        column_format=CLAIMS_COLUMNS,
-        longtable=True,
-        caption=CLAIMS_CAPTION,
-        label="tab:claims",
-    )
-
-
-def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
-    """Counts per verdict and provenance for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
-    counts = claims["verdict"].value_counts()
-    provenance = claims["provenance"].value_counts()
-    return {
-        "ClaimsTotal": str(len(claims)),
-        "ClaimsHold": str(int(counts.get(HOLDS, 0))),
-        "ClaimsFail": str(int(counts.get(FAILS, 0))),
-        "ClaimsInconclusive": str(int(counts.get(INCONCLUSIVE, 0))),
-        "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
-        "ClaimsTests": str(int((claims["kind"] == TEST).sum())),
-        "ClaimsCounts": str(int((claims["kind"] == COUNT).sum())),
-        "ClaimsProblemSet": str(int(provenance.get(PROBLEM_SET, 0))),
-        "ClaimsNotebook": str(int(provenance.get(NOTEBOOK, 0))),
-        "ClaimsHypotheses": str(int(provenance.get(HYPOTHESIS, 0))),
-        "ClaimsAlpha": f"{ALPHA:g}",
-        "ClaimsMargin": f"{margin:g}",
-        "ClaimsMinLearned": f"{MIN_LEARNED_ACC:.0f}",
-    }

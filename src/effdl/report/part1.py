@@ -8,14 +8,9 @@ from effdl.plan.registry import SCHEDULERS
 from effdl.report import answers, words
 from effdl.report.names import display, source_kind
 from effdl.report.plotting import training_curves_figure
-from effdl.report.stats import mean_ci
-from effdl.report.summaries import best_setting, mean_pm, over_seeds
+from effdl.report.results import format_result, lookup, part1_results
+from effdl.report.summaries import best_setting
 from effdl.report.texgen import escape, fmt, macro_name
-
-
-def _mean_sd(values: pd.Series) -> str:
-    """'123.4 (sd 5.6)': a spread that is not the convention's interval says so."""
-    return f"{values.mean():.1f}" + (f" (sd {values.std():.1f})" if len(values) > 1 else "")
 
 
 def _lr_label(lr: float) -> str:
@@ -31,11 +26,12 @@ def part1_macros(
     sweep_iters: pd.DataFrame,
     sched_iters: pd.DataFrame,
     window: int,
+    results: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """Macros named \\Pone... for every number, choice and trend word the Part 1 text quotes, all from the CSVs."""
+    """Macros named \\Pone... for every number, choice and trend word the Part 1 text quotes, all from the CSVs;
+    numbers with an interval come from Part 1's tidy `results` (effdl.report.results.part1_results)."""
     configured_lr = float(sched["lr"].iloc[0])  # Part 1.2's configured rate: every scheduler run uses it
     m: dict[str, str] = {}
-    m["PoneSeeds"] = str(sweep["seed"].nunique())
     m["PoneSeedsText"] = words.count(int(sweep["seed"].nunique()), "seed")
     m["PoneBatchSize"] = str(
         int(sweep["batch_size"].iloc[0]) if "batch_size" in sweep else _batch_size(sweep, sweep_iters)
@@ -48,9 +44,7 @@ def part1_macros(
     m["PoneDevice"] = escape(", ".join(sorted(sweep["device"].unique())))
     m["PonePrecision"] = escape(answers.precision_text(pd.concat([sweep, sched])))
     m["PoneDataSource"] = escape(", ".join(sorted({source_kind(s) for s in sweep["data_source"].unique()})))
-    stats = over_seeds(sweep, ["lr"], "final_test_acc")
-    for row in stats.itertuples():
-        m[macro_name("Pone", "acc", "lr", _lr_label(row.lr))] = mean_pm(row.mean, row.ci)
+    results = part1_results(sweep, sched) if results is None else results
     m.update(answers.sweep_trends(sweep, sweep_epochs, sweep_iters, window))
     best = best_setting(sweep, "lr")
     m["PoneConfiguredLr"] = _lr_label(configured_lr)
@@ -59,20 +53,22 @@ def part1_macros(
         if abs(best - configured_lr) < 1e-12
         else f"the problem set's choice; the sweep's highest mean accuracy was at lr {_lr_label(best)}"
     )
-    sched_stats = over_seeds(sched, ["scheduler"], "final_test_acc").set_index("scheduler")
-    for name in sched_stats.index:
-        m[macro_name("Pone", "acc", name)] = mean_pm(sched_stats.loc[name, "mean"], sched_stats.loc[name, "ci"])
+    names = sorted(sched["scheduler"].unique())
+    if "multistep" in names:  # Part 6 compares its ConvNet with Part 1.2's MultiStep run
+        row = lookup(results, experiment="schedulers", setting="multistep", metric="final_test_acc")
+        m["PoneAccMultistep"] = format_result(row)
+    # each scheduler's trend, and MultiStep's drops, enter the text through the lists below only
+    parts: dict[str, str] = {}
+    for name in names:
         runs = sched_epochs[sched_epochs["scheduler"] == name]
         iters = sched_iters[sched_iters["scheduler"] == name]
-        m[macro_name("Pone", "trend", name)] = answers.scheduler_trend(runs, iters, window, name == "multistep")
-    if {"multistep", "cosine_annealing"} <= set(sched_stats.index):
+        parts[macro_name("Pone", "trend", name)] = answers.scheduler_trend(runs, iters, window, name == "multistep")
+    if {"multistep", "cosine_annealing"} <= set(names):
         m["PoneSchedCompare"] = answers.scheduler_comparison(sched)
     multistep = sched_epochs[sched_epochs["scheduler"] == "multistep"]
     drops = words.lr_drops(multistep)
     factor = words.lr_drop_factor(multistep)
-    m["PoneMilestonesText"] = words.epochs_phrase(drops)
-    m["PoneDropFactorText"] = f"divides the rate by {factor:.3g}" if factor else "keeps the rate constant"
-    m["PoneMultistepText"] = (
+    parts["PoneMultistepText"] = (
         f"divides the rate by {factor:.3g} {words.epochs_phrase(drops)}"
         if factor and drops
         else "keeps the rate constant (no milestone falls within these epochs)"
@@ -82,9 +78,8 @@ def part1_macros(
         if drops
         else "MultiStep's rate does not drop within these epochs"
     )
-    m.update(scheduler_list_macros(list(sched_stats.index), m))
+    m.update(scheduler_list_macros(names, parts))
     m["PoneRunTimes"] = answers.run_times(sched)
-    m["PoneTotalTime"] = fmt(float(pd.concat([sweep, sched])["total_time_s"].sum()), 0)
     return m
 
 
@@ -135,22 +130,27 @@ def _batch_size(summary: pd.DataFrame, iters: pd.DataFrame) -> int:
     return -(-int(summary["n_train"].iloc[0]) // per_epoch)
 
 
-def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting: experiment, setting, epochs, seeds, final/best accuracy and time (TeX cells)."""
+def part1_table(sweep: pd.DataFrame, sched: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per setting: experiment, setting, epochs, seeds, final accuracy and time per run (TeX cells; the
+    numbers from Part 1's tidy `results`, printed by its one formatter)."""
+    results = part1_results(sweep, sched) if results is None else results
     rows = []
-    for label, frame, by in (("1.1 lr sweep", sweep, "lr"), ("1.2 schedulers", sched, "scheduler")):
+    for label, experiment, frame, by in (
+        ("1.1 lr sweep", "lr_sweep", sweep, "lr"),
+        ("1.2 schedulers", "schedulers", sched, "scheduler"),
+    ):
         for key, group in frame.groupby(by, sort=True):
-            setting = f"lr {_lr_label(key)}" if by == "lr" else escape(display(key))
-            acc = group["final_test_acc"]
+            setting = f"lr {_lr_label(key)}" if by == "lr" else str(key)
+            cell = {"experiment": experiment, "setting": setting}
             rows.append(
                 {
                     "part": label,
-                    "setting": setting,
+                    "setting": setting if by == "lr" else escape(display(key)),
                     "epochs": int(group["epochs_planned"].max()),
                     "seeds": len(group),
-                    "final test acc (\\%)": mean_ci(acc),
+                    "final test acc (\\%)": format_result(lookup(results, metric="final_test_acc", **cell)),
                     "diverged": int(group["diverged"].sum()),
-                    "time per run (s)": _mean_sd(group["total_time_s"]),
+                    "time per run (s)": format_result(lookup(results, metric="total_time_s", **cell), 1),
                 }
             )
     return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ import pandas as pd
 from effdl.plan.quant_variants import GRANULARITIES
 from effdl.report import answers, words
 from effdl.report.plotting import palette_for, set_style
+from effdl.report.results import format_result, lookup, part2_results, quant_setting
 from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, compare_units, t_interval
 from effdl.report.summaries import mean_ci, mean_pm
 from effdl.report.texgen import escape, fmt, macro_name, signed
@@ -108,8 +109,10 @@ def _setting_label(row) -> str:
     return f"{row.bits}-bit" + (" stochastic" if row.rounding == "stochastic" else "")
 
 
-def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The paper's table: per net and setting, accuracy and change vs fp32 per granularity, and the packed size."""
+def part2_table(summary: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's table: per net and setting, accuracy and change vs fp32 per granularity, and the packed size
+    (accuracies from Part 2's tidy `results`, effdl.report.results.part2_results, printed by its formatter)."""
+    results = part2_results(summary) if results is None else results
     rows = []
     order = {"fp32": 0, "nearest": 1, "stochastic": 2}
     settings = summary.assign(order=summary["rounding"].map(order)).sort_values(
@@ -125,7 +128,8 @@ def part2_table(summary: pd.DataFrame) -> pd.DataFrame:
                 cells[acc_col] = cells[delta_col] = "--"
                 continue
             m = match.iloc[0]
-            cells[acc_col] = mean_pm(m.acc_mean, m.acc_ci)
+            setting = quant_setting(m.granularity, m.rounding, m.bits)
+            cells[acc_col] = format_result(lookup(results, experiment=net, setting=setting, metric="test_acc"))
             cells[delta_col] = "--" if rounding == "fp32" else signed(m.delta_mean, plus=True)
         size = group[group["granularity"].isin(["tensor", "none"])]
         size = size.iloc[0] if not size.empty else group.iloc[0]
@@ -209,7 +213,13 @@ def width_list_macros(summary: pd.DataFrame) -> dict[str, str]:
 
 
 def part2_macros(
-    summary: pd.DataFrame, rows: pd.DataFrame, packed: pd.DataFrame, *, mnist: dict, seed_batch_size: int = 1
+    summary: pd.DataFrame,
+    rows: pd.DataFrame,
+    packed: pd.DataFrame,
+    *,
+    mnist: dict,
+    seed_batch_size: int = 1,
+    results: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """Macros named \\Ptwo... for every number and comparison word the Part 2 text quotes.
 
@@ -217,6 +227,12 @@ def part2_macros(
     fp32 and size ratios; per-tensor nearest words vs fp32 (`...BEightVsFp`); the stochastic setting under
     width-free names (`...StochAcc`, `...StochVsNearest`, ...); per-channel vs per-tensor; packed files.
     """
+    results = part2_results(summary) if results is None else results
+
+    def acc(net: str, variant) -> str:  # a variant's accuracy as Part 2's tidy results print it
+        setting = quant_setting(variant.granularity, variant.rounding, variant.bits)
+        return format_result(lookup(results, experiment=net, setting=setting, metric="test_acc"))
+
     m: dict[str, str] = {}
     sizes = seed_test_case_sizes()
     m["PtwoCaseBytesFp"] = fmt(int(sizes["fp32_bytes"]))
@@ -254,7 +270,7 @@ def part2_macros(
         rows_net, summ = rows[rows["net"] == net], summary[summary["net"] == net]
         fp = summ[summ["rounding"] == "fp32"].iloc[0]
         fp_parents = _per_checkpoint(rows_net, None, "fp32", None)
-        m[macro_name("Ptwo", tag, "fp acc")] = mean_pm(fp.acc_mean, fp.acc_ci)
+        m[macro_name("Ptwo", tag, "fp acc")] = acc(net, fp)
         m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
         m[macro_name("Ptwo", tag, "seeds text")] = words.count(int(fp.checkpoints), "model")
         m[macro_name("Ptwo", tag, "epochs text")] = words.count(int(rows_net["epochs_planned"].max()), "epoch")
@@ -264,7 +280,7 @@ def part2_macros(
         m[macro_name("Ptwo", tag, "epochs")] = str(int(rows_net["epochs_planned"].max()))
         for s in summ[summ["rounding"] != "fp32"].itertuples():
             base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
-            m[macro_name(*base, "acc")] = mean_pm(s.acc_mean, s.acc_ci)
+            m[macro_name(*base, "acc")] = acc(net, s)
             m[macro_name(*base, "delta")] = signed(s.delta_mean, plus=True)
             m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
             m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
@@ -277,7 +293,7 @@ def part2_macros(
             trial_accs = _accs(rows_net, "tensor", "stochastic", s.bits)
             nearest_accs = _accs(rows_net, "tensor", "nearest", s.bits)
             m[macro_name("Ptwo", tag, "stoch bits")] = str(int(s.bits))
-            m[macro_name("Ptwo", tag, "stoch acc")] = mean_pm(s.acc_mean, s.acc_ci)
+            m[macro_name("Ptwo", tag, "stoch acc")] = acc(net, s)
             m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
             m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))

@@ -8,7 +8,7 @@ import pandas as pd
 
 from effdl.report import words
 from effdl.report.plotting import set_style
-from effdl.report.summaries import mean_ci
+from effdl.report.results import format_result, lookup, part5_results
 from effdl.report.texgen import escape, fmt
 
 ACCURACY_TARGET = 95.0  # percent greedy token accuracy the toy task must reach (issue 6)
@@ -128,9 +128,16 @@ def _first_step_phrase(history: pd.DataFrame, target: float) -> str:
 
 
 def part5_macros(
-    totals: pd.DataFrame, roles: pd.DataFrame, toy: pd.DataFrame, history: pd.DataFrame, pe_length: int, pe_depth: int
+    totals: pd.DataFrame,
+    roles: pd.DataFrame,
+    toy: pd.DataFrame,
+    history: pd.DataFrame,
+    pe_length: int,
+    pe_depth: int,
+    results: pd.DataFrame | None = None,
 ) -> dict:
-    """Macros named \\Pfive... for every number the Part 5 text quotes."""
+    """Macros named \\Pfive... for every number the Part 5 text quotes; the toy's numbers with an interval come
+    from Part 5's tidy `results` (effdl.report.results.part5_results)."""
     m: dict[str, str] = {"PfivePeLength": str(pe_length), "PfivePeDepth": str(pe_depth)}
     notebook = totals[totals["model"] == "notebook"].set_index("convention")
     nb = notebook.loc["per-head"]
@@ -154,24 +161,23 @@ def part5_macros(
     m["PfiveFfnVocabMacShare"] = fmt(100 * ffn_or_vocab["macs"].sum() / per_head["macs"].sum(), 1)
     m["PfiveFfnVocabCalls"] = str(int(ffn_or_vocab["count"].sum()))
 
-    m["PfiveToySeeds"] = str(toy["seed"].nunique())
     m["PfiveToySeedsText"] = words.count(int(toy["seed"].nunique()), "seed")
     m["PfiveToySeqLen"] = str(int(toy["seq_len"].iloc[0]))
     m["PfiveToySteps"] = str(int(toy["steps"].iloc[0]))
     m["PfiveToyEvalSize"] = fmt(int(toy["eval_size"].iloc[0]))
-    m["PfiveToyParams"] = fmt(int(toy["num_params"].iloc[0]))
     m["PfiveToyDevice"] = escape(", ".join(sorted(toy["device"].unique())))
+    results = part5_results(toy) if results is None else results
     for column, name in (
         ("greedy_token_acc", "TokenAcc"),
         ("greedy_seq_acc", "SeqAcc"),
         ("tf_token_acc", "TfTokenAcc"),
     ):
-        m[f"PfiveToy{name}"] = mean_ci(toy[column])
+        m[f"PfiveToy{name}"] = format_result(lookup(results, metric=column))
     m["PfiveToyMinTokenAcc"] = fmt(float(toy["greedy_token_acc"].min()), 2)
     m["PfiveToyTarget"] = fmt(ACCURACY_TARGET, 0)
     reached = bool((toy["greedy_token_acc"] >= ACCURACY_TARGET).all())
     m["PfiveToyVerdict"] = "reaches" if reached else "does NOT reach"
     m["PfiveToyFirstStep"] = _first_step_phrase(history, ACCURACY_TARGET)
-    m["PfiveToyTime"] = fmt(float(toy["train_time_s"].mean()), 0)
+    m["PfiveToyTime"] = fmt(float(lookup(results, metric="train_time_s")["mean"]), 0)
     m["PfiveToyOverlap"] = fmt(float(toy["eval_seen_in_training_pct"].max()), 2)
     return m

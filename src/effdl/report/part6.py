@@ -6,7 +6,7 @@ import pandas as pd
 
 from effdl.report import words
 from effdl.report.plotting import ci_lineplot, mark_events, set_style, smoothed_losses
-from effdl.report.summaries import mean_ci
+from effdl.report.results import format_result, lookup, part6_results
 from effdl.report.texgen import escape, fmt
 
 IMPL_LABELS = {"mine": "mine (no groups)", "solution": "solution (groups)"}
@@ -72,8 +72,10 @@ def part6_macros(
     epochs: pd.DataFrame,
     example: dict,
     batch_size: int,
+    results: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """Macros named \\Psix... for every number and comparison word the Part 6 text quotes."""
+    """Macros named \\Psix... for every number and comparison word the Part 6 text quotes; numbers with an
+    interval come from Part 6's tidy `results` (effdl.report.results.part6_results)."""
     m: dict[str, str] = {}
     layer = params[params["comparison"].str.startswith("layer")]
     network = params[~params["comparison"].str.startswith("layer")]
@@ -93,7 +95,6 @@ def part6_macros(
     rows = bench.set_index("impl")
     m["PsixBenchDevice"] = escape(", ".join(sorted(bench["device"].unique())))
     m["PsixBenchBatch"] = str(int(rows["batch_size"].iloc[0]))
-    m["PsixBenchSteps"] = str(int(rows["steps"].iloc[0]))
     m["PsixBenchStepsText"] = words.count(int(rows["steps"].iloc[0]), "step")
     for impl in ("mine", "solution"):
         name = impl.capitalize()
@@ -104,22 +105,16 @@ def part6_macros(
         m[f"Psix{name}OptimizerMs"] = fmt(1000 * float(rows.loc[impl, "median_optimizer_s"]), 1)
         m[f"Psix{name}ParamTensors"] = str(int(rows.loc[impl, "param_tensors"]))
     ratio = float(rows.loc["mine", "time_ratio"])  # mine's step time / the solution's
-    m["PsixSpeedup"] = fmt(ratio, 2)
     m["PsixSpeedupPhrase"] = (
         f"{ratio:.2f}$\\times$ faster than" if ratio >= 1 else f"{1 / ratio:.2f}$\\times$ slower than"
     )
 
-    acc = summary["final_test_acc"]
-    m["PsixSeeds"] = str(summary["seed"].nunique())
     m["PsixSeedsText"] = words.count(int(summary["seed"].nunique()), "seed")
     m["PsixSeedList"] = ", ".join(str(int(seed)) for seed in sorted(summary["seed"].unique()))
     m["PsixBatchSize"] = str(int(batch_size))
     m["PsixEpochsText"] = words.count(int(summary["epochs_planned"].max()), "epoch")
-    m["PsixEpochs"] = str(int(summary["epochs_planned"].max()))
     m["PsixLr"] = f"{float(summary['lr'].iloc[0]):g}"
-    m["PsixLrDrops"] = words.epochs_phrase(lr_drop_epochs(epochs))
     factor = words.lr_drop_factor(epochs)
-    m["PsixDropFactorText"] = f"the learning rate divided by {factor:.3g}" if factor else "a constant learning rate"
     drops = lr_drop_epochs(epochs)
     m["PsixScheduleText"] = (
         f"the learning rate divided by {factor:.3g} {words.epochs_phrase(drops)}"
@@ -128,10 +123,9 @@ def part6_macros(
     )
     m["PsixTrainImages"] = fmt(int(summary["n_train"].iloc[0]))
     m["PsixDevice"] = escape(", ".join(sorted(summary["device"].unique())))
-    m["PsixFinalAcc"] = mean_ci(acc)
-    m["PsixBestAcc"] = mean_ci(summary["best_test_acc"])
-    last = epochs[epochs["epoch"] == epochs.groupby("run")["epoch"].transform("max")]
-    error = 100.0 - last["train_acc"]
-    m["PsixFinalTrainError"] = mean_ci(error)
-    m["PsixTrainTime"] = fmt(float(summary["total_time_s"].mean()), 0)
+    results = part6_results(summary, epochs) if results is None else results
+    m["PsixFinalAcc"] = format_result(lookup(results, metric="final_test_acc"))
+    m["PsixBestAcc"] = format_result(lookup(results, metric="best_test_acc"))
+    m["PsixFinalTrainError"] = format_result(lookup(results, metric="final_train_error"))
+    m["PsixTrainTime"] = fmt(float(lookup(results, metric="total_time_s")["mean"]), 0)
     return m

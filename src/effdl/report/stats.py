@@ -75,13 +75,10 @@ def format_interval(
     mean: float, half_width: float, digits: int = 2, bounds: tuple[float, float] | None = (0.0, 100.0)
 ) -> str:
     """The convention's text: 'mean $\\pm$ half-width', '[low, high]' when `bounds` clip it, the mean alone
-    without a half-width (one unit)."""
-    if half_width is None or math.isnan(half_width):
-        return f"{mean:.{digits}f}"
-    if bounds is not None and (mean - half_width < bounds[0] or mean + half_width > bounds[1]):
-        low, high = max(bounds[0], mean - half_width), min(bounds[1], mean + half_width)
-        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-    return f"{mean:.{digits}f} $\\pm$ {half_width:.{digits}f}"
+    without a half-width (one unit); effdl.report.results.format_result prints it, as it prints every result."""
+    from effdl.report.results import format_mean_half_width  # results builds on this module's intervals
+
+    return format_mean_half_width(mean, half_width, digits, bounds)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from effdl.io import write_text
+from effdl.plan.texchars import UNICODE_TO_TEX
 from effdl.report import stats as _stats
-from effdl.report.texchars import UNICODE_TO_TEX
 
 _DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
 
