@@ -160,7 +160,7 @@ def missing_note(table: pd.DataFrame) -> str:
 
 
 def frontier_macros(table: pd.DataFrame, checked: int, finetune: pd.DataFrame | None = None) -> dict[str, str]:
-    """The frontier section's macros: counts, the LoRA sentence, the answer (missing measurements: the table's caption)."""
+    """The frontier section's macros: counts, the LoRA sentence, the answer (the missing costs: table caption)."""
     m = {
         "FrontierVariants": str(len(table)),
         "FrontierBatch": _batch(table),
