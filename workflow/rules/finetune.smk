@@ -56,6 +56,29 @@ P4_RUNS = register_runs(
 )
 RUN_COLLECTIONS["part4_finetune"] = P4_RUNS
 
+
+def lora_rank_spec(rank, seed):
+    """net_freeze_lora's spec at another rank, at the configured scale alpha / r (only the rank differs)."""
+    spec = dict(RUNS[f"part4/net_freeze_lora_seed{seed}"])
+    scale = P4["lora_alpha"] / P4["lora_r"]
+    model = {**spec["model"], "lora_r": rank, "lora_alpha": scale * rank}
+    labels = {**spec["labels"], "experiment": "lora_rank_control", "lora_r": rank}
+    return {k: v for k, v in {**spec, "model": model, "labels": labels}.items() if k not in ("part", "run")}
+
+
+# Control beyond the problem set: LoRA below the head's full rank, where it restricts the update.
+P4_LORA_RANK_RUNS = register_runs(
+    "part4",
+    {
+        f"net_freeze_lora_r{rank}_seed{seed}": lora_rank_spec(rank, seed)
+        for rank in P4["lora_ranks"]
+        if rank != P4["lora_r"]
+        for seed in P4_SEEDS
+    },
+)
+if P4_LORA_RANK_RUNS:
+    RUN_COLLECTIONS["part4_lora_ranks"] = P4_LORA_RANK_RUNS
+
 PAPER_INPUTS["part4"] = [
     "results/figs/finetune.pdf",
     "results/tex/part4.tex",
@@ -113,6 +136,14 @@ rule tex_part4:
     input:
         summary="results/metrics/part4_finetune/summary.csv",
         epochs="results/metrics/part4_finetune/epochs.csv",
+        ranks=(
+            [
+                "results/metrics/part4_lora_ranks/summary.csv",
+                "results/metrics/part4_lora_ranks/epochs.csv",
+            ]
+            if P4_LORA_RANK_RUNS
+            else []
+        ),
     output:
         macros="results/tex/part4.tex",
         table="results/tex/part4_table.tex",

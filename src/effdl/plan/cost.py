@@ -68,6 +68,15 @@ def count_cost(config: dict) -> Cost:
     p3 = config["prune"]
     add("convnet", seeds, p3["sanity"]["epochs"], c_train, c_test)  # SparseConvNet: the ConvNet's arithmetic
     add("convnet", len(PRUNE_MODES) * seeds, p3["schedule"]["epochs"], c_train, c_test)
+    controls = p3.get("controls", {})
+    if controls.get("unpruned"):  # the unpruned SparseConvNet on the pruning schedule, one run per seed
+        add("convnet", seeds, p3["schedule"]["epochs"], c_train, c_test)
+    if controls.get("bn_batches"):  # per event: two more test passes and bn_batches training-batch forwards
+        schedule = p3["schedule"]
+        events = len(range(schedule["prune_start"], schedule["prune_end"] + 1, schedule["prune_every"]))
+        batch = config["engine"]["batch_size"]
+        forwards = min(controls["bn_batches"] * batch, c_train)
+        evals["convnet"] += len(PRUNE_MODES) * seeds * events * (2 * c_test + forwards)
     evals["convnet"] += seeds * len(PRUNE_MODES) * len(p3["oneshot"]["sparsities"]) * c_test
     bench = p3["benchmark"]
     evals["convnet"] += 4 * sum(bench["batch_sizes"]) * (bench["warmup"] + bench["repeats"])
