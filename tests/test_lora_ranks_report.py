@@ -13,7 +13,13 @@ def rank_runs():
         for seed, acc in zip((1, 2, 3), accs):
             trainable = 100 + rank * 522
             rows.append(
-                {"lora_r": rank, "seed": seed, "final_test_acc": acc, "params_total": 1000, "params_trainable": trainable}
+                {
+                    "lora_r": rank,
+                    "seed": seed,
+                    "final_test_acc": acc,
+                    "params_total": 1000,
+                    "params_trainable": trainable,
+                }
             )
             epochs += [
                 {"lora_r": rank, "seed": seed, "epoch": 0, "test_acc": 10.0, "epoch_time_s": 0.0},

@@ -63,7 +63,11 @@ def lora_rank_spec(rank, seed):
     scale = P4["lora_alpha"] / P4["lora_r"]
     model = {**spec["model"], "lora_r": rank, "lora_alpha": scale * rank}
     labels = {**spec["labels"], "experiment": "lora_rank_control", "lora_r": rank}
-    return {k: v for k, v in {**spec, "model": model, "labels": labels}.items() if k not in ("part", "run")}
+    return {
+        k: v
+        for k, v in {**spec, "model": model, "labels": labels}.items()
+        if k not in ("part", "run")
+    }
 
 
 # Control beyond the problem set: LoRA below the head's full rank, where it restricts the update.
