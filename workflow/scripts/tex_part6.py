@@ -12,7 +12,13 @@ log = open_log(snakemake.log[0])
 def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str) -> None:
     params = read_csv(inputs.params)
     macros = part6_macros(
-        params, read_csv(inputs.bench), read_csv(inputs.summary), read_csv(inputs.epochs), example, batch_size
+        params,
+        read_csv(inputs.bench),
+        read_csv(inputs.summary),
+        read_csv(inputs.epochs),
+        example,
+        batch_size,
+        epoch_timing=read_csv(inputs.epoch_timing),
     )
     write_macros(macros, out_macros, "Part 6")
     df_to_latex(

@@ -94,10 +94,13 @@ def count_cost(config: dict) -> Cost:
     ft = config["finetune"]
     ft_seeds = len(ft["seeds"]) if ft.get("seeds") is not None else seeds
     add("resnet18", 3 * ft_seeds, ft["epochs"], f_train, f_test, extra_evals=1)
+    lora_ranks = set(ft.get("lora_ranks", [])) - {ft["lora_r"]}  # the rank control: net_freeze_lora per rank
+    add("resnet18", len(lora_ranks) * ft_seeds, ft["epochs"], f_train, f_test, extra_evals=1)
 
     dw = config["dwconv"]
     add("dwconvnet", len(dw["train"]["seeds"]), dw["train"]["epochs"], c_train, c_test)
     train["dwconvnet"] += 2 * dw["benchmark"]["batch_size"] * (dw["benchmark"]["steps"] + dw["benchmark"]["warmup"])
+    train["dwconvnet"] += 2 * dw["benchmark"].get("epochs", 0) * c_train  # 6.2.2: whole epochs with each layer
 
     toy = config["transformer"]["toy"]
     runs["transformer"] += seeds
