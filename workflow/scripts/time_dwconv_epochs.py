@@ -1,4 +1,4 @@
-"""Snakemake adapter for rule time_dwconv_epochs: wall time of whole DWConvNet training epochs with each layer (6.2.2)."""
+"""Snakemake adapter for rule time_dwconv_epochs: wall time of whole DWConvNet training epochs per layer (6.2.2)."""
 
 import pandas as pd
 
