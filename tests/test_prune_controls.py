@@ -165,3 +165,21 @@ def test_unpruned_control_pairs_on_the_seed_and_the_modes_pair_per_seed():
         pruned=pruned, pruned_epochs=control_epochs(), unpruned=pd.DataFrame(), baseline=baseline, bn_batches=20
     )
     assert "not run" in m["PthreeCtlUnprunedSentence"]
+
+
+def test_the_pruning_figure_draws_the_unpruned_control_when_it_ran():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from effdl.report.part3 import LABELS, pruning_figure
+
+    pruned = control_epochs().assign(sparsity=0.25)
+    baseline = pd.DataFrame({"seed": [1, 2] * 3, "run": ["b1", "b2"] * 3, "epoch": [1, 1, 2, 2, 3, 3]}).assign(
+        test_acc=lambda d: 50.0 + d["epoch"]
+    )
+    unpruned = baseline.assign(run=lambda d: "u" + d["run"], test_acc=lambda d: d["test_acc"] + 3)
+    for extra, expected in ((None, False), (unpruned, True)):
+        fig = pruning_figure(pruned, baseline, extra)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert (LABELS["unpruned"] in labels) is expected and LABELS["baseline"] in labels
+        plt.close(fig)

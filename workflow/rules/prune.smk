@@ -266,6 +266,9 @@ rule plot_pruning:
     input:
         pruned="results/metrics/part3_pruning/epochs.csv",
         baseline=run_files(PART1_BASELINE_RUNS, "epochs.csv"),
+        unpruned=(
+            ["results/metrics/part3_unpruned/epochs.csv"] if P3_UNPRUNED_RUNS else []
+        ),
     output:
         report(
             "results/figs/pruning.pdf",
