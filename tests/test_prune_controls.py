@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from effdl.compress.prune import PruningHook, SparseConvNet, reestimate_batchnorm
+from effdl.compress.prune import PruningHook, SparseConvNet
+from effdl.compress.prune_controls import BatchNormControlPruningHook, reestimate_batchnorm
 from effdl.data import DeviceDataset
 from effdl.engine import TrainConfig, train
 
@@ -39,7 +40,8 @@ def run(packed, bn_batches):
     cfg = TrainConfig(
         epochs=3, lr=0.05, batch_size=50, eval_batch_size=100, seed=7, scheduler="multistep", milestones=(2,)
     )
-    hook = PruningHook("structured", 0.25, [0, 1], bn_batches=bn_batches)
+    args = ("structured", 0.25, [0, 1])
+    hook = BatchNormControlPruningHook(*args, bn_batches=bn_batches) if bn_batches else PruningHook(*args)
     train_set = DeviceDataset.from_packed(packed, "train", "cpu")
     test_set = DeviceDataset.from_packed(packed, "test", "cpu")
     result = train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, hooks=[hook], log=lambda _: None)
@@ -81,14 +83,16 @@ def test_bn_control_measures_before_the_event_and_after_reestimation(tiny_packed
             gen = torch.Generator().manual_seed(seed)
             return ((torch.rand(4, 3, 32, 32, generator=gen), None) for _ in range(5))
 
-    hook = PruningHook("unstructured", 0.5, [0], bn_batches=3)
+    hook = BatchNormControlPruningHook("unstructured", 0.5, [0], bn_batches=3)
     hook.attach(Context())
     row = hook.after_train_epoch(0, model)
     assert seen[0] > seen[1]  # tested before pruning, then the pruned copy
     assert row["test_acc_before_prune"] == row["test_acc_bn_reestimated"] == 50.0
     assert all(torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean)) for bn in bns(model))
     with pytest.raises(RuntimeError, match="attach"):
-        PruningHook("unstructured", 0.5, [0], bn_batches=3).after_train_epoch(0, model)
+        BatchNormControlPruningHook("unstructured", 0.5, [0], bn_batches=3).after_train_epoch(0, model)
+    with pytest.raises(ValueError, match="bn_batches"):
+        BatchNormControlPruningHook("unstructured", 0.5, [0], bn_batches=0)
 
 
 def bns(net):

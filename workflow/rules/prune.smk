@@ -15,8 +15,12 @@ except ValueError as err:
     raise WorkflowError(str(err)) from None
 
 P3_CONTROLS = P3["controls"]
+# The BatchNorm control's hook (PruningHook plus its measurements) only when on, so runs without it keep their
+# identity; the pruning itself is the same.
 P3_BN_CONTROL = (
-    {"bn_batches": P3_CONTROLS["bn_batches"]} if P3_CONTROLS["bn_batches"] > 0 else {}
+    {"name": "prune_bn_control", "bn_batches": P3_CONTROLS["bn_batches"]}
+    if P3_CONTROLS["bn_batches"] > 0
+    else {}
 )
 
 
@@ -65,7 +69,6 @@ P3_PRUNING_RUNS = register_runs(
                     "mode": mode,
                     "prune_percent": P3_SCHEDULE["prune_percentage"],
                     "prune_epochs": [epoch - 1 for epoch in P3_PRUNE_AFTER],
-                    # the BatchNorm control: only when on, so runs without it keep their identity
                     **P3_BN_CONTROL,
                 }
             ],

@@ -199,47 +199,15 @@ def prune_to_sparsity(net, sparsity):
     return net
 
 
-@torch.no_grad()
-def reestimate_batchnorm(model, batches, num_batches, precision="fp32"):
-    """Reset every BatchNorm's running statistics of `model` and re-estimate them as the plain average over the
-    first `num_batches` of `batches` (train-mode forwards, no gradient, so no parameter changes); returns `model`
-    in eval mode. Call it on a copy to keep a run's own statistics (PruningHook does)."""
-    if num_batches < 1:
-        raise ValueError(f"num_batches must be >= 1, got {num_batches!r}")
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average: every batch counts the same, whatever the order
-    model.train()
-    seen = 0
-    for x, _ in batches:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):  # as the engine
-            model(x)
-        seen += 1
-        if seen == num_batches:
-            break
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    return model.eval()
-
-
 class PruningHook:
     """Engine hook: after training epoch `e` (0-based), prune another `prune_percent` when e is in `prune_epochs`.
 
     The hook itself is stateless: masks and cumulative targets live in the model's buffers, so a run
     resumed from a checkpoint continues the schedule exactly. Every epoch it returns the columns
     `prune_event` (bool), `sparsity` (all conv weights) and `sparsity_conv1..9` (per layer).
-
-    With `bn_batches` > 0 (a control beyond the problem set) each event is also measured, after the
-    engine's `attach`: `test_acc_before_prune` (test accuracy after the epoch's training, just before the
-    event) and `test_acc_bn_reestimated` (the pruned network's test accuracy once a *copy* of it has its
-    BatchNorm statistics re-estimated on `bn_batches` training batches); the epoch's own `test_acc` stays
-    the notebook's number, measured with the statistics of the unpruned network. The run's model, its
-    statistics and every random generator of the run are left as they were, so the trajectory is unchanged.
     """
 
-    def __init__(self, mode, prune_percent, prune_epochs, bn_batches=0):
+    def __init__(self, mode, prune_percent, prune_epochs):
         _check_mode(mode)
         if not 0.0 < prune_percent <= 1.0:
             raise ValueError(f"prune_percent must be in (0, 1], got {prune_percent!r}")
@@ -251,32 +219,15 @@ class PruningHook:
                 f"{len(epochs)} events x {prune_percent} exceeds 100% sparsity; "
                 "shorten prune_epochs or lower prune_percent"
             )
-        if int(bn_batches) < 0:
-            raise ValueError(f"bn_batches must be >= 0, got {bn_batches!r}")
         self.mode, self.prune_percent, self.prune_epochs = mode, prune_percent, tuple(epochs)
-        self.bn_batches, self.context = int(bn_batches), None
-
-    def attach(self, context):
-        """Keep the engine's HookContext (its test and training batches) for the BatchNorm control."""
-        self.context = context
 
     def after_train_epoch(self, epoch, model):
         """Prune if `epoch` (0-based index of the epoch just trained) is scheduled; return the sparsity columns."""
         layers = _layers_of_mode(model, self.mode)
         event = epoch in self.prune_epochs
-        control = self.bn_batches > 0
-        if control and self.context is None:
-            raise RuntimeError("PruningHook(bn_batches > 0) needs the engine's attach(context) before training")
-        controls = {"test_acc_before_prune": math.nan, "test_acc_bn_reestimated": math.nan}
-        if event and control:
-            controls["test_acc_before_prune"] = self.context.test(model)[1]
         if event:
             PRUNERS[self.mode](model, self.prune_percent)
-        if event and control:
-            batches = self.context.train_batches(epoch)  # its own generator: the run's order is untouched
-            copy_ = reestimate_batchnorm(copy.deepcopy(model), batches, self.bn_batches, self.context.precision)
-            controls["test_acc_bn_reestimated"] = self.context.test(copy_)[1]
-        row = {"prune_event": event, "sparsity": model_sparsity(model), **(controls if control else {})}
+        row = {"prune_event": event, "sparsity": model_sparsity(model)}
         row.update({f"sparsity_conv{i}": layer_sparsity(layer) for i, layer in enumerate(layers, 1)})
         return row
 
