@@ -51,3 +51,22 @@ def test_rank_sentence_pairs_each_rank_with_the_problem_sets_rank_on_the_seed():
     assert lora_rank_sentence(summary, pd.DataFrame(), 10, 10) == ""
     full = lora_rank_sentence(summary, ranks.assign(lora_r=ranks["lora_r"] * 20), num_classes=10, lora_r=10)
     assert "restrict nothing" in full
+
+
+def test_a_rank_control_spec_differs_from_net_freeze_lora_only_in_the_rank():
+    from effdl.plan.finetune import lora_rank_spec
+
+    spec = {
+        "part": "part4",
+        "run": "net_freeze_lora_seed43",
+        "seed": 43,
+        "model": {"name": "resnet18", "variant": "net_freeze_lora", "lora_r": 10, "lora_alpha": 10},
+        "train": {"lr": 0.01, "epochs": 5},
+        "labels": {"experiment": "finetune", "variant": "net_freeze_lora"},
+    }
+    ranked = lora_rank_spec(spec, 2, lora_r=10, lora_alpha=10)
+    assert "part" not in ranked and "run" not in ranked  # register_runs names it
+    assert ranked["model"] == {**spec["model"], "lora_r": 2, "lora_alpha": 2.0}  # same scale alpha / r = 1
+    assert ranked["train"] == spec["train"] and ranked["seed"] == 43
+    assert ranked["labels"] == {"experiment": "lora_rank_control", "variant": "net_freeze_lora", "lora_r": 2}
+    assert spec["model"]["lora_r"] == 10  # the problem set's run is left alone

@@ -2,7 +2,7 @@
 
 # exports: P4_RUNS, CINIC10_ARCHIVE
 
-from effdl.plan.finetune import VARIANTS, init_label, plan_init
+from effdl.plan.finetune import VARIANTS, init_label, lora_rank_spec, plan_init
 
 P4 = config["finetune"]
 P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]
@@ -57,24 +57,16 @@ P4_RUNS = register_runs(
 RUN_COLLECTIONS["part4_finetune"] = P4_RUNS
 
 
-def lora_rank_spec(rank, seed):
-    """net_freeze_lora's spec at another rank, at the configured scale alpha / r (only the rank differs)."""
-    spec = dict(RUNS[f"part4/net_freeze_lora_seed{seed}"])
-    scale = P4["lora_alpha"] / P4["lora_r"]
-    model = {**spec["model"], "lora_r": rank, "lora_alpha": scale * rank}
-    labels = {**spec["labels"], "experiment": "lora_rank_control", "lora_r": rank}
-    return {
-        k: v
-        for k, v in {**spec, "model": model, "labels": labels}.items()
-        if k not in ("part", "run")
-    }
-
-
 # Control beyond the problem set: LoRA below the head's full rank, where it restricts the update.
 P4_LORA_RANK_RUNS = register_runs(
     "part4",
     {
-        f"net_freeze_lora_r{rank}_seed{seed}": lora_rank_spec(rank, seed)
+        f"net_freeze_lora_r{rank}_seed{seed}": lora_rank_spec(
+            RUNS[f"part4/net_freeze_lora_seed{seed}"],
+            rank,
+            P4["lora_r"],
+            P4["lora_alpha"],
+        )
         for rank in P4["lora_ranks"]
         if rank != P4["lora_r"]
         for seed in P4_SEEDS
