@@ -132,8 +132,8 @@ def test_bn_control_table_and_sentence_report_what_reestimation_recovers():
     assert list(table["Mode"]) == ["structured", "structured", "unstructured", "unstructured"]
     assert list(table["After epoch"]) == ["1", "2", "1", "2"]
     first = table.iloc[0]  # structured, epoch 1: before 52.5, after 32.5, re-estimated 47.5 (mean of seeds)
-    assert first["before the event"].startswith("52.50") and first["right after (stale BatchNorm)"].startswith("32.50")
-    assert first["after re-estimating BatchNorm"].startswith("47.50")
+    assert first["before"].startswith("52.50") and first["after, stale BN"].startswith("32.50")
+    assert first["after, BN re-estimated"].startswith("47.50")
     m = {}
     bn_control_macros(m, epochs, 20)
     assert m["PthreeCtlBnBatches"] == "20"

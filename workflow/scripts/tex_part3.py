@@ -49,8 +49,8 @@ def main(inputs, out_macros, out_table, out_controls, bn_batches) -> None:
         escape=False,
         label="tab:part3-bn-control",
         caption="Control beyond the problem set: test accuracy (\\%) at each pruning event, measured after the "
-        "epoch's training just before pruning, right after pruning with the BatchNorm statistics of the unpruned "
-        "network (the number the problem set's plots show), and after re-estimating BatchNorm on "
+        "epoch's training just before pruning, right after pruning with the BatchNorm (BN) statistics of the "
+        "unpruned network (the number the problem set's plots show), and after re-estimating BN on "
         f"{bn_batches} training batches (on a copy; the run itself continues unchanged). Mean and 95\\% "
         "t-interval over seeds. \\rebuild{results/tex/part3_controls.tex}{results/metrics/part3_pruning/epochs.csv}",
     )

@@ -11,9 +11,9 @@ from effdl.report.claims import pruning_modes
 from effdl.report.texgen import escape, fmt, macro_name, signed
 
 BN_COLUMNS = {
-    "test_acc_before_prune": "before the event",
-    "test_acc": "right after (stale BatchNorm)",
-    "test_acc_bn_reestimated": "after re-estimating BatchNorm",
+    "test_acc_before_prune": "before",
+    "test_acc": "after, stale BN",
+    "test_acc_bn_reestimated": "after, BN re-estimated",
 }
 
 
