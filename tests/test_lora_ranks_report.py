@@ -46,9 +46,11 @@ def test_rank_sentence_pairs_each_rank_with_the_problem_sets_rank_on_the_seed():
     )
     text = lora_rank_sentence(summary, ranks, num_classes=10, lora_r=10)
     assert "below the head's full rank 10, where the update is restricted" in text
-    assert "rank 1 (522 adapter parameters) reaches 41.00" in text and "lower than rank 10" in text
+    assert "rank 1 (522 adapter parameters) reaches 41.00" in text and "lower than rank 10's 50.00" in text
     assert "paired t-test" in text
     assert lora_rank_sentence(summary, pd.DataFrame(), 10, 10) == ""
+    one_seed = lora_rank_sentence(summary[summary["seed"] == 1], ranks[ranks["seed"] == 1], 10, 10)
+    assert "(rank 10's 50.00\\,\\%; one seed, no test)" in one_seed
     full = lora_rank_sentence(summary, ranks.assign(lora_r=ranks["lora_r"] * 20), num_classes=10, lora_r=10)
     assert "restrict nothing" in full
 

@@ -140,6 +140,9 @@ def test_bn_control_table_and_sentence_report_what_reestimation_recovers():
     assert "Structured events changed test accuracy by $-20.0$" in m["PthreeCtlBnSentence"]
     assert "$+15.0$, 75\\% of the drop" in m["PthreeCtlBnSentence"]
     m = {}
+    bn_control_macros(m, epochs.assign(test_acc_bn_reestimated=epochs["test_acc_before_prune"] + 1), 20)
+    assert "more than the drop" in m["PthreeCtlBnSentence"]  # re-estimation overshoots: no share above 100 %
+    m = {}
     bn_control_macros(m, epochs.drop(columns=["test_acc_bn_reestimated"]), 0)
     assert "not run" in m["PthreeCtlBnSentence"]
 

@@ -58,7 +58,9 @@ def bn_control_macros(m: dict, pruned_epochs: pd.DataFrame, bn_batches: int) -> 
         drop = (mine["test_acc"] - mine["test_acc_before_prune"]).mean()
         regained = (mine["test_acc_bn_reestimated"] - mine["test_acc"]).mean()
         share = regained / -drop if drop < 0 else float("nan")
-        recovered = f", {fmt(100 * share, 0)}\\% of the drop" if drop < 0 and regained > 0 else ""
+        recovered = ""
+        if drop < 0 and regained > 0:  # how much of the dip stale statistics explain
+            recovered = f", {fmt(100 * share, 0)}\\% of the drop" if share <= 1 else ", more than the drop"
         parts.append(
             f"{mode} events changed test accuracy by {signed(drop, 1)} points on average, and re-estimating "
             f"BatchNorm changed the pruned network's by another {signed(regained, 1, plus=True)}{recovered}"

@@ -53,9 +53,14 @@ def lora_rank_sentence(summary: pd.DataFrame, ranks: pd.DataFrame, num_classes: 
         runs = ranks[ranks["lora_r"] == rank].set_index("seed")["final_test_acc"]
         versus = stats.compare_units(runs.to_dict(), reference.to_dict())
         head = int(rank) * (RESNET18_FEATURES + num_classes)
+        against = f"rank {lora_r}'s {stats.mean_ci(reference)}\\,\\%"
+        verdict = (
+            f"{stats.relation(versus.word)} {against}; {stats.p_text(versus)}"
+            if versus.word != "untested"
+            else f"{against}; one seed, no test"
+        )
         parts.append(
-            f"rank {int(rank)} ({fmt(head)} adapter parameters) reaches {stats.mean_ci(runs)}\\,\\%, "
-            f"{stats.relation(versus.word)} rank {lora_r} ({stats.p_text(versus)})"
+            f"rank {int(rank)} ({fmt(head)} adapter parameters) reaches {stats.mean_ci(runs)}\\,\\% ({verdict})"
         )
     restricting = [int(r) for r in sorted(ranks["lora_r"].unique()) if r < full_rank]
     what = (
