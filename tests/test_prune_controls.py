@@ -188,5 +188,5 @@ def test_the_pruning_figure_draws_the_unpruned_control_when_it_ran():
     for extra, expected in ((None, False), (unpruned, True)):
         fig = pruning_figure(pruned, baseline, extra)
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-        assert (LABELS["unpruned"] in labels) is expected and LABELS["baseline"] in labels
+        assert (LABELS["sparse_convnet"] in labels) is expected and LABELS["baseline"] in labels
         plt.close(fig)

@@ -265,7 +265,7 @@ LABELS = {
     "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
     "structured": "structured: filter L1 (Part 3.3)",
     "unstructured": "unstructured: weight |w| (Part 3.4)",
-    "unpruned": "SparseConvNet, unpruned (control)",
+    "sparse_convnet": "SparseConvNet, unpruned (control)",  # the registry's SparseConvNet colour
 }
 
 
@@ -285,7 +285,7 @@ def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame, unpruned: pd.Da
     above the grid and numbered, the sparsity panel with its own legend."""
     frames = [baseline.assign(network="baseline"), pruned.assign(network=pruned["mode"])]
     if unpruned is not None and not unpruned.empty:
-        frames.append(unpruned.assign(network="unpruned"))
+        frames.append(unpruned.assign(network="sparse_convnet"))
     epochs = pd.concat(frames, ignore_index=True)
     epochs = epochs[epochs["epoch"] >= 1]
     events = sorted(int(e) for e in pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
