@@ -35,8 +35,9 @@ def main(
         escape=False,
         column_format="lrrrrr",
         caption="Part 4: parameters, mean wall time per epoch (training and test pass) and test "
-        "accuracy before and after fine-tuning (mean $\\pm$ 95\\% t-interval over seeds); rows marked control "
-        "are beyond the problem set (LoRA at lower ranks). "
+        "accuracy before and after fine-tuning (mean $\\pm$ 95\\% t-interval over seeds); rows "
+        "``control: $r$'' are \\texttt{net\\_freeze\\_lora} at a lower LoRA rank $r$ (same scale $\\alpha/r$), "
+        "a control beyond the problem set. "
         "\\rebuild{results/tex/part4_table.tex}{results/metrics/part4_finetune/summary.csv, epochs.csv}",
         label="tab:part4",
     )

@@ -13,8 +13,9 @@ RESNET18_FEATURES = 512  # inputs of ResNet-18's classifier (as effdl.report.par
 
 
 def rank_label(rank: int) -> str:
-    """The table's model cell of a rank control: net_freeze_lora at rank r, marked as a control."""
-    return f"\\texttt{{net\\_freeze\\_lora}}, $r={int(rank)}$ (control)"
+    """The table's model cell of a rank control (net_freeze_lora at rank r; the caption says so): short, so the
+    six-column table fits the text width."""
+    return f"control: $r={int(rank)}$"
 
 
 def lora_rank_rows(ranks: pd.DataFrame, ranks_epochs: pd.DataFrame) -> pd.DataFrame:
