@@ -363,6 +363,7 @@ def test_structured_and_unstructured_pair_on_the_seed_when_every_seed_has_both(t
     assert paired and s == [88.0, 88.5, 87.5] and u == [92.0, 92.4, 91.8]
     claim = c.structured_vs_unstructured(tables)
     assert "paired" in claim.test
+    assert "per seed -4.0, -3.9, -4.3" in claim.measured  # each seed's structured minus unstructured
     one_missing = tables["pruning"].iloc[:-1]
     assert c.pruning_modes(one_missing)[2] is False
 

@@ -37,6 +37,22 @@ SINGLE_THREAD_MAX_BATCH = 4
 _CLAIMS: list[DeviceClaim] = []
 
 
+@dataclass(frozen=True)
+class HookContext:
+    """What the engine offers a hook with an `attach(context)` method, once before training: the run's test and its
+    training batches, with the run's precision, layout and normalisation (so a hook can measure without retraining).
+
+    `test(model)` -> (loss, accuracy %) on the test set, exactly as the engine tests each epoch.
+    `train_batches(seed)` yields normalised, unaugmented training batches in an order drawn from its own
+    generator seeded with `seed`: the run's generator and the global RNG are never touched.
+    """
+
+    test: Callable[[nn.Module], tuple[float, float]]
+    train_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+    precision: str
+    device: torch.device
+
+
 @dataclass
 class TrainResult:
     """What a training run produced: per-iteration and per-epoch records, timing, divergence."""
@@ -472,7 +488,8 @@ def train(
 ) -> TrainResult:
     """Train `model` per `cfg`, evaluating every epoch; resume from `checkpoint_path` when it holds this run.
 
-    Hooks' `after_train_epoch(epoch, model)` run after each epoch's training and before its test.
+    Hooks' `after_train_epoch(epoch, model)` run after each epoch's training and before its test; a hook with an
+    `attach(context)` method gets a HookContext first (the run's test and training batches).
     A non-finite training loss marks the run diverged and stops it (recorded, not raised).
     The resume state is saved atomically after every epoch, never mid-epoch: a killed run loses at most
     the epoch in progress and resumes bit-identically (same device and thread count). An unreadable or
@@ -513,6 +530,20 @@ def train(
     def report(epoch_done: int) -> None:
         if progress is not None:
             progress(_progress_record(result, epoch_done, cfg.epochs, epoch_times))
+
+    def test_model(net: nn.Module) -> tuple[float, float]:
+        kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
+        return evaluate(net, test_set, mean=mean, std=std, **kwargs)
+
+    def train_batches(seed: int):
+        own = torch.Generator().manual_seed(seed)
+        kwargs = dict(mean=mean, std=std, shuffle=True, generator=own, channels_last=cfg.channels_last)
+        return iterate_batches(train_set, cfg.batch_size, **kwargs)
+
+    context = HookContext(test=test_model, train_batches=train_batches, precision=precision, device=device)
+    for hook in hooks:
+        if hasattr(hook, "attach"):
+            hook.attach(context)
 
     if cfg.eval_before_training and not result.epochs:
         tick = time.perf_counter()

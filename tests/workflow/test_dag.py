@@ -204,8 +204,12 @@ def test_cpu_tier_dry_run_plans_the_whole_study_with_its_claims_table(tmp_path):
         + seeds  # 2: one MLP per seed
         + seeds  # 3.2: the sanity run
         + len(PRUNE_MODES) * seeds  # 3.3/3.4
+        + seeds * cfg["prune"]["controls"]["unpruned"]  # 3: the unpruned SparseConvNet control
         + len(FINETUNE_VARIANTS) * ft_seeds  # 4
+        + len(set(cfg["finetune"]["lora_ranks"]) - {cfg["finetune"]["lora_r"]}) * ft_seeds  # 4: LoRA rank control
         + len(cfg["dwconv"]["train"]["seeds"])  # 6
     )
     assert counts["train_model"] == expected
+    assert f"results/runs/part3/unpruned_seed{cfg['seeds'][0]}/summary.csv" in result.stdout
+    assert "results/runs/part4/net_freeze_lora_r1_seed" in result.stdout
     assert counts["tex_claims"] == 1 and counts["build_paper"] == 1

@@ -155,6 +155,7 @@ def test_full_study_plan_is_printed_by_a_dry_run(tmp_path):
         + len(p1["schedulers"]["names"]) * seeds * p1["schedulers"]["epochs"]
         + seeds * p3["sanity"]["epochs"]
         + len(PRUNE_MODES) * seeds * p3["schedule"]["epochs"]
+        + seeds * p3["schedule"]["epochs"] * p3["controls"]["unpruned"]  # the unpruned SparseConvNet control
         + len(dw["seeds"]) * dw["epochs"]
     )
     assert convnet_like == expected

@@ -2,7 +2,7 @@
 
 # exports: P4_RUNS, CINIC10_ARCHIVE
 
-from effdl.plan.finetune import VARIANTS, init_label, plan_init
+from effdl.plan.finetune import VARIANTS, init_label, lora_rank_spec, plan_init
 
 P4 = config["finetune"]
 P4_SEEDS = P4["seeds"] if P4["seeds"] is not None else config["seeds"]
@@ -55,6 +55,25 @@ P4_RUNS = register_runs(
     },
 )
 RUN_COLLECTIONS["part4_finetune"] = P4_RUNS
+
+
+# Control beyond the problem set: LoRA below the head's full rank, where it restricts the update.
+P4_LORA_RANK_RUNS = register_runs(
+    "part4",
+    {
+        f"net_freeze_lora_r{rank}_seed{seed}": lora_rank_spec(
+            RUNS[f"part4/net_freeze_lora_seed{seed}"],
+            rank,
+            P4["lora_r"],
+            P4["lora_alpha"],
+        )
+        for rank in P4["lora_ranks"]
+        if rank != P4["lora_r"]
+        for seed in P4_SEEDS
+    },
+)
+if P4_LORA_RANK_RUNS:
+    RUN_COLLECTIONS["part4_lora_ranks"] = P4_LORA_RANK_RUNS
 
 PAPER_INPUTS["part4"] = [
     "results/figs/finetune.pdf",
@@ -113,6 +132,14 @@ rule tex_part4:
     input:
         summary="results/metrics/part4_finetune/summary.csv",
         epochs="results/metrics/part4_finetune/epochs.csv",
+        ranks=(
+            [
+                "results/metrics/part4_lora_ranks/summary.csv",
+                "results/metrics/part4_lora_ranks/epochs.csv",
+            ]
+            if P4_LORA_RANK_RUNS
+            else []
+        ),
     output:
         macros="results/tex/part4.tex",
         table="results/tex/part4_table.tex",

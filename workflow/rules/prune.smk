@@ -14,6 +14,16 @@ try:
 except ValueError as err:
     raise WorkflowError(str(err)) from None
 
+P3_CONTROLS = P3["controls"]
+# The BatchNorm control's hook (PruningHook plus its measurements) only when on, so runs without it keep their
+# identity; the pruning itself is the same.
+P3_BN_CONTROL = (
+    {"name": "prune_bn_control", "bn_batches": P3_CONTROLS["bn_batches"]}
+    if P3_CONTROLS["bn_batches"] > 0
+    else {}
+)
+
+
 # Part 3.2: SparseConvNet without pruning, compared with Part 1.1's ConvNet at the same lr.
 P3_SANITY_RUNS = register_runs(
     "part3",
@@ -59,6 +69,7 @@ P3_PRUNING_RUNS = register_runs(
                     "mode": mode,
                     "prune_percent": P3_SCHEDULE["prune_percentage"],
                     "prune_epochs": [epoch - 1 for epoch in P3_PRUNE_AFTER],
+                    **P3_BN_CONTROL,
                 }
             ],
         )
@@ -66,8 +77,31 @@ P3_PRUNING_RUNS = register_runs(
         for mode in P3_MODES
     },
 )
+# Control beyond the problem set: SparseConvNet on the pruning runs' schedule (same init, optimizer, epochs,
+# milestones, seeds) with pruning off, so pruned vs dense compares the same architecture and initialisation.
+P3_UNPRUNED_RUNS = register_runs(
+    "part3",
+    {
+        f"unpruned_seed{seed}": make_spec(
+            dataset="cifar10",
+            model={"name": "sparse_convnet", "mode": P3_MODES[0]},
+            train={
+                "lr": P3_SCHEDULE["lr"],
+                "epochs": P3_SCHEDULE["epochs"],
+                "scheduler": "multistep",
+                "milestones": P3_SCHEDULE["milestones"],
+                "gamma": P3_SCHEDULE["gamma"],
+            },
+            seed=seed,
+            labels={"experiment": "unpruned_control", "mode": "unpruned"},
+        )
+        for seed in (config["seeds"] if P3_CONTROLS["unpruned"] else [])
+    },
+)
 RUN_COLLECTIONS["part3_sanity"] = P3_SANITY_RUNS
 RUN_COLLECTIONS["part3_pruning"] = P3_PRUNING_RUNS
+if P3_UNPRUNED_RUNS:
+    RUN_COLLECTIONS["part3_unpruned"] = P3_UNPRUNED_RUNS
 # Part 1.1 ConvNet runs at the sanity run's lr, and the Part 1.2 MultiStep baseline per seed.
 P3_SANITY_REFERENCE = [
     k for k in LR_SWEEP_RUNS if RUNS[k]["train"]["lr"] == P3["sanity"]["lr"]
@@ -92,6 +126,7 @@ PAPER_INPUTS["part3"] = [
     "results/figs/oneshot_pruning.pdf",
     "results/tex/part3.tex",
     "results/tex/part3_benchmark.tex",
+    "results/tex/part3_controls.tex",
 ]
 
 
@@ -234,6 +269,9 @@ rule plot_pruning:
     input:
         pruned="results/metrics/part3_pruning/epochs.csv",
         baseline=run_files(PART1_BASELINE_RUNS, "epochs.csv"),
+        unpruned=(
+            ["results/metrics/part3_unpruned/epochs.csv"] if P3_UNPRUNED_RUNS else []
+        ),
     output:
         report(
             "results/figs/pruning.pdf",
@@ -304,9 +342,13 @@ rule tex_part3:
             "results/metrics/part3_slim/seed{seed}.csv", seed=config["seeds"]
         ),
         benchmark="results/metrics/pruning_benchmark.csv",
+        unpruned=(
+            ["results/metrics/part3_unpruned/summary.csv"] if P3_UNPRUNED_RUNS else []
+        ),
     output:
         macros="results/tex/part3.tex",
         table="results/tex/part3_benchmark.tex",
+        controls="results/tex/part3_controls.tex",
     log:
         "results/logs/tex_part3.log",
     benchmark:
@@ -318,6 +360,7 @@ rule tex_part3:
         mem_mb=2000,
         runtime=5,
     params:
+        bn_batches=P3_CONTROLS["bn_batches"],
         code=code_param("tex_part3.py"),
     script:
         "../scripts/tex_part3.py"

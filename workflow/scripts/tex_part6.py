@@ -15,7 +15,16 @@ def main(inputs, example: dict, batch_size: int, out_macros: str, out_table: str
     params, summary, epochs = read_csv(inputs.params), read_csv(inputs.summary), read_csv(inputs.epochs)
     results = part6_results(summary, epochs)
     write_csv(results, out_results)
-    macros = part6_macros(params, read_csv(inputs.bench), summary, epochs, example, batch_size, results)
+    macros = part6_macros(
+        params,
+        read_csv(inputs.bench),
+        summary,
+        epochs,
+        example,
+        batch_size,
+        results,
+        epoch_timing=read_csv(inputs.epoch_timing),
+    )
     write_macros(macros, out_macros, "Part 6")
     df_to_latex(
         parameter_table(params),

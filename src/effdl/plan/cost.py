@@ -68,6 +68,15 @@ def count_cost(config: dict) -> Cost:
     p3 = config["prune"]
     add("convnet", seeds, p3["sanity"]["epochs"], c_train, c_test)  # SparseConvNet: the ConvNet's arithmetic
     add("convnet", len(PRUNE_MODES) * seeds, p3["schedule"]["epochs"], c_train, c_test)
+    controls = p3.get("controls", {})
+    if controls.get("unpruned"):  # the unpruned SparseConvNet on the pruning schedule, one run per seed
+        add("convnet", seeds, p3["schedule"]["epochs"], c_train, c_test)
+    if controls.get("bn_batches"):  # per event: two more test passes and bn_batches training-batch forwards
+        schedule = p3["schedule"]
+        events = len(range(schedule["prune_start"], schedule["prune_end"] + 1, schedule["prune_every"]))
+        batch = config["engine"]["batch_size"]
+        forwards = min(controls["bn_batches"] * batch, c_train)
+        evals["convnet"] += len(PRUNE_MODES) * seeds * events * (2 * c_test + forwards)
     evals["convnet"] += seeds * len(PRUNE_MODES) * len(p3["oneshot"]["sparsities"]) * c_test
     bench = p3["benchmark"]
     evals["convnet"] += 4 * sum(bench["batch_sizes"]) * (bench["warmup"] + bench["repeats"])
@@ -85,10 +94,13 @@ def count_cost(config: dict) -> Cost:
     ft = config["finetune"]
     ft_seeds = len(ft["seeds"]) if ft.get("seeds") is not None else seeds
     add("resnet18", 3 * ft_seeds, ft["epochs"], f_train, f_test, extra_evals=1)
+    lora_ranks = set(ft.get("lora_ranks", [])) - {ft["lora_r"]}  # the rank control: net_freeze_lora per rank
+    add("resnet18", len(lora_ranks) * ft_seeds, ft["epochs"], f_train, f_test, extra_evals=1)
 
     dw = config["dwconv"]
     add("dwconvnet", len(dw["train"]["seeds"]), dw["train"]["epochs"], c_train, c_test)
     train["dwconvnet"] += 2 * dw["benchmark"]["batch_size"] * (dw["benchmark"]["steps"] + dw["benchmark"]["warmup"])
+    train["dwconvnet"] += 2 * dw["benchmark"].get("epochs", 0) * c_train  # 6.2.2: whole epochs with each layer
 
     toy = config["transformer"]["toy"]
     runs["transformer"] += seeds

@@ -60,3 +60,11 @@ def init_label(init: str) -> str:
     """The label results carry for an init: PRETRAINED_LABEL or RANDOM_INIT_LABEL."""
     check_choice("init", init, INITS)
     return PRETRAINED_LABEL if init == "pretrained" else RANDOM_INIT_LABEL
+
+
+def lora_rank_spec(spec: dict, rank: int, lora_r: int, lora_alpha: float) -> dict:
+    """A registered net_freeze_lora run's spec (without `part`/`run`) at another rank, at the same scale
+    lora_alpha / lora_r: only the adapter's rank differs (Part 4's rank control, beyond the problem set)."""
+    model = {**spec["model"], "lora_r": int(rank), "lora_alpha": lora_alpha / lora_r * rank}
+    labels = {**spec["labels"], "experiment": "lora_rank_control", "lora_r": int(rank)}
+    return {k: v for k, v in {**spec, "model": model, "labels": labels}.items() if k not in ("part", "run")}

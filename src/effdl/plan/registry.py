@@ -23,7 +23,11 @@ MODELS = {
 }
 
 # Engine hooks a spec can ask for by name: {"name": "prune", **kwargs} -> PruningHook(**kwargs).
-HOOKS = {"prune": "effdl.compress.prune:PruningHook"}
+HOOKS = {
+    "prune": "effdl.compress.prune:PruningHook",
+    # Part 3's BatchNorm control: PruningHook that also tests each event before it and with re-estimated BatchNorm
+    "prune_bn_control": "effdl.compress.prune_controls:BatchNormControlPruningHook",
+}
 
 
 @dataclass(frozen=True)

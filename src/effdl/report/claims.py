@@ -321,6 +321,8 @@ def structured_vs_unstructured(t) -> Claim:
     s, u, paired = pruning_modes(pruning)
     test = "paired t-test over seeds (same initial weights), one-sided" if paired else "Welch t-test, one-sided"
     measured = f"structured {pm(s)}, unstructured {pm(u)}"
+    if paired:  # the unit is the seed's pair of trained models: show each pair's difference
+        measured += "; per seed " + ", ".join(f"{a - b:+.1f}" for a, b in zip(s, u))
     epochs = t.get("pruning_epochs")
     if epochs is not None and "sparsity" in epochs:
         final = epochs.sort_values("epoch").groupby("run").tail(1)["sparsity"]

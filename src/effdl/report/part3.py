@@ -265,6 +265,7 @@ LABELS = {
     "baseline": "ConvNet baseline (Part 1.2 MultiStep)",
     "structured": "structured: filter L1 (Part 3.3)",
     "unstructured": "unstructured: weight |w| (Part 3.4)",
+    "sparse_convnet": "SparseConvNet, unpruned (control)",  # the registry's SparseConvNet colour
 }
 
 
@@ -278,15 +279,19 @@ def sanity_figure(epochs: pd.DataFrame) -> plt.Figure:
     return training_error_figure(epochs, "model", title, order=["sparse_convnet", "convnet"])
 
 
-def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame) -> plt.Figure:
-    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline, and their sparsity per epoch;
-    the pruning events drawn in red above the grid and numbered, the sparsity panel with its own legend."""
-    epochs = pd.concat([baseline.assign(network="baseline"), pruned.assign(network=pruned["mode"])], ignore_index=True)
+def pruning_figure(pruned: pd.DataFrame, baseline: pd.DataFrame, unpruned: pd.DataFrame | None = None) -> plt.Figure:
+    """Parts 3.3/3.4: test accuracy of both pruning modes against the dense baseline (and, when run, the unpruned
+    SparseConvNet on the same schedule, a control), and their sparsity per epoch; the pruning events drawn in red
+    above the grid and numbered, the sparsity panel with its own legend."""
+    frames = [baseline.assign(network="baseline"), pruned.assign(network=pruned["mode"])]
+    if unpruned is not None and not unpruned.empty:
+        frames.append(unpruned.assign(network="sparse_convnet"))
+    epochs = pd.concat(frames, ignore_index=True)
     epochs = epochs[epochs["epoch"] >= 1]
     events = sorted(int(e) for e in pruned.loc[pruned["prune_event"].astype(str) == "True", "epoch"].unique())
     set_style()
     fig, (ax_acc, ax_sparsity) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
-    order = list(LABELS)
+    order = [network for network in LABELS if network in set(epochs["network"])]
     palette = palette_for(order)
     marker = "o" if epochs["epoch"].nunique() <= 20 else None
     ci_lineplot(ax_acc, epochs, "epoch", "test_acc", "network", hue_order=order, palette=palette, marker=marker)

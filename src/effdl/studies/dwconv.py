@@ -99,3 +99,76 @@ def benchmark_training_steps(
         }
         for impl in impls
     ]
+
+
+def time_training_epochs(
+    device: torch.device | str,
+    train_set,
+    *,
+    mean,
+    std,
+    impls: tuple[str, ...] = IMPLS,
+    epochs: int = 1,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 43,
+    reference: str = "solution",
+) -> list[dict]:
+    """The problem set's 6.2.2 measurement: wall time of whole DWConvNet training epochs with each impl.
+
+    Each impl trains its own DWConvNet (same initial weights) with Adam over every image of `train_set`
+    (an effdl.data.DeviceDataset), shuffled and augmented as the training runs are, batches made on the fly;
+    epochs alternate between impls (rotating which goes first) so that drift in machine load hits all alike.
+    Returns one row per impl: epochs, images per epoch, total and median epoch seconds, images/s, and
+    `time_ratio` = its total time / the `reference` impl's.
+    """
+    from effdl.data import iterate_batches  # the data layer only here: the step benchmark needs no data
+
+    if reference not in impls:
+        raise ValueError(f"reference {reference!r} is not among impls {impls}; add it or pick one of them")
+    for impl in impls:
+        _layer_class(impl)
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"need epochs >= 1 and batch_size >= 1; got {epochs}, {batch_size}")
+    device = torch.device(device)
+    criterion = nn.CrossEntropyLoss()
+    setups = {}
+    for impl in impls:
+        torch.manual_seed(seed)
+        model = DWConvNet(impl).to(device).train()
+        # one generator per impl, seeded alike: both see the same batches in the same order
+        setups[impl] = (model, torch.optim.Adam(model.parameters(), lr=lr), torch.Generator().manual_seed(seed))
+
+    def epoch(impl: str) -> float:
+        model, optimizer, generator = setups[impl]
+        synchronize(device)
+        tick = time.perf_counter()
+        batches = iterate_batches(
+            train_set, batch_size, mean=mean, std=std, augment=True, shuffle=True, generator=generator
+        )
+        for x, y in batches:
+            optimizer.zero_grad(set_to_none=True)
+            criterion(model(x), y).backward()
+            optimizer.step()
+        synchronize(device)
+        return time.perf_counter() - tick
+
+    seconds = {impl: [] for impl in impls}
+    for k in range(epochs):
+        for impl in impls[k % len(impls) :] + impls[: k % len(impls)]:
+            seconds[impl].append(epoch(impl))
+    total = {impl: sum(times) for impl, times in seconds.items()}
+    return [
+        {
+            "impl": impl,
+            "reference": reference,
+            "epochs": epochs,
+            "images_per_epoch": len(train_set),
+            "batch_size": batch_size,
+            "total_s": total[impl],
+            "median_epoch_s": statistics.median(seconds[impl]),
+            "images_per_s": epochs * len(train_set) / total[impl],
+            "time_ratio": total[impl] / total[reference],
+        }
+        for impl in impls
+    ]
