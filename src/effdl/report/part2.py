@@ -6,6 +6,7 @@ effdl.compress.quant, lazily).
 
 from __future__ import annotations
 
+import re
 import sys
 
 import matplotlib.pyplot as plt
@@ -331,10 +332,19 @@ def part2_macros(
 SEED_WIDTHS = (8, 4, 2)  # the widths the problem set's questions 2.2.2-2.2.4 each ask about in their own answer
 
 
-def other_widths_sentence(summary: pd.DataFrame, m: dict[str, str], net: str) -> str:
-    """The configured round-to-nearest widths that the problem set does not ask about (quant.bits beyond 8, 4
-    and 2), as one sentence for Part 2.2's answers: '3-bit (7 levels): 93.10\\%, a change of -1.20 points,
-    within noise of fp32.' for one width, a compact list for several (short: it shares a 50-word answer);
+OTHER_WIDTHS_WORDS = 7  # what answer 2.2.3 (about 40 words, 43 when its own comparison is untested) leaves of 50
+
+
+def tex_words(tex: str) -> int:
+    """Words of a TeX snippet as the word limits count them: math is one word, commands are none."""
+    text = re.sub(r"\\[A-Za-z]+\*?", " ", re.sub(r"\$[^$]*\$", " x ", tex))
+    return sum(1 for token in re.sub(r"[{}\\~]", " ", text).split() if re.search(r"[A-Za-z0-9]", token))
+
+
+def other_widths_sentence(summary: pd.DataFrame, m: dict[str, str], net: str, budget: int = OTHER_WIDTHS_WORDS) -> str:
+    """The configured round-to-nearest widths the problem set does not ask about (quant.bits beyond 8, 4 and 2),
+    as one sentence for answer 2.2.3: the longest of 'b-bit: acc (change points, comparison with fp32)',
+    'b-bit: acc (change points)', 'Also b-bit acc and ...' and 'Table 2 also lists ...' within `budget` words;
     '' when there is none. `m` holds the per-width macros part2_macros made."""
     tag = NET_TAGS.get(net, net)
     rows = summary[(summary["net"] == net) & (summary["rounding"] == "nearest") & (summary["granularity"] == "tensor")]
@@ -343,12 +353,15 @@ def other_widths_sentence(summary: pd.DataFrame, m: dict[str, str], net: str) ->
         return ""
     acc = {b: m[macro_name("Ptwo", tag, "tensor", "nearest", f"b{b}", "acc")] for b in extra}
     delta = {b: m[macro_name("Ptwo", tag, "tensor", "nearest", f"b{b}", "delta")] for b in extra}
-    if len(extra) == 1:
-        (b,) = extra
-        versus = m[macro_name("Ptwo", tag, f"b{b}", "vs fp")]
-        return f"{b}-bit ({2**b - 1} levels): {acc[b]}\\%, a change of {delta[b]} points, {versus}."
-    listed = words.join_words([f"{b}-bit {acc[b]}\\%" for b in extra])
-    return f"Also {listed} (changes {words.join_words([delta[b] for b in extra])} points)."
+    versus = {b: m[macro_name("Ptwo", tag, f"b{b}", "vs fp")] for b in extra}
+    mean = {b: fmt(float(rows.loc[rows["bits"] == b, "acc_mean"].iloc[0]), 2) for b in extra}
+    candidates = [
+        " ".join(f"{b}-bit: {acc[b]}\\% ({delta[b]} points, {versus[b]})." for b in extra),
+        " ".join(f"{b}-bit: {acc[b]}\\% ({delta[b]} points)." for b in extra),
+        f"Also {words.join_words([f'{b}-bit {mean[b]}' for b in extra])}\\%.",
+    ]
+    fallback = f"The table also lists {words.join_words([str(b) for b in extra])} bits."
+    return next((c for c in candidates if tex_words(c) <= budget), fallback)
 
 
 def _clipped_yerr(means, half_widths) -> np.ndarray:
