@@ -386,3 +386,14 @@ def test_best_sentence_names_every_model_tied_for_the_highest_accuracy():
     macros = finetune_report.finetune_macros(tied, epochs, num_classes=10, lora_r=10, lora_alpha=10)
     assert macros["PfourBestSentence"].endswith("tie for the highest accuracy")
     assert macros["PfourBestSentence"].count("\\texttt") == summary["variant"].nunique()
+
+
+def test_a_slower_frozen_epoch_is_not_called_faster():
+    """'N x as fast' only when freezing made the epoch faster; a slower one (a loaded machine) is said so."""
+    summary, epochs = fake_results()  # net_freeze's epochs take 3 s against pt_net's 4 s
+    macros = finetune_report.finetune_macros(summary, epochs, num_classes=10, lora_r=10, lora_alpha=10)
+    assert macros["PfourFreezeSpeedSentence"].startswith(f"makes an epoch {macros['PfourFreezeSpeedup']}$\\times$")
+    slower = epochs.assign(epoch_time_s=epochs["epoch_time_s"].where(epochs["variant"] != "net_freeze", 9.0))
+    macros = finetune_report.finetune_macros(summary, slower, num_classes=10, lora_r=10, lora_alpha=10)
+    assert macros["PfourFreezeSpeedSentence"].startswith("did not make an epoch faster in this run (9.0 against 4.0")
+    assert "as fast" not in macros["PfourFreezeSpeedSentence"]

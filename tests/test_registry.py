@@ -152,7 +152,14 @@ def ptq_rows(bits: list[int], granularities: list[str], stochastic_bits: int) ->
 
 
 def test_a_bit_width_added_in_the_config_reaches_table_figure_and_text(config):
-    from effdl.report.part2 import part2_macros, part2_table, quantization_figure, summarize_ptq
+    from effdl.report.part2 import (
+        OTHER_WIDTHS_WORDS,
+        part2_macros,
+        part2_table,
+        quantization_figure,
+        summarize_ptq,
+        tex_words,
+    )
 
     quant = merged(config, BITS_OVERLAY)["quant"]
     rows = ptq_rows(quant["bits"], quant["mnist"]["granularities"], quant["stochastic"]["bits"])
@@ -165,18 +172,30 @@ def test_a_bit_width_added_in_the_config_reaches_table_figure_and_text(config):
     macros = part2_macros(summary, rows, packed, mnist=quant["mnist"])
     assert macros["PtwoBitsText"] == "8, 4, 3 and 2 bits"
     assert "3-bit" in macros["PtwoMnistWidthsSentence"] and "PtwoMnistTensorNearestBThreeAcc" in macros
+    # the answer speaks about the new width, its accuracy and its change, within the words answer 2.2.3 leaves
+    other = macros["PtwoMnistOtherWidthsSentence"]
+    assert other.startswith("3-bit: ") and macros["PtwoMnistTensorNearestBThreeAcc"] in other
+    assert macros["PtwoMnistTensorNearestBThreeDelta"] in other and tex_words(other) <= OTHER_WIDTHS_WORDS
     fig = quantization_figure(summary, rows)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["2-bit", "3-bit", "4-bit", "8-bit"]
     # the seed's widths alone: the text says so, with no stray width
     seed_rows = ptq_rows(config["quant"]["bits"], ["tensor"], 2)
     seed_macros = part2_macros(summarize_ptq(seed_rows), seed_rows, packed, mnist=quant["mnist"])
     assert seed_macros["PtwoBitsText"] == "8, 4 and 2 bits" and "3-bit" not in seed_macros["PtwoMnistWidthsSentence"]
+    assert seed_macros["PtwoMnistOtherWidthsSentence"] == ""  # the seed's widths each have their own answer
+    several = ptq_rows([8, 6, 4, 3, 2], ["tensor"], 2)
+    listed = part2_macros(summarize_ptq(several), several, packed, mnist=quant["mnist"])["PtwoMnistOtherWidthsSentence"]
+    assert listed.startswith("Also 6-bit ") and " and 3-bit " in listed and tex_words(listed) <= OTHER_WIDTHS_WORDS
+    many = ptq_rows([8, 7, 6, 5, 4, 3, 2], ["tensor"], 2)
+    named = part2_macros(summarize_ptq(many), many, packed, mnist=quant["mnist"])["PtwoMnistOtherWidthsSentence"]
+    assert named == "The table also lists 7, 6, 5 and 3 bits."
 
 
 def test_the_paper_names_the_widths_and_schedulers_through_macros():
     part1 = (REPO / "paper" / "sections" / "part1.tex").read_text()
     part2 = (REPO / "paper" / "sections" / "part2.tex").read_text()
     assert "8, 4 and 2 bits" not in part2 and "\\PtwoBitsText" in part2 and "\\PtwoMnistWidthsSentence" in part2
+    assert "\\PtwoMnistOtherWidthsSentence" in part2.split("\\begin{answer}{2.2.3}")[1].split("\\end{answer}")[0]
     assert "MultiStep versus cosine annealing" not in part1 and "\\PoneSchedulersText" in part1
     assert "\\PoneSchedTrends" in part1 and "\\PoneSchedulersHow" in part1
 

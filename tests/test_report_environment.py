@@ -71,3 +71,18 @@ def test_appendix_macros_name_versions_machine_and_full_hashes(tmp_path):
     assert str(tmp_path) not in macros["ConfigFiles"] and macros["ConfigFiles"] == "config/smoke.yaml"
     assert "the runs did not record theirs" in macros["CpuModel"]
     assert sha in data_sources_table(runs)["sha256"].iloc[0]  # the full hash, not a prefix
+
+
+def test_captions_name_the_spread_the_figures_draw():
+    """Figures draw each seed at n <= SEEDS_SHOWN_MAX and a t-band above it; the caption words say which."""
+    import pandas as pd
+
+    from effdl.report.provenance import spread_macros, spread_text
+    from effdl.report.stats import SEEDS_SHOWN_MAX
+
+    assert spread_text(1) == "one seed" and "t-interval" not in spread_text(SEEDS_SHOWN_MAX)
+    assert f"each of the {SEEDS_SHOWN_MAX} seeds" in spread_text(SEEDS_SHOWN_MAX)
+    assert spread_text(SEEDS_SHOWN_MAX + 1).startswith("mean and 95\\% t-interval over")
+    rows = pd.DataFrame({"part": ["part1", "part1", "part6"], "seed": [43, 44, 43]})
+    macros = spread_macros(rows)
+    assert macros["SpreadPartOne"] == spread_text(2) and macros["SpreadPartSix"] == "one seed"

@@ -428,3 +428,8 @@ def test_the_notebook_shows_the_table_as_plain_text(tmp_path):
     rows = tex_table_rows(FT.table_latex(cells, "n.m.: not measured."))
     assert len(rows) == len(cells) + 1 and "(" in rows[1][2]
     assert not any("\\" in cell for row in rows for cell in row), rows
+
+
+def test_the_paper_table_carries_the_note_on_what_was_not_measured(tmp_path):
+    table = roundtrip(F.frontier_points(**synthetic()), tmp_path)
+    assert FT.missing_note(table) and FT.escape(FT.missing_note(table)) in FT.frontier_table_latex(table)

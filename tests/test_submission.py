@@ -364,3 +364,17 @@ def test_figures_are_rasterised_from_the_pdf_and_missing_ones_name_the_rebuild(t
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 100
     with pytest.raises(FileNotFoundError, match=r"results/figs/none.pdf does not exist.*snakemake x"):
         show_figure("results/figs/none.pdf", rebuild="snakemake x")
+
+
+def test_every_training_cell_goes_through_the_one_reproduce_guard():
+    from effdl.report.nbcells import SETUP_CELL, TRAINING_CELLS
+    from effdl.report.nbrun import retrains
+
+    said = []
+    assert retrains("recorded", log=said.append) is False and "'recorded'" in said[0]
+    assert retrains("quick", log=said.append) and retrains("full", log=said.append) and len(said) == 1
+    with pytest.raises(ValueError, match="REPRODUCE"):
+        retrains("fast")
+    assert "retrains" in SETUP_CELL
+    for part, code in TRAINING_CELLS.items():
+        assert "if retrains(REPRODUCE):" in code and 'REPRODUCE == "recorded"' not in code, part

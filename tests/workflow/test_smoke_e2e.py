@@ -252,6 +252,11 @@ def test_smoke_zip_follows_the_seed_and_holds_pdf_notebook_and_logs(submission, 
     for member in team:
         assert member["name"] in text and member["email"] in text
     assert "Code: the implementations and the problem set" in text and "Success!" in text
+    # the code appendix (each implementation listed once) fits ten pages; it runs from its title to the end
+    pages = text.split("\f")
+    start = next(i for i, page in enumerate(pages) if "Code: the implementations and the problem set" in page)
+    appendix = [page for page in pages[start:] if page.strip()]
+    assert len(appendix) <= 10, f"the code appendix takes {len(appendix)} pages"
 
 
 @pytest.mark.slow

@@ -90,7 +90,7 @@ def quantize(
     """Quantize W to `bits`-bit codes (uint8, values 0..2**bits-1) with min/max affine params.
 
     Args:
-        W: 1-D or 2-D array as in the seed (any rank is accepted, e.g. 4-D conv weights); ints or floats.
+        W: 1-D or 2-D array as in the problem set (any rank is accepted, e.g. 4-D conv weights); ints or floats.
         bits: 1..8; 2**bits - 1 is the largest code.
         rounding: "nearest" (round half to even) or "stochastic" (unbiased, needs `rng`; `rng` is unused
             for "nearest").
@@ -118,7 +118,7 @@ def quantize(
         others = tuple(i for i in range(W.ndim) if i != axis)
         lo, hi = W.min(axis=others, keepdims=True), W.max(axis=others, keepdims=True)
     span = hi - lo
-    # Multiply by levels before dividing by the span: (500-400)*255/200 is exactly 127.5 (-> 128, the seed's
+    # Multiply by levels before dividing by the span: (500-400)*255/200 is exactly 127.5 (-> 128, the problem set's
     # worked example), while (500-400)*(255/200) is 127.49999999999999 in float64.
     # A span too small for a finite float32 scale is treated like a constant tensor (error <= span).
     with np.errstate(divide="ignore", over="ignore"):
@@ -278,7 +278,7 @@ def dequantize_state_dict(qsd: QuantizedStateDict) -> dict[str, torch.Tensor]:
 
 
 def fake_quantize_state_dict(state_dict: Mapping[str, torch.Tensor], *args, **kwargs) -> dict[str, torch.Tensor]:
-    """Quantize then dequantize (simulated PTQ): the seed's Part 2.2/2.3 operation on a whole model.
+    """Quantize then dequantize (simulated PTQ): the problem set's Part 2.2/2.3 operation on a whole model.
 
     Takes exactly `quantize_state_dict`'s arguments and returns a loadable float32 state dict.
     """

@@ -11,7 +11,7 @@ from effdl.plan.layers import CONVNET_LAYERS  # the layer table, shared with eff
 def conv_block(
     in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1
 ) -> nn.Sequential:
-    """Conv2d (no bias) -> BatchNorm2d -> ReLU, as the seed's `conv_block`."""
+    """Conv2d (no bias) -> BatchNorm2d -> ReLU, as the problem set's `conv_block`."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -20,7 +20,7 @@ def conv_block(
 
 
 class ConvNet(nn.Module):
-    """The seed's 9-layer CIFAR-10 ConvNet (1,212,778 parameters); spatial size 32 -> 16 -> 8."""
+    """The problem set's 9-layer CIFAR-10 ConvNet (1,212,778 parameters); spatial size 32 -> 16 -> 8."""
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
@@ -36,7 +36,7 @@ class ConvNet(nn.Module):
 
 
 class MNISTNet(nn.Module):
-    """The seed's MNIST MLP (Part 2): 784 -> hidden -> 10 with log-softmax output."""
+    """The problem set's MNIST MLP (Part 2): 784 -> hidden -> 10 with log-softmax output."""
 
     def __init__(self, hidden: int = 128):
         super().__init__()

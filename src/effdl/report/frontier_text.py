@@ -159,6 +159,11 @@ def missing_note(table: pd.DataFrame) -> str:
     return "n.m.: not measured: " + "; ".join(parts) + "."
 
 
+def frontier_table_latex(table: pd.DataFrame) -> str:
+    """The paper's frontier table with the note on what was not measured in its caption."""
+    return table_latex(frontier_table_tex(table), escape(missing_note(table)))
+
+
 def frontier_macros(table: pd.DataFrame, checked: int, finetune: pd.DataFrame | None = None) -> dict[str, str]:
     """The frontier section's macros: counts, the LoRA sentence, the answer (the missing costs: table caption)."""
     m = {

@@ -28,6 +28,15 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"REPRODUCE = {mode!r}; use one of {MODES}")
 
 
+def retrains(mode: str, log=print) -> bool:
+    """Whether a training cell retrains ("quick" or "full"); under "recorded" it says where the results are."""
+    check_mode(mode)
+    if mode == "recorded":
+        log("REPRODUCE = 'recorded': the study's figures and logs are shown above; set 'quick' or 'full' to retrain.")
+        return False
+    return True
+
+
 def local_copy(name: str, data_dir) -> Path | None:
     """The ImageFolder copy of data set `name` under `data_dir` (a folder or a .tar.gz), or None."""
     if not data_dir:

@@ -180,6 +180,14 @@ def finetune_macros(
     m["PfourTotal"] = fmt(int(summary.loc[summary["variant"] == "pt_net", "params_total"].iloc[0]))
     if {"pt_net", "net_freeze"} <= set(final.index):
         m["PfourFreezeSpeedup"] = fmt(float(seconds["pt_net"] / seconds["net_freeze"]), 2)
+        times = f"{fmt(float(seconds['net_freeze']), 1)} against {fmt(float(seconds['pt_net']), 1)}\\,s"
+        m["PfourFreezeSpeedSentence"] = (  # a slower frozen epoch (a loaded machine) must not read "0.74x as fast"
+            f"makes an epoch {m['PfourFreezeSpeedup']}$\\times$ as fast ({times}), because no gradients flow below "
+            "\\texttt{layer4}"
+            if seconds["pt_net"] > seconds["net_freeze"]
+            else f"did not make an epoch faster in this run ({times}), although no gradients flow below "
+            "\\texttt{layer4}"
+        )
         m["PfourFreezeVsFull"] = _versus(
             compare_settings(summary, "variant", "net_freeze", "pt_net", paired=True), "pt_net", summary, "net_freeze"
         )

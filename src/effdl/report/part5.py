@@ -179,5 +179,10 @@ def part5_macros(
     m["PfiveToyVerdict"] = "reaches" if reached else "does NOT reach"
     m["PfiveToyFirstStep"] = _first_step_phrase(history, ACCURACY_TARGET)
     m["PfiveToyTime"] = fmt(float(lookup(results, metric="train_time_s")["mean"]), 0)
-    m["PfiveToyOverlap"] = fmt(float(toy["eval_seen_in_training_pct"].max()), 2)
+    overlap = float(toy["eval_seen_in_training_pct"].max())
+    m["PfiveToyOverlapSentence"] = (  # "0.00% also appeared" reads like a template: say none did
+        "None of the held-out sequences appeared in training."
+        if overlap == 0
+        else f"Of the held-out sequences, {fmt(overlap, 2)}\\% also appeared in training."
+    )
     return m

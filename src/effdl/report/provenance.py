@@ -10,7 +10,7 @@ from effdl.plan.config import config_hash
 from effdl.provenance import git_commit
 from effdl.report.answers import precision_text
 from effdl.report.environment import cpu_model, package_versions, scrub_paths
-from effdl.report.stats import ALPHA, CONFIDENCE
+from effdl.report.stats import ALPHA, CONFIDENCE, SEEDS_SHOWN_MAX
 from effdl.report.texgen import escape, fmt
 from effdl.report.words import CHANCE_MARGIN, FLAT_POINTS, SPIKE_FACTOR
 
@@ -82,7 +82,28 @@ def provenance_macros(
     }
     for name in ("python", "numpy", "pandas", "scipy", "matplotlib", "seaborn"):
         macros[name.capitalize() + "Version"] = escape(versions.get(name, "not installed"))
+    macros.update(spread_macros(summaries))
     return macros
+
+
+PART_WORDS = {"part1": "One", "part2": "Two", "part3": "Three", "part4": "Four", "part6": "Six"}
+
+
+def spread_text(seeds: int) -> str:
+    """What a figure draws around its mean, as its caption says it: each seed at n <= SEEDS_SHOWN_MAX (the figures
+    draw no t-band there, plotting.py), else the t-interval band."""
+    if seeds > SEEDS_SHOWN_MAX:
+        return f"mean and {100 * CONFIDENCE:g}\\% t-interval over {seeds} seeds"
+    return f"mean (thick) and each of the {seeds} seeds (thin)" if seeds > 1 else "one seed"
+
+
+def spread_macros(summaries: pd.DataFrame) -> dict[str, str]:
+    """\\SpreadPartOne ... per part: the captions' words for the spread its figures draw, from its seed count."""
+    out = {}
+    for part, word in PART_WORDS.items():
+        rows = summaries[summaries["part"] == part] if "part" in summaries else summaries.iloc[0:0]
+        out[f"SpreadPart{word}"] = spread_text(int(rows["seed"].nunique()) if len(rows) else 0)
+    return out
 
 
 def data_sources_table(summaries: pd.DataFrame) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from effdl.engine import moving_average
 from effdl.measure import count_parameters
 from effdl.models.convnet import ConvNet
 
-torch.manual_seed(43)  # the seed's Code Cell 1.4
+torch.manual_seed(43)  # the problem set's Code Cell 1.4
 net = ConvNet()
 print("ConvNet parameters:", f"{count_parameters(net):,}")
 print("logits shape:", tuple(net(torch.zeros(2, 3, 32, 32)).shape))
@@ -74,7 +74,7 @@ from effdl.compress.quant import dequantize, memory_ratio, quantize
 
 
 def did_pass(x, thresh=2):
-    # The seed's checks: the uint8 array is at most 1/2.3 of the float32 array's getsizeof (ndarray header
+    # The problem set's checks: the uint8 array is at most 1/2.3 of the float32 array's getsizeof (ndarray header
     # included), and the mean absolute error of the round trip against the original x is below `thresh`.
     q, params = quantize(x)
     limit = sys.getsizeof(x.astype(np.float32)) // 2.3
@@ -89,7 +89,7 @@ def did_pass(x, thresh=2):
     return True
 
 
-rng = np.random.RandomState(0)  # the seed's np.random draws, unseeded there; seeded here for reproducible output
+rng = np.random.RandomState(0)  # the problem set's np.random draws, unseeded there; seeded here for reproducible output
 test_cases = [
     np.arange(100),
     np.arange(100) / 2,
@@ -235,7 +235,7 @@ assert count_parameters(model, trainable=True) < count_parameters(model)
 import torch
 from effdl.models.transformer import PositionalEmbedding, Transformer, positional_encoding
 
-torch.manual_seed(0)  # the seed's Code Cell 5.1
+torch.manual_seed(0)  # the problem set's Code Cell 5.1
 print("positional_encoding(2048, 256):", tuple(positional_encoding(2048, 256).shape))
 embedding = PositionalEmbedding(vocab_size=10, d_model=16, max_len=20)
 out = embedding(torch.randint(0, 10, (2, 5)))
@@ -244,7 +244,7 @@ print("Shape test passed!")
 
 settings = dict(num_layers=4, d_model=512, num_heads=8, dff=2048, input_vocab_size=8000,
                 target_vocab_size=8001, dropout_rate=0.1)
-# The seed's test: batch 64, context 201, target 200 -> (64, 200, 8001). On the meta device every module's
+# The problem set's test: batch 64, context 201, target 200 -> (64, 200, 8001). On the meta device every module's
 # code runs and every shape is computed, without the ~1 TFLOP of arithmetic (about a minute on 2 CPU cores).
 with torch.device("meta"):
     model = Transformer(**settings)

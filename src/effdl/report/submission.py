@@ -77,7 +77,8 @@ def code_appendix_tex(seed_results: Sequence[dict], questions=QUESTIONS, src_roo
         "do not edit\n",
         "\\subsection*{Implementations}\n",
         "Each listing is the function or class as it is in \\texttt{src/} at build time, with the file's line "
-        "numbers; non-ASCII characters in comments are shown as ASCII.\n",
+        "numbers (blank lines are left out, so the numbers skip them); non-ASCII characters in comments are shown as "
+        "ASCII.\n",
     ]
     listed: dict[str, str] = {}  # object -> the question that lists it: each implementation is listed once
     for question in questions:

@@ -112,7 +112,9 @@ def df_to_latex(
     body = df.to_latex(index=False, escape=escape, float_format=lambda v: float_format % v, column_format=column_format)
     if caption is not None:
         body = (
-            "\\begin{table}[htbp]\n\\centering\n\\small\n"
+            # [H] (float package) like every figure: a table stays where its section puts it; [htbp] let one
+            # wait for a float page that the section's FloatBarrier then emptied onto a page of its own
+            "\\begin{table}[H]\n\\centering\n\\small\n"
             + body
             + f"\\caption{{{caption}}}\n"
             + (f"\\label{{{label}}}\n" if label else "")

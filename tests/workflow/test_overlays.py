@@ -1,0 +1,82 @@
+"""A value added in a config overlay reaches the paper: 3-bit PTQ and OneCycleLR, each a one-line overlay of the
+smoke configuration, built through only the outputs of their part (not the whole paper: CI time).
+
+Each runs as its own variant (`--directory variants/<name>`), so the smoke run's results stay as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+from helpers import REPO, snakemake
+from paper_checks import ANSWER, count_words, expand, generated_macros
+
+SMOKE = ("--cores", "2", "--resources", "gpu=1", "--rerun-incomplete")
+
+
+def build(name: str, overlay_text: str, targets: list[str], tmp_path):
+    """Build `targets` of the smoke configuration plus the overlay in variants/<name>; its results/ folder."""
+    overlay = tmp_path / f"{name}.yaml"
+    overlay.write_text(overlay_text)
+    start = time.monotonic()
+    result = snakemake(
+        *SMOKE, "--configfile", "config/smoke.yaml", str(overlay), "--directory", f"variants/{name}", *targets,
+        timeout=1800,
+    )  # fmt: skip
+    print(f"\n{name}: {time.monotonic() - start:.0f} s")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return REPO / "variants" / name / "results"
+
+
+def figure_text(path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def answers(section: str, results) -> dict[str, tuple[str, int, int]]:
+    """{question: (plain text, words, limit)} of a section's answers, the generated macros expanded."""
+    macros = generated_macros(results / "tex")
+    text = (REPO / "paper" / "sections" / section).read_text()
+    out = {}
+    for question, limit, body in ANSWER.findall(text):
+        expanded = expand(body, macros)
+        out[question] = (expanded, count_words(expanded), int(limit))
+    return out
+
+
+@pytest.mark.slow
+def test_a_three_bit_overlay_reaches_the_csv_figure_table_and_answers(tmp_path):
+    results = build(
+        "smoke-bits",
+        "quant:\n  bits: [8, 4, 3, 2]\n",
+        ["results/figs/quantization.pdf", "results/tex/part2.tex", "results/tex/part2_table.tex"],
+        tmp_path,
+    )
+    summary = pd.read_csv(results / "metrics" / "quantization.csv")
+    assert not summary[(summary["rounding"] == "nearest") & (summary["bits"] == 3)].empty
+    assert "3-bit" in figure_text(results / "figs" / "quantization.pdf")
+    assert "3-bit" in (results / "tex" / "part2_table.tex").read_text()
+    part2 = answers("part2.tex", results)
+    assert any("3-bit" in text for text, _, _ in part2.values()), part2
+    assert all(words <= limit for _, words, limit in part2.values()), part2
+
+
+@pytest.mark.slow
+def test_a_one_cycle_overlay_trains_plots_and_names_it(tmp_path):
+    results = build(
+        "smoke-one-cycle",
+        "schedules:\n  schedulers:\n    names: [multistep, cosine_annealing, one_cycle]\n",
+        ["results/figs/schedulers.pdf", "results/tex/part1.tex"],
+        tmp_path,
+    )
+    runs = pd.read_csv(results / "metrics" / "part1_schedulers" / "summary.csv")
+    assert set(runs["scheduler"]) == {"multistep", "cosine_annealing", "one_cycle"}
+    assert "OneCycleLR" in figure_text(results / "figs" / "schedulers.pdf")
+    part1 = answers("part1.tex", results)
+    assert "OneCycleLR" in part1["1.2.3"][0]
+    assert all(words <= limit for _, words, limit in part1.values()), part1
