@@ -128,8 +128,6 @@ def part6_macros(
         m[f"Psix{name}ComputeMs"] = fmt(1000 * compute, 1)
         m[f"Psix{name}OptimizerMs"] = fmt(1000 * float(rows.loc[impl, "median_optimizer_s"]), 1)
         m[f"Psix{name}ParamTensors"] = str(int(rows.loc[impl, "param_tensors"]))
-    ratio = float(rows.loc["mine", "time_ratio"])  # mine's step time / the solution's
-    m["PsixSpeedupPhrase"] = speedup_phrase(ratio)
 
     m["PsixSeedsText"] = words.count(int(summary["seed"].nunique()), "seed")
     m["PsixSeedList"] = ", ".join(str(int(seed)) for seed in sorted(summary["seed"].unique()))
