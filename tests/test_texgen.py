@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 from paper_checks import count_words, expand, undefined_macros
 
@@ -96,3 +97,15 @@ def test_build_pdf_reads_generated_files_from_results_dir(tmp_path):
     assert "The answer is forty-two." in text
     with pytest.raises(LatexError, match="did not build cleanly"):  # the default ../results has no numbers.tex
         build_pdf(paper / "main.tex", tmp_path / "build2", tmp_path / "default.pdf", 30)
+
+
+def test_a_long_table_is_a_longtable_that_breaks_across_pages(tmp_path):
+    """A table whose length follows the config (deviations, rebuild, runtimes) breaks with its header repeated."""
+    frame = pd.DataFrame({"setting": [f"s{i}" for i in range(60)], "value": range(60)})
+    df_to_latex(frame, tmp_path / "long.tex", longtable=True)
+    text = (tmp_path / "long.tex").read_text()
+    assert "\\begin{longtable}" in text and "\\endhead" in text and "\\begin{tabular}" not in text
+    df_to_latex(frame, tmp_path / "short.tex")
+    assert "\\begin{tabular}" in (tmp_path / "short.tex").read_text()
+    with pytest.raises(ValueError, match="longtable"):
+        df_to_latex(frame, tmp_path / "both.tex", caption="c", longtable=True)

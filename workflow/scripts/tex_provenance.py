@@ -36,18 +36,21 @@ def main(summary_csvs, config, label, configfiles, benchmarks_dir, command, outp
     df_to_latex(
         data_sources_table(summaries), outputs.data_sources, escape=False, column_format="@{}lp{2.3cm}p{9.6cm}rr@{}"
     )
-    df_to_latex(rule_runtimes(benchmarks_dir), outputs.runtimes, float_format="%.1f")
+    df_to_latex(rule_runtimes(benchmarks_dir), outputs.runtimes, float_format="%.1f", longtable=True)
     df_to_latex(
         deviations_table(config, summaries),
         outputs.deviations,
         escape=False,
         column_format="@{}p{1.3cm}p{2.6cm}p{3.3cm}p{4.6cm}p{3.6cm}@{}",
+        longtable=True,
     )
     write_text(listing_tex(config_listing(config, repo)), outputs.config_listing)
     entries = rebuild_entries(Path(path).read_text() for path in tex_sources)
     sections = "".join(Path(p).read_text() for p in sorted(tex_sources) if "/sections/" in str(p))
     entries = in_document_order(entries, sections)
-    df_to_latex(rebuild_table(entries), outputs.rebuild, escape=False, column_format="@{}lp{6.2cm}p{6.6cm}@{}")
+    df_to_latex(
+        rebuild_table(entries), outputs.rebuild, escape=False, column_format="@{}lp{6.2cm}p{6.6cm}@{}", longtable=True
+    )
     log(f"provenance of {len(summaries)} runs written")
 
 

@@ -104,12 +104,23 @@ def df_to_latex(
     float_format: str = "%.2f",
     column_format: str | None = None,
     escape: bool = True,
+    longtable: bool = False,
 ) -> None:
     """Write a DataFrame as a booktabs tabular (wrapped in a table when a caption is given).
 
-    With escape=False the cells are taken as TeX (escape plain-text cells with `escape()` first).
+    With escape=False the cells are taken as TeX (escape plain-text cells with `escape()` first). With
+    longtable=True (no caption) it is a longtable: a table whose length follows the configuration breaks
+    across pages with its header repeated, instead of moving whole to the next page and leaving a blank one.
     """
-    body = df.to_latex(index=False, escape=escape, float_format=lambda v: float_format % v, column_format=column_format)
+    if longtable and caption is not None:
+        raise ValueError("df_to_latex: a longtable here carries no caption (its section heading names it)")
+    body = df.to_latex(
+        index=False,
+        escape=escape,
+        float_format=lambda v: float_format % v,
+        column_format=column_format,
+        longtable=longtable,
+    )
     if caption is not None:
         body = (
             # [H] (float package) like every figure: a table stays where its section puts it; [htbp] let one
