@@ -159,6 +159,8 @@ def packed_table(packed: pd.DataFrame) -> pd.DataFrame:
 
 
 NET_TAGS = {"mnist_mlp": "Mnist", "convnet": "Convnet"}
+TEXT_NET = "mnist_mlp"  # the network answers 2.1-2.2 quote (training length, sizes, files, other widths)
+GRANULARITY_NET = "convnet"  # the network answer 2.3 compares per-channel with per-tensor scales on
 BATCHNORM_SENTENCES = {
     "keep": "BatchNorm weights, biases and running statistics all stay fp32 (at deployment they fold into the "
     "preceding convolution).",
@@ -224,9 +226,10 @@ def part2_macros(
 ) -> dict[str, str]:
     """Macros named \\Ptwo... for every number and comparison word the Part 2 text quotes.
 
-    Per net (tag Mnist/Convnet): fp32 accuracy; per (granularity, rounding, width) accuracy, change vs
-    fp32 and size ratios; per-tensor nearest words vs fp32 (`...BEightVsFp`); the stochastic setting under
-    width-free names (`...StochAcc`, `...StochVsNearest`, ...); per-channel vs per-tensor; packed files.
+    Per net (tag Mnist/Convnet): fp32 accuracy; per width of round-to-nearest per tensor the accuracy, change vs
+    fp32 and word vs fp32 (`...BEightVsFp`); the stochastic setting under width-free names (`...StochAcc`,
+    `...StochVsNearest`, ...); the MNIST MLP's packed files, the ConvNet's per-channel vs per-tensor sentence.
+    Only what the paper quotes: the other settings are the table's, from the tidy results.
     """
     results = part2_results(summary) if results is None else results
 
@@ -243,7 +246,6 @@ def part2_macros(
     m["PtwoCaseGetsizeofFp"] = fmt(int(sizes["getsizeof_fp32"]))
     m["PtwoCaseGetsizeofCodes"] = fmt(int(sizes["getsizeof_uint8"]))
     m["PtwoCaseGetsizeofRatio"] = fmt(sizes["ratio_getsizeof"], 2)
-    m["PtwoMnistBatchSize"] = str(int(mnist["batch_size"]))
     m["PtwoMnistOrder"] = (
         "in a new random order every epoch (the notebook's DataLoader does not shuffle)"
         if mnist.get("shuffle", True)
@@ -252,7 +254,6 @@ def part2_macros(
     m["PtwoMnistHidden"] = str(int(mnist["hidden"]))
     m["PtwoMnistLr"] = f"{mnist['lr']:g}"
     m["PtwoMnistGamma"] = f"{mnist['gamma']:g}"
-    m["PtwoSeedBatchSize"] = str(int(seed_batch_size))
     m["PtwoBatchSentence"] = (
         f"but with batch size {int(mnist['batch_size'])} instead of the notebook's {int(seed_batch_size)}, for speed "
         f"({int(mnist['batch_size']) // int(seed_batch_size)} times fewer Adam steps: a different recipe, whose "
@@ -272,22 +273,21 @@ def part2_macros(
         fp = summ[summ["rounding"] == "fp32"].iloc[0]
         fp_parents = _per_checkpoint(rows_net, None, "fp32", None)
         m[macro_name("Ptwo", tag, "fp acc")] = acc(net, fp)
-        m[macro_name("Ptwo", tag, "seeds")] = str(int(fp.checkpoints))
         m[macro_name("Ptwo", tag, "seeds text")] = words.count(int(fp.checkpoints), "model")
-        m[macro_name("Ptwo", tag, "epochs text")] = words.count(int(rows_net["epochs_planned"].max()), "epoch")
         m[macro_name("Ptwo", tag, "test images")] = fmt(int(fp.n_test))
-        m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
-        m[macro_name("Ptwo", tag, "batchnorm")] = escape(_joined(summ["batchnorm"]))
-        m[macro_name("Ptwo", tag, "epochs")] = str(int(rows_net["epochs_planned"].max()))
-        for s in summ[summ["rounding"] != "fp32"].itertuples():
+        if net == TEXT_NET:
+            m[macro_name("Ptwo", tag, "epochs text")] = words.count(int(rows_net["epochs_planned"].max()), "epoch")
+            m[macro_name("Ptwo", tag, "fp bytes")] = fmt(int(fp.fp32_bytes))
+        # the text quotes per-width numbers of round-to-nearest per tensor only (answers 2.2.2-2.2.4 and the
+        # other widths' sentence); the table prints the other settings from the tidy results
+        for s in summ[(summ["rounding"] == "nearest") & (summ["granularity"] == "tensor")].itertuples():
             base = ("Ptwo", tag, s.granularity, s.rounding, f"b{s.bits}")
             m[macro_name(*base, "acc")] = acc(net, s)
             m[macro_name(*base, "delta")] = signed(s.delta_mean, plus=True)
-            m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
-            m[macro_name(*base, "packed ratio")] = fmt(s.ratio_packed, 2)
-            if s.rounding == "nearest" and s.granularity == "tensor":
-                word = paired_word(_per_checkpoint(rows_net, "tensor", "nearest", s.bits), fp_parents)
-                m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = answers.versus(word, "fp32", "model")
+            if s.bits == 8:  # question 2.1's memory ratio is that of 8-bit (uint8) codes
+                m[macro_name(*base, "ratio")] = fmt(s.ratio_uint8, 3)
+            word = paired_word(_per_checkpoint(rows_net, "tensor", "nearest", s.bits), fp_parents)
+            m[macro_name("Ptwo", tag, f"b{s.bits}", "vs fp")] = answers.versus(word, "fp32", "model")
         stochastic = summ[(summ["rounding"] == "stochastic") & (summ["granularity"] == "tensor")]
         if not stochastic.empty:
             s = stochastic.iloc[0]
@@ -297,15 +297,12 @@ def part2_macros(
             m[macro_name("Ptwo", tag, "stoch acc")] = acc(net, s)
             m[macro_name("Ptwo", tag, "stoch min")] = fmt(s.acc_min, 2)
             m[macro_name("Ptwo", tag, "stoch max")] = fmt(s.acc_max, 2)
-            m[macro_name("Ptwo", tag, "stoch trials")] = str(int(s.trials))
-            m[macro_name("Ptwo", tag, "stoch trials text")] = words.count(int(s.trials), "trial")
             m[macro_name("Ptwo", tag, "stoch trials sentence")] = (
                 "One stochastic-rounding trial per model draws its rounding noise from its own seed."
                 if int(s.trials) == 1
                 else f"Each of the {int(s.trials)} stochastic-rounding trials per model draws its rounding noise "
                 "from its own seed."
             )
-            m[macro_name("Ptwo", tag, "stoch delta")] = signed(s.delta_mean, plus=True)
             m[macro_name("Ptwo", tag, "stoch nearest acc")] = mean_ci(nearest_accs) if len(nearest_accs) else "n/a"
             m[macro_name("Ptwo", tag, "stoch gap")] = signed(trial_accs.mean() - nearest_accs.mean(), plus=True)
             word = paired_word(
@@ -330,16 +327,17 @@ def part2_macros(
         else:
             only = _joined(summ.loc[summ["granularity"] != "none", "granularity"])
             sentence = f"This run configured only per-{only} scales, so the two granularities are not compared."
-        m[macro_name("Ptwo", tag, "granularity sentence")] = sentence
-    for net, files in packed.groupby("net"):
+        if net == GRANULARITY_NET:
+            m[macro_name("Ptwo", tag, "granularity sentence")] = sentence
+    for net, files in packed[packed["net"] == TEXT_NET].groupby("net"):
         tag = NET_TAGS.get(net, net)
         smallest = files.loc[files["bits"].idxmin()]
         m[macro_name("Ptwo", tag, "file fp kB")] = fmt(smallest.fp32_file_bytes / 1000, 1)
         m[macro_name("Ptwo", tag, "file bits")] = str(int(smallest.bits))
         m[macro_name("Ptwo", tag, "file kB")] = fmt(smallest.packed_file_bytes / 1000, 1)
         m[macro_name("Ptwo", tag, "file ratio")] = fmt(smallest.fp32_file_bytes / smallest.packed_file_bytes, 2)
-    for net in sorted(summary["net"].unique()):
-        m[macro_name("Ptwo", NET_TAGS.get(net, net), "other widths sentence")] = other_widths_sentence(summary, m, net)
+    if TEXT_NET in set(summary["net"]):
+        m[macro_name("Ptwo", NET_TAGS[TEXT_NET], "other widths sentence")] = other_widths_sentence(summary, m, TEXT_NET)
     m["PtwoPackedBitExact"] = "yes" if bool(packed["bit_exact"].all()) else "no"
     m["PtwoDevice"] = escape(_joined(rows["device"]))
     return m
