@@ -332,8 +332,9 @@ def test_naive_per_event_rounding_uses_each_layers_own_channel_count():
     pruned = pd.DataFrame({"epochs_planned": [4]})
     macros = {}
     schedule_macros(macros, pruned, sparsity, 0.25, [1, 2])
-    assert macros["PthreeNaiveSparsityMin"] == "40.0" and macros["PthreeNaiveSparsityMax"] == "66.7"
-    assert macros["PthreeFinalSparsityMin"] == "40.0" and macros["PthreeFinalSparsityMax"] == "50.0"
+    assert macros["PthreeNaiveSparsityRange"] == "between 40.0\\% and 66.7\\%"
+    assert macros["PthreeFinalSparsityRange"] == "between 40.0\\% and 50.0\\%"
+    assert macros["PthreeFinalSparsityShare"] == "40.0--50.0\\%"
 
 
 def test_pruning_to_exactly_100_percent_is_allowed_and_past_it_is_refused():

@@ -60,7 +60,7 @@ def main(inputs, out_macros, out_table, out_controls, bn_batches) -> None:
         escape=False,
         label="tab:part3-benchmark",
         caption=f"Inference cost on {m['PthreeBenchDevice']} (one job; median latency of "
-        f"{m['PthreeBenchRepeats']} timed forward passes per batch size). MB: bytes of the saved state dict "
+        f"{int(bench['repeats'].iloc[0])} timed forward passes per batch size). MB: bytes of the saved state dict "
         "(masked models also store their masks). "
         "\\rebuild{results/tex/part3_benchmark.tex}{results/metrics/pruning_benchmark.csv}",
     )

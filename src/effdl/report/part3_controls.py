@@ -8,7 +8,7 @@ import pandas as pd
 from effdl.plan.prune import PRUNE_MODES
 from effdl.report import stats
 from effdl.report.claims import pruning_modes
-from effdl.report.texgen import escape, fmt, macro_name, signed
+from effdl.report.texgen import escape, fmt, signed
 
 BN_COLUMNS = {
     "test_acc_before_prune": "before",
@@ -77,11 +77,9 @@ def unpruned_macros(m: dict, pruned: pd.DataFrame, unpruned: pd.DataFrame, basel
     """The unpruned SparseConvNet on the pruning schedule against the pruned runs (paired on the seed: same start)
     and against the dense ConvNet baseline (Welch: another architecture and initialisation)."""
     if unpruned.empty:
-        m["PthreeCtlUnprunedAcc"] = "n/a"
         m["PthreeCtlUnprunedSentence"] = "The unpruned SparseConvNet control was not run."
         return
     control = unpruned.set_index("seed")["final_test_acc"]
-    m["PthreeCtlUnprunedAcc"] = stats.mean_ci(control)
     versus_baseline = stats.compare(control.tolist(), baseline["final_test_acc"].tolist())
     parts = [
         f"it is {stats.relation(versus_baseline.word)} the dense ConvNet's "
@@ -90,13 +88,12 @@ def unpruned_macros(m: dict, pruned: pd.DataFrame, unpruned: pd.DataFrame, basel
     for mode in PRUNE_MODES:
         runs = pruned[pruned["mode"] == mode].set_index("seed")["final_test_acc"]
         versus = stats.compare_units(runs.to_dict(), control.to_dict())
-        m[macro_name("Pthree", "ctl", mode, "vs unpruned")] = escape(versus.word)
         parts.append(
             f"{mode} pruning ends {stats.relation(versus.word)} it "
             f"({signed(versus.diff, 1)} points; {stats.p_text(versus)})"
         )
     m["PthreeCtlUnprunedSentence"] = (
-        f"Trained on the same schedule without pruning, SparseConvNet ends at {m['PthreeCtlUnprunedAcc']}\\%: "
+        f"Trained on the same schedule without pruning, SparseConvNet ends at {stats.mean_ci(control)}\\%: "
         + "; ".join(parts)
         + "."
     )
