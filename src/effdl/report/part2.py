@@ -204,7 +204,7 @@ def width_list_macros(summary: pd.DataFrame) -> dict[str, str]:
     named in the text."""
     widths = nearest_widths(summary)
     m = {"PtwoBitsText": words.join_words([str(b) for b in widths]) + (" bit" if widths == [1] else " bits")}
-    for net in sorted(summary["net"].unique()):
+    for net in sorted(set(summary["net"]) & {TEXT_NET}):  # the text lists the widths of the MLP only
         net_rows = summary[summary["net"] == net]
         rows = net_rows[(net_rows["rounding"] == "nearest") & (net_rows["granularity"] == "tensor")]
         by_bits = {int(r.bits): r for r in rows.itertuples()}
