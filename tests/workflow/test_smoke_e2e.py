@@ -115,17 +115,12 @@ def test_every_macro_the_paper_uses_is_generated(smoke_run):
 
 # Parts whose generated macros are not yet all used by the paper (#26.5 converted the others): their unused
 # macros are listed by the check below once these prefixes are removed from this tuple.
-MACROS_NOT_YET_PRUNED = ("Ptwo", "Pthree", "Pfour")
-
-
 @pytest.mark.slow
 def test_every_macro_generated_is_used(smoke_run):
     """The other direction: no generated macro is computed for nobody (a number printed three ways starts so)."""
     from paper_checks import unused_macros
 
-    unused = {
-        name for name in unused_macros(REPO / "paper", RESULTS / "tex") if not name.startswith(MACROS_NOT_YET_PRUNED)
-    }
+    unused = unused_macros(REPO / "paper", RESULTS / "tex")
     assert unused == set(), f"generated macros no .tex uses: {sorted(unused)}"
 
 
