@@ -136,3 +136,24 @@ def test_part2_table_and_macros_print_the_tidy_rows_of_the_ptq_summary():
     assert row["n"] == summary["checkpoints"].max()
     cells = part2_table(summary, table)
     assert results.format_result(row) in set(cells["tensor (\\%)"])
+
+
+def test_part3_results_hold_the_final_accuracies_the_macros_print():
+    pruned = pd.DataFrame(
+        {
+            "mode": ["structured"] * 3 + ["unstructured"] * 3,
+            "seed": [1, 2, 3] * 2,
+            "final_test_acc": [55.0, 57.0, 53.0, 58.0, 59.5, 57.0],
+        }
+    )
+    baseline = pd.DataFrame({"seed": [1, 2, 3], "final_test_acc": [60.0, 62.0, 99.9]})
+    sanity = pd.DataFrame({"seed": [1], "final_test_acc": [40.0]})
+    three = results.part3_results(pruned, baseline, sanity)
+    assert list(three["setting"]) == ["sparse_convnet", "baseline", "structured", "unstructured"]
+    assert set(three["metric"]) == {"final_test_acc"} and list(three["n"]) == [1, 3, 3, 3]
+    structured = results.lookup(three, experiment="pruning", setting="structured")
+    assert structured["mean"] == pytest.approx(55.0) and structured["part"] == "3.3"
+    # the printed rows are the convention's (a clipped interval included: the baseline's crosses 100 %)
+    for values, setting in ((baseline["final_test_acc"], "baseline"), (sanity["final_test_acc"], "sparse_convnet")):
+        assert results.format_result(results.lookup(three, setting=setting)) == stats.mean_ci(values)
+    assert "[" in results.format_result(results.lookup(three, setting="baseline"))

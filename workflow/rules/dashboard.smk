@@ -37,7 +37,7 @@ DASHBOARD_TARGETS.extend(
 # each part's tidy results (effdl.report.results; written by its TeX rule): report items, so rule all asks for them
 DASHBOARD_TARGETS.extend(
     f"results/metrics/results_{topic}.csv"
-    for topic in ("schedules", "quant", "transformer", "dwconv")
+    for topic in ("schedules", "quant", "prune", "transformer", "dwconv")
 )
 
 

@@ -349,6 +349,12 @@ rule tex_part3:
         macros="results/tex/part3.tex",
         table="results/tex/part3_benchmark.tex",
         controls="results/tex/part3_controls.tex",
+        # Part 3's tidy results (effdl.report.results): the final accuracies the macros print
+        results=report(
+            "results/metrics/results_prune.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part3.log",
     benchmark:

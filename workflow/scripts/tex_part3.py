@@ -2,9 +2,11 @@
 
 import pandas as pd
 
+from effdl.io import write_csv
 from effdl.report.csvs import read_csv
 from effdl.report.part3 import benchmark_table, part3_macros
 from effdl.report.part3_controls import bn_control_table, control_macros
+from effdl.report.results import part3_results
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -16,12 +18,14 @@ def read_all(paths) -> pd.DataFrame:
     return pd.concat([read_csv(p) for p in paths], ignore_index=True)
 
 
-def main(inputs, out_macros, out_table, out_controls, bn_batches) -> None:
+def main(inputs, out_macros, out_table, out_controls, out_results, bn_batches) -> None:
     bench = read_csv(inputs.benchmark)
     pruned, pruned_epochs = read_csv(inputs.pruned_summary), read_csv(inputs.pruned_epochs)
-    baseline = read_all(inputs.baseline_summary)
+    baseline, sanity = read_all(inputs.baseline_summary), read_csv(inputs.sanity)
+    results = part3_results(pruned, baseline, sanity)
+    write_csv(results, out_results)
     m = part3_macros(
-        sanity=read_csv(inputs.sanity),
+        sanity=sanity,
         sanity_reference=read_all(inputs.sanity_reference) if inputs.sanity_reference else pd.DataFrame(),
         pruned=pruned,
         pruned_epochs=pruned_epochs,
@@ -32,6 +36,7 @@ def main(inputs, out_macros, out_table, out_controls, bn_batches) -> None:
         slim_checks=read_all(inputs.slim_checks),
         sanity_epochs=read_csv(inputs.sanity_epochs),
         sanity_reference_epochs=read_all(inputs.sanity_reference_epochs) if inputs.sanity_reference else None,
+        results=results,
     )
     m.update(
         control_macros(
@@ -72,5 +77,6 @@ main(
     snakemake.output.macros,
     snakemake.output.table,
     snakemake.output.controls,
+    snakemake.output.results,
     snakemake.params.bn_batches,
 )

@@ -17,6 +17,7 @@ from effdl.report.plotting import (
     set_style,
     training_error_figure,
 )
+from effdl.report.results import format_result, lookup, part3_results
 from effdl.report.stats import ACCURACY_RANGE, SEEDS_SHOWN_MAX, bounded_band
 from effdl.report.summaries import mean_ci
 from effdl.report.texgen import compare, escape, fmt, macro_name, signed
@@ -72,15 +73,15 @@ def schedule_macros(m, pruned, sparsity, percentage, prune_after):
     m["PthreeNaiveSparsityRange"] = words.range_phrase(100 * min(naive), 100 * max(naive))
 
 
-def accuracy_macros(m, pruned, pruned_epochs, baseline):
+def accuracy_macros(m, pruned, pruned_epochs, baseline, results):
     m["PthreeSeedsText"] = words.count(int(pruned["seed"].nunique()), "seed")
     m["PthreePrecision"] = escape(answers.precision_text(pruned))
     m["PthreeDevice"] = escape(", ".join(sorted(pruned["device"].unique())))
-    m["PthreeAccBaseline"] = acc(baseline["final_test_acc"])
+    m["PthreeAccBaseline"] = format_result(lookup(results, experiment="pruning", setting="baseline"))
     changes = event_changes(pruned_epochs)
     for mode in MODES:
         runs = pruned[pruned["mode"] == mode]
-        m[macro_name("Pthree", "acc", mode)] = acc(runs["final_test_acc"])
+        m[macro_name("Pthree", "acc", mode)] = format_result(lookup(results, experiment="pruning", setting=mode))
         m[macro_name("Pthree", "gap", mode)] = signed(baseline["final_test_acc"].mean() - runs["final_test_acc"].mean())
         versus = compare(runs["final_test_acc"], baseline["final_test_acc"])
         m[macro_name("Pthree", mode, "vs baseline")] = escape(WORD_TEXT.get(versus, versus))
@@ -98,10 +99,12 @@ def accuracy_macros(m, pruned, pruned_epochs, baseline):
     m["PthreeStructuredVsUnstructured"] = escape(WORD_TEXT.get(word, word))
 
 
-def sanity_macros(m, sanity, reference, sanity_epochs=None, reference_epochs=None):
+def sanity_macros(m, sanity, reference, sanity_epochs=None, reference_epochs=None, results=None):
     m["PthreeSanityEpochsText"] = words.count(int(sanity["epochs_planned"].max()), "epoch")
     m["PthreeSanityLr"] = f"{sanity['lr'].iloc[0]:g}"
-    m["PthreeSanityAcc"] = acc(sanity["final_test_acc"])
+    m["PthreeSanityAcc"] = (
+        acc(sanity["final_test_acc"]) if results is None else format_result(lookup(results, experiment="sanity"))
+    )
     if reference.empty or reference_epochs is None or reference_epochs.empty:
         m["PthreeSanityRefAcc"] = "n/a"
         m["PthreeSanityCompare"] = "no Part 1.1 run used this learning rate, so the two are not compared"
@@ -232,8 +235,11 @@ def part3_macros(
     slim_checks: pd.DataFrame,
     sanity_epochs: pd.DataFrame | None = None,
     sanity_reference_epochs: pd.DataFrame | None = None,
+    results: pd.DataFrame | None = None,
 ) -> dict:
-    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs)."""
+    """Every Part 3 macro (name -> TeX) from the part's tidy CSVs (the schedule's settings are columns of its runs);
+    the final accuracies printed from Part 3's tidy `results` (effdl.report.results.part3_results)."""
+    results = part3_results(pruned, baseline, sanity) if results is None else results
     events = pruned_epochs.loc[pruned_epochs["prune_event"].astype(str) == "True"]
     prune_after = sorted(int(e) for e in events["epoch"].unique())
     if "prune_percent" in pruned:
@@ -241,9 +247,9 @@ def part3_macros(
     else:  # runs from before the column: the sparsity the first event reached is one event's share
         percentage = float(events.loc[events["epoch"] == prune_after[0], "sparsity"].mean())
     m: dict[str, str] = {"PthreeParams": fmt(int(sanity["params_total"].iloc[0]))}
-    sanity_macros(m, sanity, sanity_reference, sanity_epochs, sanity_reference_epochs)
+    sanity_macros(m, sanity, sanity_reference, sanity_epochs, sanity_reference_epochs, results)
     schedule_macros(m, pruned, sparsity, percentage, prune_after)
-    accuracy_macros(m, pruned, pruned_epochs, baseline)
+    accuracy_macros(m, pruned, pruned_epochs, baseline, results)
     oneshot_macros(m, oneshot, pruned_epochs)
     benchmark_macros(m, bench, slim_checks)
     return m

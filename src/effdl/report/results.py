@@ -230,3 +230,48 @@ def part2_results(summary: pd.DataFrame) -> pd.DataFrame:
         )
         rows.append(row | origin)
     return results_frame(rows)
+
+
+# ---- Part 3 (prune): gradual pruning
+
+
+def part3_results(pruned: pd.DataFrame, baseline: pd.DataFrame, sanity: pd.DataFrame) -> pd.DataFrame:
+    """Part 3's tidy results: final test accuracy (%) over seeds of the sanity run (3.2), the dense ConvNet
+    baseline and each gradual pruning mode (3.3, 3.4)."""
+    rows = [
+        summarise(
+            sanity["final_test_acc"],
+            part="3.2",
+            experiment="sanity",
+            setting="sparse_convnet",
+            metric="final_test_acc",
+            unit="%",
+            bounds=ACCURACY_RANGE,
+        )
+        | provenance(sanity, "part3_sanity/summary.csv"),
+        summarise(
+            baseline["final_test_acc"],
+            part="3.3",
+            experiment="pruning",
+            setting="baseline",
+            metric="final_test_acc",
+            unit="%",
+            bounds=ACCURACY_RANGE,
+        )
+        | provenance(baseline, "part1 baseline summary.csv"),
+    ]
+    for mode in sorted(pruned["mode"].unique()):
+        runs = pruned[pruned["mode"] == mode]
+        rows.append(
+            summarise(
+                runs["final_test_acc"],
+                part="3.3" if mode == "structured" else "3.4",
+                experiment="pruning",
+                setting=mode,
+                metric="final_test_acc",
+                unit="%",
+                bounds=ACCURACY_RANGE,
+            )
+            | provenance(runs, "part3_pruning/summary.csv")
+        )
+    return results_frame(rows)
