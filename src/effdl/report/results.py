@@ -258,7 +258,7 @@ def part3_results(pruned: pd.DataFrame, baseline: pd.DataFrame, sanity: pd.DataF
             unit="%",
             bounds=ACCURACY_RANGE,
         )
-        | provenance(baseline, "part1 baseline summary.csv"),
+        | provenance(baseline, "part1_schedulers/summary.csv"),
     ]
     for mode in sorted(pruned["mode"].unique()):
         runs = pruned[pruned["mode"] == mode]
