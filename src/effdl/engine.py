@@ -24,15 +24,13 @@ from effdl.autotune import plan_evaluation
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
-from effdl.plan.spec import TrainConfig, identity_settings
+from effdl.plan.spec import SINGLE_THREAD_MAX_BATCH, TrainConfig, identity_settings
 from effdl.progress import eta_seconds, timing_text
 
 # engine.compile: auto compiles runs of at least this many epochs (compiling costs tens of seconds once)
 COMPILE_MIN_EPOCHS = 10
 # ... and on a CPU only when the benchmark measured at least this training speed-up from compiling
 COMPILE_MIN_CPU_GAIN = 1.05
-# CPU training steps of batches up to this size run on one thread (step_threads)
-SINGLE_THREAD_MAX_BATCH = 4
 # the GPU slots this process holds (released when it exits); see effdl.devices
 _CLAIMS: list[DeviceClaim] = []
 

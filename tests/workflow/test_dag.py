@@ -160,6 +160,22 @@ def test_torch_rules_hold_a_gpu_token_unless_the_device_is_cpu(device, tokens):
     assert re.search(r"resources: .*\b" + tokens + r"\b", train_job), train_job
 
 
+def test_a_small_batch_run_asks_for_one_core_and_a_convnet_run_for_two():
+    """The MNIST MLP trains at batch 1, whose steps run on one thread (effdl.engine.step_threads): its job
+    takes one core, so a second job can use the other; a batch-128 ConvNet run takes both."""
+    targets = [
+        "results/runs/part2/mnist_mlp_seed43/summary.csv",
+        "results/runs/part1/sched_multistep_seed43/summary.csv",
+    ]
+    result = snakemake(*DRY, "--forceall", *targets, "--config", "device=cpu")
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = {}
+    for job in result.stdout.split("rule train_model:")[1:]:
+        body = job.split("\n\n", 1)[0]
+        jobs[re.search(r"run=(\w+)", body).group(1)] = int((re.search(r"threads: (\d+)", body) or [0, 1])[1])
+    assert jobs == {"mnist_mlp_seed43": 1, "sched_multistep_seed43": 2}, jobs
+
+
 def test_every_rule_before_the_appendix_writes_a_benchmark_file():
     """The paper's runtime table (effdl.report.provenance.rule_runtimes) lists exactly the rules that benchmark."""
     from effdl.report.provenance import UNTIMED_RULES

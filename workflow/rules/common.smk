@@ -54,7 +54,7 @@ from effdl.plan.preflight import (
     source_problem,
     tex_problems,
 )
-from effdl.plan.spec import check_spec
+from effdl.plan.spec import check_spec, training_threads
 from effdl.plan.submission import SubmissionError, check_ai_logs, zip_name
 from effdl.resources import folder_problem
 
@@ -459,6 +459,11 @@ def spec_of(wildcards):
             f"no training run '{key}' is registered. Known runs: {', '.join(sorted(RUNS)[:20])} ..."
         )
     return RUNS[key]
+
+
+def train_threads(wildcards):
+    """Cores a train_model job asks for: 2, or 1 for a small-batch run (its steps use one thread)."""
+    return training_threads(spec_of(wildcards)["train"], cores=2)
 
 
 def runtime_minutes(wildcards):

@@ -24,7 +24,7 @@ rule train_model:
     cache: CACHE_ASKED
     conda:
         "../envs/effdl.yaml"
-    threads: 2
+    threads: train_threads
     resources:
         gpu=GPU_PER_JOB,
         mem_mb=8000,

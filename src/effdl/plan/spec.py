@@ -18,6 +18,15 @@ SPEC_KEYS = {"part", "run", "dataset", "seed", "model", "train", "hooks", "label
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = tuple(SCHEDULER_ENTRIES)  # effdl.plan.registry.SCHEDULERS is their home
 PRECISIONS = ("auto", "fp32", "bf16")
+# CPU training steps of batches up to this size run on one thread (effdl.engine.step_threads), so such a run
+# asks the scheduler for one core (training_threads)
+SINGLE_THREAD_MAX_BATCH = 4
+
+
+def training_threads(train: dict, cores: int) -> int:
+    """Cores a training job of these settings uses: one for small batches (their steps run on one thread:
+    a second core would idle while another job could use it), else `cores`."""
+    return 1 if int(train.get("batch_size", TrainConfig.batch_size)) <= SINGLE_THREAD_MAX_BATCH else cores
 
 
 @dataclass(frozen=True)
