@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 
@@ -123,3 +124,21 @@ def test_embed_needs_exactly_one_pair_of_markers():
         embed("no markers here\n", "block\n")
     with pytest.raises(ShowcaseError, match="exactly one"):
         embed(f"{SHOWCASE_BEGIN}\n{SHOWCASE_END}\n{SHOWCASE_BEGIN}\n{SHOWCASE_END}\n", "block\n")
+
+
+def test_a_finished_run_with_benchmark_files_gets_its_wall_time_by_stage(finished_run, tmp_path, pdftoppm):
+    for rule, seconds, ended in (("train_model", 600.0, 2000.0), ("build_paper", 60.0, 2100.0)):
+        tsv = finished_run / "benchmarks" / rule / "job.tsv"
+        tsv.parent.mkdir(parents=True)
+        tsv.write_text(f"s\th:m:s\n{seconds}\t-\n")
+        os.utime(tsv, (ended, ended))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{SHOWCASE_BEGIN}\n{SHOWCASE_END}\n")
+    out = tmp_path / "docs" / "cpu-tier"
+    write_showcase(finished_run, out, readme)
+    stages = (out / "stages.md").read_text()
+    # jobs from t=1400 to t=2100: 700 s of wall time, 40 s of it between the two jobs
+    assert stages.startswith("Wall time 11.7 min from the first job's start to the last job's end (2 jobs, 11.0 min")
+    assert "| training (with each epoch's test) | 1 | 10.0 min | 10.0 min | 86 |" in stages
+    assert "| between jobs (DAG building, job start-up gaps) | 0 | 0.0 min | 0.7 min | 6 |" in stages
+    assert "Wall time 11.7 min" in readme.read_text() and "(docs/cpu-tier/stages.md)" in readme.read_text()

@@ -6,6 +6,7 @@
 reads `<results>/figs/<name>.pdf` and `<results>/metrics/claims.csv` (rule tex_claims), renders the PDFs with
 poppler's `pdftoppm` (installed with TeX by workflow/setup.sh), writes `claims.md` beside the PNGs and puts the
 same table into README.md between the SHOWCASE_BEGIN / SHOWCASE_END markers, so README and docs cannot drift.
+A finished run's `<results>/benchmarks` also gives `stages.md`: where its wall time went (effdl.report.stages).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 from effdl.io import atomic_write, write_text
 from effdl.report.claims import FAILS
+from effdl.report.stages import breakdown_markdown, job_intervals, minutes, stage_breakdown
 
 SHOWCASE_FIGURES = ("lr_sweep", "quantization", "pruning")  # Parts 1.1, 2 and 3: one figure per kind of result
 PNG_DPI = 60  # a 6.5-inch-wide figure -> ~390 px: legible on GitHub, a few tens of kB
@@ -79,6 +81,17 @@ def run_line(results: Path) -> str:
     )
 
 
+def stages_text(table) -> str:
+    """stages.md: a first line with the wall time (the README quotes it), then the breakdown table."""
+    total = table.set_index("stage").loc["total"]
+    return (
+        f"Wall time {minutes(total['wall seconds'])} from the first job's start to the last job's end "
+        f"({int(total['jobs'])} jobs, {minutes(total['job seconds'])} of job time).\n\n"
+        "Each second is split evenly among the jobs running in it (benchmark files: seconds, and the time the "
+        "job ended); per-epoch test evaluation is part of training.\n\n" + breakdown_markdown(table)
+    )
+
+
 def embed(readme: str, block: str) -> str:
     """`readme` with the text between the showcase markers replaced by `block`; the markers must be there."""
     if readme.count(SHOWCASE_BEGIN) != 1 or readme.count(SHOWCASE_END) != 1:
@@ -94,6 +107,10 @@ def showcase_block(results: Path, out: Path, readme: Path, figures, missing: lis
     rel = out.resolve().relative_to(readme.resolve().parent)
     images = " ".join(f"![{name}]({(rel / f'{name}.png').as_posix()})" for name in figures)
     claims = out / "claims.md"
+    stages = out / "stages.md"
+    if stages.exists() and not missing:
+        link = (rel / "stages.md").as_posix()
+        images += f"\n\n{stages.read_text().splitlines()[0]} By stage: [{link}]({link})."
     if missing:
         tail = (
             f"This run has not finished: {', '.join(missing)} are not built yet, so the claims table "
@@ -136,6 +153,12 @@ def write_showcase(
         written.append(out / "claims.md")
     else:
         (out / "claims.md").unlink(missing_ok=True)
+    benchmarks = results / "benchmarks"
+    if benchmarks.is_dir() and not missing:
+        write_text(stages_text(stage_breakdown(job_intervals(benchmarks))), out / "stages.md")
+        written.append(out / "stages.md")
+    else:
+        (out / "stages.md").unlink(missing_ok=True)
     if readme is not None:
         block = showcase_block(results, out, Path(readme), shown, [Path(m).name for m in missing])
         write_text(embed(Path(readme).read_text(), block), readme)
