@@ -52,3 +52,15 @@ def test_ptq_jobs_saved_counts_every_job_but_one():
     )
     assert ptq_jobs_saved(overhead, variants=27, checkpoints=3) == pytest.approx(26 * (3.5 + 3 * 0.25))
     assert ptq_jobs_saved(overhead, variants=1, checkpoints=3) == 0
+
+
+def test_small_batch_measurement_reads_real_digits_from_a_packed_data_set(tmp_path):
+    from effdl.bench.small_batch import WARM_STEPS, mnist_like
+
+    images = mnist_like(WARM_STEPS + 12, seed=3)
+    torch.save({"train": images, "test": mnist_like(5)}, tmp_path / "mnist.pt")
+    raw = measure_small_batch(steps=12, repeats=1, warmup=3, log=lambda _: None, data=tmp_path / "mnist.pt")
+    assert set(raw["data"]) == {str(tmp_path / "mnist.pt")} and len(raw) == 3
+    torch.save({"train": mnist_like(100)}, tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="has 100 training images; the bench needs"):
+        measure_small_batch(steps=12, repeats=1, data=tmp_path / "small.pt")

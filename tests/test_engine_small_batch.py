@@ -8,7 +8,7 @@ from torch import nn
 
 import effdl.data
 from effdl.data import DeviceDataset, iterate_batches, normalize
-from effdl.engine import SINGLE_THREAD_MAX_BATCH, TrainConfig, step_threads, train
+from effdl.engine import SINGLE_THREAD_MAX_BATCH, TrainConfig, flush_denormals, step_threads, train
 from effdl.models.convnet import MNISTNet
 
 MEAN, STD = (0.1307,), (0.3081,)
@@ -20,12 +20,24 @@ def mnist_like(n: int, seed: int = 0) -> DeviceDataset:
     return DeviceDataset(images, torch.randint(0, 10, (n,), generator=generator), "cpu")
 
 
-def plain_loop(train_set: DeviceDataset, cfg: TrainConfig) -> tuple[nn.Module, list[float], list[float]]:
+def digits_like(n: int, seed: int = 0) -> DeviceDataset:
+    """MNIST-shaped images that are zero outside a central block, as a digit's are: the first layer's gradient
+    on those pixels is exactly zero, so Adam's moments there decay into denormal numbers."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 6:22, 8:20] = torch.randint(0, 256, (n, 1, 16, 12), dtype=torch.uint8, generator=generator)
+    return DeviceDataset(images, torch.randint(0, 10, (n,), generator=generator), "cpu")
+
+
+def plain_loop(train_set: DeviceDataset, cfg: TrainConfig, optimizer_out: list | None = None):
     """The notebook's loop written out: Adam + StepLR, one sample after the other, nothing else; returns the
-    model, every iteration's loss and every epoch's training accuracy."""
+    model, every iteration's loss and every epoch's training accuracy (and appends its optimizer to
+    `optimizer_out`)."""
     torch.manual_seed(0)
     model = MNISTNet(hidden=16)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if optimizer_out is not None:
+        optimizer_out.append(optimizer)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=cfg.gamma)
     generator = torch.Generator().manual_seed(cfg.seed)
     mean, std = torch.tensor(MEAN), torch.tensor(STD)
@@ -121,3 +133,41 @@ def test_step_threads_only_narrows_small_cpu_batches():
     with pytest.raises(RuntimeError), step_threads(1, torch.device("cpu")):
         raise RuntimeError("a failing step")
     assert torch.get_num_threads() == 2
+
+
+def test_flushing_denormals_keeps_a_batch_one_runs_weights_bit_identical():
+    """The engine flushes denormals to zero at batch 1 (2.5x faster Adam steps); the plain loop does not. On
+    digit-like images the plain loop's Adam moments do reach denormal values, and the weights still agree
+    bit for bit: a moment below 1.2e-38 moves no weight."""
+    train_set, test_set = digits_like(1500), digits_like(20, seed=1)
+    cfg = TrainConfig(
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        scheduler="step",
+        epochs=1,
+        batch_size=1,
+        shuffle=False,
+        augment=False,
+        precision="fp32",
+        channels_last=False,
+        seed=5,
+    )
+    torch.manual_seed(0)
+    model = MNISTNet(hidden=16)
+    train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+    optimizers = []
+    reference, _, _ = plain_loop(train_set, cfg, optimizers)
+    moments = torch.cat([state["exp_avg"].flatten() for state in optimizers[0].state.values()])
+    assert ((moments != 0) & (moments.abs() < torch.finfo(torch.float32).tiny)).any(), "no denormal arose"
+    for (name, ours), theirs in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(ours, theirs), name
+
+
+def test_flush_denormals_acts_only_on_small_cpu_batches_and_only_inside():
+    denormal = torch.tensor([1e-39])
+    with flush_denormals(1, torch.device("cpu")):
+        assert (denormal * 1.0).item() == 0.0
+    assert (denormal * 1.0).item() != 0.0
+    with flush_denormals(SINGLE_THREAD_MAX_BATCH + 1, torch.device("cpu")):
+        assert (denormal * 1.0).item() != 0.0

@@ -90,6 +90,11 @@ def bench_parser(prog: str = "effdl bench") -> argparse.ArgumentParser:
         help="also time a batch-1 MNIST MLP step against the notebook's loop (effdl.bench.small_batch)",
     )
     parser.add_argument(
+        "--small-batch-data",
+        help="real MNIST for --small-batch: a packed data set from prepare_data, e.g. results/data/mnist.pt "
+        "(default: random images, whose dead units and so step costs differ from real digits')",
+    )
+    parser.add_argument(
         "--overhead",
         action="store_true",
         help="also time what a job costs before its first step: imports, data, model (effdl.bench.overhead)",

@@ -139,7 +139,8 @@ def run_extra_benches(args) -> int:
         from effdl.bench import small_batch
 
         threads = ["--threads", str(args.threads)] if args.threads else []
-        code = code or small_batch.main(["--out", args.out, *threads])
+        data = ["--data", args.small_batch_data] if getattr(args, "small_batch_data", None) else []
+        code = code or small_batch.main(["--out", args.out, *threads, *data])
     if args.overhead:
         from effdl.bench import overhead
 
