@@ -116,6 +116,9 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
     headline = pd.read_csv(tmp_path / "headline.csv")
     assert set(headline["pipeline"]) == {"classic", "engine"} and set(headline["phase"]) == {"train", "eval"}
     assert headline["of_ceiling"].between(0, float("inf"), inclusive="neither").all()
+    bound = pd.read_csv(tmp_path / "layer_bound.csv")
+    assert set(zip(bound["phase"], bound["precision"])) == {("train", "fp32"), ("eval", "fp32")}
+    assert (bound["bound_img_per_s"] > 0).all() and headline["of_layer_bound"].gt(0).all()
 
     machine = pd.read_csv(tmp_path / "machine.csv").iloc[0]
     assert machine["auto_precision"] == resolve_precision("auto", torch.device("cpu"))

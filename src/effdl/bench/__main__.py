@@ -118,7 +118,16 @@ def main(argv: list[str] | None = None, prog: str = "effdl bench") -> int:
     )
     tables = run_benchmark(data, settings, device, args.out, log=lambda m: print(m, flush=True))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        for name in ("machine", "throughput", "peak", "epochs", "accuracy", "accuracy_summary", "headline"):
+        for name in (
+            "machine",
+            "throughput",
+            "peak",
+            "layer_bound",
+            "epochs",
+            "accuracy",
+            "accuracy_summary",
+            "headline",
+        ):
             if name in tables:
                 frame = tables[name].T if name == "machine" else tables[name]
                 print(f"\n== {name} ==\n{frame.to_string()}")

@@ -111,10 +111,16 @@ def headline(throughput: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_text(table: pd.DataFrame) -> str:
-    """The headline as the bench prints it last: one line per phase, precision and pipeline."""
+    """The headline as the bench prints it last: one line per phase, precision and pipeline (with its share of
+    the ConvNet's layer bound when the table has one, effdl.bench.layer_bound)."""
+
+    def bound(row) -> str:
+        share = getattr(row, "of_layer_bound", float("nan"))
+        return "" if share != share else f"  {100 * share:3.0f} % of its layers' bound"
+
     return "\n".join(
         f"{row.phase:5s} {row.precision:4s} {row.label:50s} {row.img_per_s:8,.0f} img/s  "
         f"{100 * row.of_ceiling:3.0f} % of the {row.precision} ceiling ({row.ceiling_gflop_per_s:,.0f} GFLOP/s)  "
-        f"{row.x_classic:.2f}x classic"
+        f"{row.x_classic:.2f}x classic" + bound(row)
         for row in table.itertuples()
     )

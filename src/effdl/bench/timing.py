@@ -20,6 +20,7 @@ from torch import nn
 from effdl.autotune import plan_evaluation
 from effdl.bench.ceiling import add_arithmetic_context, headline, measure_peaks
 from effdl.bench.classic import classic_epoch_seconds, classic_loader, take_per_class
+from effdl.bench.layer_bound import add_layer_bound, layer_bound
 from effdl.bench.settings import (
     BENCH_PRECISIONS,
     CIFAR10_EPOCH_IMAGES,
@@ -399,7 +400,8 @@ def run_benchmark(
     out_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
-    """Measure everything; write machine, throughput, peak, headline, accuracy, accuracy_summary (+ epochs) CSVs."""
+    """Measure everything; write machine, throughput, peak, layer_bound, headline, accuracy, accuracy_summary
+    (+ epochs) CSVs."""
     settings = settings.for_data(data)
     device = torch.device(device)
     out_dir = Path(out_dir)
@@ -416,7 +418,9 @@ def run_benchmark(
     tables["peak"] = pd.concat([before, after]).sort_values("gflop_per_s").groupby("precision").tail(1)
     tables["peak"] = tables["peak"].sort_values("precision").reset_index(drop=True)
     tables["throughput"] = add_arithmetic_context(tables["throughput"], tables["peak"])
-    tables["headline"] = headline(tables["throughput"])
+    # the img/s the ConvNet's own convolutions allow (effdl.bench.layer_bound): the ceiling its layer shapes set
+    tables["layer_bound"] = layer_bound(device, precisions, batch=settings.batch_size, log=log)
+    tables["headline"] = add_layer_bound(headline(tables["throughput"]), tables["layer_bound"])
     if settings.epoch_timing:
         tables["epochs"] = measure_epoch_times(data, settings, device, log=log)
     if settings.acc_epochs > 0:
