@@ -3,7 +3,7 @@
 The ceiling probe (effdl.bench.ceiling) is a 256-channel convolution that fills a CPU's widest units (AMX tiles
 take 16 x 32 bf16 blocks); the ConvNet's first layers have 3-64 channels on 32 x 32 maps, which no library runs
 at that rate. This bound times each of the ConvNet's nine convolutions alone at the bench's batch, forward (to
-evaluate) or forward and backward (to train: the first layer computes no input gradient, as in training), in
+evaluate) or forward and the backward kernels (to train: the first layer computes no input gradient), in
 NCHW and channels_last, best of `repeats`; the batch over the sum of the nine best times is the most img/s
 the network's convolutions allow, before BatchNorm, ReLU, the optimizer step and data preparation.
 """
@@ -53,24 +53,20 @@ def time_layer(
     w0 = torch.randn(cout, cin, 3, 3, generator=generator).to(device=device, dtype=dtype)
     best = float("inf")
     for layout in (torch.contiguous_format, torch.channels_last):
-        x = x0.contiguous(memory_format=layout).requires_grad_(phase == "train" and input_grad)
-        w = w0.contiguous(memory_format=layout).requires_grad_(phase == "train")
-        grad_out = None
+        x, w = x0.contiguous(memory_format=layout), w0.contiguous(memory_format=layout)
+        grad_out = torch.ones_like(nn.functional.conv2d(x, w, stride=stride, padding=1))
         for index in range(repeats + 1):
             synchronize(device)
             tick = time.perf_counter()
-            if phase == "train":
-                out = nn.functional.conv2d(x, w, stride=stride, padding=1)
-                if grad_out is None:
-                    grad_out = torch.ones_like(out)
-                out.backward(grad_out)
-            else:
-                with torch.no_grad():
-                    nn.functional.conv2d(x, w, stride=stride, padding=1)
+            out = nn.functional.conv2d(x, w, stride=stride, padding=1)
+            if phase == "train":  # the library's backward kernels themselves, without autograd's bookkeeping
+                torch.ops.aten.convolution_backward(
+                    grad_out, x, w, None, [stride] * 2, [1, 1], [1, 1], False, [0, 0], 1, [input_grad, True, False]
+                )
             synchronize(device)
             if index:  # the first call warms up (allocations, kernel selection)
                 best = min(best, time.perf_counter() - tick)
-            x.grad = w.grad = None
+            del out
     return best
 
 
