@@ -1,8 +1,8 @@
 """What the ConvNet's own layer shapes allow: its convolutions timed one at a time, each at its best layout.
 
 The ceiling probe (effdl.bench.ceiling) is a 256-channel convolution that fills a CPU's widest units (AMX tiles
-take 16 x 32 bf16 blocks); the ConvNet's first layers have 3-64 channels on 32 x 32 maps, which no library runs
-at that rate. This bound times each of the ConvNet's nine convolutions alone at the bench's batch, forward (to
+take 16 x 32 bf16 blocks); the ConvNet's layers, 3-256 channels on 32 x 32 down to 8 x 8 maps, do not all fill
+them. This bound times each of the ConvNet's nine convolutions alone at the bench's batch, forward (to
 evaluate) or forward and the backward kernels (to train: the first layer computes no input gradient), in
 NCHW and channels_last, best of `repeats`; the batch over the sum of the nine best times is the most img/s
 the network's convolutions allow, before BatchNorm, ReLU, the optimizer step and data preparation.
