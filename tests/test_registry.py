@@ -276,3 +276,23 @@ def test_a_configured_one_cycle_scheduler_is_plotted_tabulated_and_named(config)
     multistep = f"MultiStep divides the rate by {factor:.3g} {words.epochs_phrase(drops)}"
     # the sentence the paper had before it was generated
     assert two["PoneSchedulersHow"] == f"{multistep}, cosine annealing decays it smoothly to zero"
+
+
+def test_the_scheduler_answer_keeps_its_word_limit_with_one_seed(config):
+    """With one seed the comparison prints both accuracies and no verdict; 1.2.3 still fits its 50 words."""
+    from paper_checks import ANSWER, count_words, expand
+
+    from effdl.report.part1 import part1_macros
+
+    schedules = config["schedules"]
+    sweep, sweep_epochs, sweep_iters, sched, sched_epochs, sched_iters = part1_frames(
+        schedules["lr_sweep"]["lrs"], schedules["schedulers"]["names"], [43]
+    )
+    macros = part1_macros(
+        sweep, sched, sweep_epochs, sched_epochs, sweep_iters=sweep_iters, sched_iters=sched_iters, window=3
+    )
+    assert "(one seed: untested)" in macros["PoneSchedCompare"]
+    (question, limit, body), *_ = [
+        a for a in ANSWER.findall((REPO / "paper/sections/part1.tex").read_text()) if a[0] == "1.2.3"
+    ]
+    assert count_words(expand(body, macros)) <= int(limit)

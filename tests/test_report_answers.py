@@ -107,6 +107,10 @@ def test_scheduler_comparison_and_slow_run_marks():
         }
     )
     assert answers.scheduler_comparison(summary) == "MultiStep ends higher than cosine annealing"
+    one_seed = summary[summary["seed"] == 1]
+    assert answers.scheduler_comparison(one_seed) == (
+        "MultiStep ends at 90.0\\% and cosine annealing at 80.0\\% (one seed: untested)"
+    )
     times = answers.run_times(summary)
     assert "10.0*" in times and "machine noise" in times and "cosine annealing" in times
     # the one formatter's mean ± 95% t-interval, as Part 1's table prints the same times
