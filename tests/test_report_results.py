@@ -157,3 +157,29 @@ def test_part3_results_hold_the_final_accuracies_the_macros_print():
     for values, setting in ((baseline["final_test_acc"], "baseline"), (sanity["final_test_acc"], "sparse_convnet")):
         assert results.format_result(results.lookup(three, setting=setting)) == stats.mean_ci(values)
     assert "[" in results.format_result(results.lookup(three, setting="baseline"))
+
+
+def test_part4_results_hold_each_models_accuracies_and_epoch_time_and_the_table_prints_them():
+    from test_finetune import fake_results
+
+    from effdl.report.part4 import finetune_macros, finetune_table
+    from effdl.report.part4_lora_ranks import lora_rank_rows
+
+    summary, epochs = fake_results()
+    ranks = summary[summary["variant"] == "net_freeze_lora"].assign(lora_r=2, run=lambda f: f["run"] + "_r2")
+    ranks_epochs = epochs[epochs["variant"] == "net_freeze_lora"].assign(lora_r=2, run=lambda f: f["run"] + "_r2")
+    ranks = ranks.assign(final_test_acc=ranks["final_test_acc"] - 5)
+    four = results.part4_results(summary, epochs, ranks, ranks_epochs)
+    assert set(four["metric"]) == {"pre_finetune_acc", "final_test_acc", "epoch_time_s"}
+    assert len(four) == 3 * (summary["variant"].nunique() + 1) and set(four["n"]) == {2}
+    final = results.lookup(four, experiment="finetune", setting="net_freeze_lora", metric="final_test_acc")
+    assert final["mean"] == pytest.approx(70.5) and final["source"] == "part4_finetune/summary.csv"
+    control = results.lookup(four, experiment="lora_ranks", setting="net_freeze_lora r=2", metric="final_test_acc")
+    assert control["mean"] == pytest.approx(65.5) and control["source"] == "part4_lora_ranks/summary.csv"
+    seconds = results.lookup(four, experiment="finetune", setting="pt_net", metric="epoch_time_s")
+    assert seconds["mean"] == pytest.approx(4.0)  # epoch 0 (evaluation only) is not an epoch of training
+    table = finetune_table(summary, epochs, four)
+    assert table.loc[2, "acc. after (\\%)"] == results.format_result(final)
+    assert lora_rank_rows(ranks, four).loc[0, "acc. after (\\%)"] == results.format_result(control)
+    macros = finetune_macros(summary, epochs, 10, 10, 10, four)
+    assert macros["PfourAccNetFreezeLora"] == results.format_result(final)

@@ -143,6 +143,12 @@ rule tex_part4:
     output:
         macros="results/tex/part4.tex",
         table="results/tex/part4_table.tex",
+        # Part 4's tidy results (effdl.report.results): the accuracies and epoch times the table and macros print
+        results=report(
+            "results/metrics/results_finetune.csv",
+            caption="../report/results.rst",
+            category="Metrics",
+        ),
     log:
         "results/logs/tex_part4.log",
     benchmark:

@@ -2,9 +2,11 @@
 
 import pandas as pd
 
+from effdl.io import write_csv
 from effdl.report.csvs import read_csv
 from effdl.report.part4 import finetune_macros, finetune_table
 from effdl.report.part4_lora_ranks import lora_rank_rows, lora_rank_sentence
+from effdl.report.results import part4_results
 from effdl.report.texgen import df_to_latex, write_macros
 from effdl.runlog import open_log
 
@@ -21,14 +23,17 @@ def main(
     lora_alpha: float,
     out_macros: str,
     out_table: str,
+    out_results: str,
 ) -> None:
     summary, epochs = read_csv(summary_csv), read_csv(epochs_csv)
     # the rank control's runs (beyond the problem set), when configured: [summary.csv, epochs.csv]
     ranks, ranks_epochs = (read_csv(p) for p in ranks_csvs) if ranks_csvs else (pd.DataFrame(), pd.DataFrame())
-    macros = finetune_macros(summary, epochs, num_classes, lora_r, lora_alpha)
+    results = part4_results(summary, epochs, ranks, ranks_epochs)
+    write_csv(results, out_results)
+    macros = finetune_macros(summary, epochs, num_classes, lora_r, lora_alpha, results)
     macros["PfourLoraRanksSentence"] = lora_rank_sentence(summary, ranks, num_classes, lora_r)
     write_macros(macros, out_macros, "Part 4")
-    table = pd.concat([finetune_table(summary, epochs), lora_rank_rows(ranks, ranks_epochs)], ignore_index=True)
+    table = pd.concat([finetune_table(summary, epochs, results), lora_rank_rows(ranks, results)], ignore_index=True)
     df_to_latex(
         table,
         out_table,
@@ -41,7 +46,7 @@ def main(
         "\\rebuild{results/tex/part4_table.tex}{results/metrics/part4_finetune/summary.csv, epochs.csv}",
         label="tab:part4",
     )
-    log(f"wrote {out_macros} and {out_table}")
+    log(f"wrote {out_macros}, {out_table} and {out_results}")
 
 
 main(
@@ -53,4 +58,5 @@ main(
     snakemake.params.lora_alpha,
     snakemake.output.macros,
     snakemake.output.table,
+    snakemake.output.results,
 )

@@ -10,8 +10,9 @@ from effdl.plan.finetune import RANDOM_INIT_LABEL, VARIANTS
 from effdl.report import answers, words
 from effdl.report.names import source_kind
 from effdl.report.plotting import ci_lineplot, set_style
+from effdl.report.results import format_result, lookup, part4_results
 from effdl.report.stats import ranked_best, relation
-from effdl.report.summaries import compare_settings, mean_pm, over_seeds
+from effdl.report.summaries import compare_settings, over_seeds
 from effdl.report.texgen import escape, fmt, macro_name
 
 RESNET18_FEATURES = 512  # inputs of ResNet-18's classifier
@@ -87,35 +88,46 @@ def _epoch_time(epochs: pd.DataFrame) -> pd.Series:
     return epochs[epochs["epoch"] >= 1].groupby("variant")["epoch_time_s"].mean()
 
 
-def _pre_finetune_acc(epochs: pd.DataFrame) -> pd.DataFrame:
-    return over_seeds(epochs[epochs["epoch"] == 0], ["variant"], "test_acc").set_index("variant")
+def model_row(label: str, run: pd.Series, results: pd.DataFrame, experiment: str, setting: str) -> dict:
+    """A Part 4 table row: parameters of `run` (total, trainable), and from the tidy `results` (part4_results)
+    the mean epoch time and the accuracy before and after fine-tuning of `setting`."""
+    total, trainable = int(run["params_total"]), int(run["params_trainable"])
+
+    def result(metric: str) -> pd.Series:
+        return lookup(results, experiment=experiment, setting=setting, metric=metric)
+
+    return {
+        "model": label,
+        "total params": fmt(total),
+        "trainable params": f"{fmt(trainable)} ({100 * trainable / total:.1f}\\%)",
+        "s / epoch": fmt(float(result("epoch_time_s")["mean"]), 1),
+        "acc. before (\\%)": format_result(result("pre_finetune_acc")),
+        "acc. after (\\%)": format_result(result("final_test_acc")),
+    }
 
 
-def finetune_table(summary: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """One row per model: parameters (total, trainable), time per epoch, accuracy before and after."""
-    final = over_seeds(summary, ["variant"], "final_test_acc").set_index("variant")
-    pre, seconds = _pre_finetune_acc(epochs), _epoch_time(epochs)
+def finetune_table(summary: pd.DataFrame, epochs: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model: parameters (total, trainable), time per epoch, accuracy before and after (the last
+    three from Part 4's tidy `results`, computed here when not given)."""
+    results = part4_results(summary, epochs) if results is None else results
     rows = []
-    for variant in [v for v in VARIANTS if v in final.index]:
+    for variant in [v for v in VARIANTS if v in set(summary["variant"])]:
         run = summary[summary["variant"] == variant].iloc[0]
-        total, trainable = int(run["params_total"]), int(run["params_trainable"])
-        rows.append(
-            {
-                "model": f"\\texttt{{{escape(variant)}}}",
-                "total params": fmt(total),
-                "trainable params": f"{fmt(trainable)} ({100 * trainable / total:.1f}\\%)",
-                "s / epoch": fmt(float(seconds[variant]), 1),
-                "acc. before (\\%)": mean_pm(pre.loc[variant, "mean"], pre.loc[variant, "ci"]),
-                "acc. after (\\%)": mean_pm(final.loc[variant, "mean"], final.loc[variant, "ci"]),
-            }
-        )
+        rows.append(model_row(f"\\texttt{{{escape(variant)}}}", run, results, "finetune", variant))
     return pd.DataFrame(rows)
 
 
 def finetune_macros(
-    summary: pd.DataFrame, epochs: pd.DataFrame, num_classes: int, lora_r: int, lora_alpha: float
+    summary: pd.DataFrame,
+    epochs: pd.DataFrame,
+    num_classes: int,
+    lora_r: int,
+    lora_alpha: float,
+    results: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """Macros named \\Pfour... for every number and comparison the Part 4 text quotes."""
+    """Macros named \\Pfour... for every number and comparison the Part 4 text quotes; accuracies printed from
+    Part 4's tidy `results` (effdl.report.results.part4_results, computed here when not given)."""
+    results = part4_results(summary, epochs) if results is None else results
     m: dict[str, str] = {}
     weights = weights_label(summary)
     m["PfourWeights"] = escape(weights)
@@ -165,12 +177,14 @@ def finetune_macros(
     m["PfourImagenetHeadPlain"], m["PfourImagenetHeadLora"] = fmt(imagenet_head["plain"]), fmt(imagenet_head["lora"])
 
     final = over_seeds(summary, ["variant"], "final_test_acc").set_index("variant")
-    pre, seconds = _pre_finetune_acc(epochs), _epoch_time(epochs)
+    seconds = _epoch_time(epochs)
     for variant in final.index:
         run = summary[summary["variant"] == variant].iloc[0]
-        m[macro_name("Pfour", "acc", variant)] = mean_pm(final.loc[variant, "mean"], final.loc[variant, "ci"])
+        row = lookup(results, experiment="finetune", setting=variant, metric="final_test_acc")
+        m[macro_name("Pfour", "acc", variant)] = format_result(row)
         if variant == "pt_net":  # the text quotes the pretrained network's accuracy before fine-tuning
-            m[macro_name("Pfour", "pre acc", variant)] = fmt(float(pre.loc[variant, "mean"]), 2)
+            pre = lookup(results, experiment="finetune", setting=variant, metric="pre_finetune_acc")
+            m[macro_name("Pfour", "pre acc", variant)] = fmt(float(pre["mean"]), 2)
         if variant == "net_freeze":  # and what freezing leaves trainable; the table has the other counts
             m[macro_name("Pfour", "trainable", variant)] = fmt(int(run["params_trainable"]))
             m[macro_name("Pfour", "trainable share", variant)] = (

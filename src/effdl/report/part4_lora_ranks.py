@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from effdl.report import stats
-from effdl.report.summaries import mean_pm, over_seeds
+from effdl.report.part4 import model_row
 from effdl.report.texgen import fmt
 
 RESNET18_FEATURES = 512  # inputs of ResNet-18's classifier (as effdl.report.part4)
@@ -18,27 +18,15 @@ def rank_label(rank: int) -> str:
     return f"control: $r={int(rank)}$"
 
 
-def lora_rank_rows(ranks: pd.DataFrame, ranks_epochs: pd.DataFrame) -> pd.DataFrame:
-    """Rows in effdl.report.part4.finetune_table's columns for the rank-control runs (one per rank, lowest first)."""
+def lora_rank_rows(ranks: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Rows in effdl.report.part4.finetune_table's columns for the rank-control runs (one per rank, lowest first),
+    their numbers from Part 4's tidy `results` (effdl.report.results.part4_results with the rank runs)."""
     if ranks.empty:
         return pd.DataFrame()
-    final = over_seeds(ranks, ["lora_r"], "final_test_acc").set_index("lora_r")
-    pre = over_seeds(ranks_epochs[ranks_epochs["epoch"] == 0], ["lora_r"], "test_acc").set_index("lora_r")
-    seconds = ranks_epochs[ranks_epochs["epoch"] >= 1].groupby("lora_r")["epoch_time_s"].mean()
     rows = []
-    for rank in sorted(final.index):
+    for rank in sorted(ranks["lora_r"].unique()):
         run = ranks[ranks["lora_r"] == rank].iloc[0]
-        total, trainable = int(run["params_total"]), int(run["params_trainable"])
-        rows.append(
-            {
-                "model": rank_label(rank),
-                "total params": fmt(total),
-                "trainable params": f"{fmt(trainable)} ({100 * trainable / total:.1f}\\%)",
-                "s / epoch": fmt(float(seconds[rank]), 1),
-                "acc. before (\\%)": mean_pm(pre.loc[rank, "mean"], pre.loc[rank, "ci"]),
-                "acc. after (\\%)": mean_pm(final.loc[rank, "mean"], final.loc[rank, "ci"]),
-            }
-        )
+        rows.append(model_row(rank_label(rank), run, results, "lora_ranks", f"net_freeze_lora r={int(rank)}"))
     return pd.DataFrame(rows)
 
 

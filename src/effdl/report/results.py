@@ -172,6 +172,38 @@ def part1_results(sweep: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
     return results_frame(rows)
 
 
+# ---- Part 4 (finetune): ResNet-18 fine-tuning, and the LoRA rank control
+
+
+def part4_results(
+    summary: pd.DataFrame,
+    epochs: pd.DataFrame,
+    ranks: pd.DataFrame | None = None,
+    ranks_epochs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Part 4's tidy results per model (setting: its variant name, or 'net_freeze_lora r=1' for the rank control):
+    test accuracy before fine-tuning and after it (%), and the mean time of an epoch per run (s), over seeds."""
+    rows = []
+    runs_of = [("finetune", summary, epochs, "variant", "part4_finetune")]
+    if ranks is not None and not ranks.empty:
+        runs_of.append(("lora_ranks", ranks, ranks_epochs, "lora_r", "part4_lora_ranks"))
+    for experiment, runs, run_epochs, by, folder in runs_of:
+        for key, group in runs.groupby(by, sort=True):
+            setting = str(key) if by == "variant" else f"net_freeze_lora r={int(key)}"
+            labels = {"part": "4", "experiment": experiment, "setting": setting}
+            origin = provenance(group, f"{folder}/summary.csv")
+            of_runs = run_epochs[run_epochs["run"].isin(group["run"])]
+            before = of_runs[of_runs["epoch"] == 0]["test_acc"]
+            seconds = of_runs[of_runs["epoch"] >= 1].groupby("run")["epoch_time_s"].mean()
+            rows += [
+                summarise(before, metric="pre_finetune_acc", unit="%", bounds=ACCURACY_RANGE, **labels) | origin,
+                summarise(group["final_test_acc"], metric="final_test_acc", unit="%", bounds=ACCURACY_RANGE, **labels)
+                | origin,
+                summarise(seconds, metric="epoch_time_s", unit="s", bounds=TIME_RANGE, **labels) | origin,
+            ]
+    return results_frame(rows)
+
+
 # ---- Part 5 (transformer): the toy reversal task
 
 
