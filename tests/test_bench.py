@@ -278,3 +278,19 @@ def test_headline_takes_each_precisions_fastest_pipeline_with_its_ceiling_share_
         500 * convnet_flop_per_image("eval") / 1e9 / 100
     )
     assert "4.10x classic" in headline_text(table.reset_index())
+
+
+def test_the_fold_variant_evaluates_the_same_network_with_batchnorm_folded():
+    from effdl.bench.timing import fold_batchnorm
+
+    assert Pipeline.engine("bf16+cl+fold").label == "engine bf16 + channels_last + BN folded (eval)"
+    torch.manual_seed(0)
+    model = build_model("convnet").to(memory_format=torch.channels_last)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 1.5)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert next(folded.parameters()).is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model.eval()(x), atol=1e-4, rtol=1e-4)

@@ -25,7 +25,9 @@ CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16
 BENCH_PRECISIONS = ("fp32", "bf16")
 
 
-ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused")  # suffixes of an engine variant name: "bf16+cl+compile"
+# suffixes of an engine variant name: "bf16+cl+compile"; "fold" evaluates with each BatchNorm folded into its
+# convolution (torch.fx's conv-bn fusion, evaluation only: the bench's, not yet the engine's)
+ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused", "fold")
 # the SGD step's implementation per option (the engine's SGD_IMPLS; torch's own default on a CPU is the loop)
 OPTIMIZER_IMPLS = {name: kwargs for name, kwargs in SGD_IMPLS.items() if name}
 
@@ -40,19 +42,27 @@ class Pipeline:
     num_workers: int = 0
     compile: bool = False
     optimizer_impl: str = ""  # "" (torch's default), "foreach" or "fused": the SGD step's implementation
+    fold_bn: bool = False  # evaluate with BatchNorm folded into the convolutions (training is unchanged)
 
     @classmethod
     def engine(cls, variant: str) -> Pipeline:
-        """Parse an engine variant name: a precision plus optional '+cl' (channels_last), '+compile' and one of
-        '+foreach' / '+fused' (the SGD step's implementation)."""
+        """Parse an engine variant name: a precision plus optional '+cl' (channels_last), '+compile', one of
+        '+foreach' / '+fused' (the SGD step's implementation) and '+fold' (BatchNorm folded for evaluation)."""
         precision, *options = variant.split("+")
         impls = [o for o in options if o in OPTIMIZER_IMPLS]
         if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS) or len(impls) > 1:
             raise ValueError(
                 f"unknown engine variant '{variant}'. Fix: write a precision {BENCH_PRECISIONS} "
-                f"optionally followed by '+cl', '+compile' and one of '+foreach' / '+fused', e.g. 'bf16+cl'"
+                f"optionally followed by '+cl', '+compile', one of '+foreach' / '+fused' and '+fold', e.g. 'bf16+cl'"
             )
-        return cls("engine", precision, "cl" in options, compile="compile" in options, optimizer_impl="".join(impls))
+        return cls(
+            "engine",
+            precision,
+            "cl" in options,
+            compile="compile" in options,
+            optimizer_impl="".join(impls),
+            fold_bn="fold" in options,
+        )
 
     @property
     def label(self) -> str:
@@ -63,6 +73,7 @@ class Pipeline:
             + (["channels_last"] if self.channels_last else [])
             + (["compile"] if self.compile else [])
             + ([f"{self.optimizer_impl} SGD"] if self.optimizer_impl else [])
+            + (["BN folded (eval)"] if self.fold_bn else [])
         )
         return "engine " + " + ".join(extras)
 

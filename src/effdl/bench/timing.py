@@ -117,6 +117,18 @@ def time_training(pipeline: Pipeline, train_split: dict, settings: BenchSettings
     return {"images": images, "seconds": seconds}
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An evaluation copy of `model` with each BatchNorm folded into the convolution before it (torch.fx's
+    conv-bn fusion: the running statistics and affine parameters become the convolution's weight and bias),
+    in the model's memory format."""
+    from torch.fx.experimental.optimization import fuse
+
+    weight = next(model.parameters())
+    channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
+    folded = fuse(model.eval())
+    return folded.to(memory_format=torch.channels_last) if channels_last else folded
+
+
 def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSettings, device: torch.device) -> dict:
     """Images per second of one evaluation pass after a one-batch warm-up (classic worker start-up excluded)."""
     model = fresh_model(pipeline, device).eval()
@@ -143,6 +155,8 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
                 "for the classic evaluation timing (the first batch is the warm-up)"
             )
         return {"images": images, "seconds": seconds}
+    if pipeline.fold_bn:
+        model = fold_batchnorm(model)
     dataset = DeviceDataset(test_split["images"], test_split["labels"], device)
     kwargs = dict(
         mean=settings.mean,
@@ -225,6 +239,7 @@ def summarise_throughput(raw: pd.DataFrame, settings: BenchSettings) -> pd.DataF
                     "num_workers": pipeline.num_workers,
                     "compile": pipeline.compile,
                     "optimizer_impl": pipeline.optimizer_impl,
+                    "fold_bn": pipeline.fold_bn,
                     "batch_size": _batch_used(runs, settings, phase, pipeline),
                     "channels_last_used": _layout_used(runs, pipeline),
                     "images_per_round": int(runs["images"].iloc[0]),
