@@ -86,6 +86,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "num_workers",
         "compile",
         "optimizer_impl",
+        "fold_bn",
         "batch_size",
         "channels_last_used",
         "images_per_round",
