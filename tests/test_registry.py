@@ -156,10 +156,10 @@ def test_a_bit_width_added_in_the_config_reaches_table_figure_and_text(config):
         OTHER_WIDTHS_WORDS,
         part2_macros,
         part2_table,
-        quantization_figure,
         summarize_ptq,
         tex_words,
     )
+    from effdl.report.part2_figure import quantization_figure
 
     quant = merged(config, BITS_OVERLAY)["quant"]
     rows = ptq_rows(quant["bits"], quant["mnist"]["granularities"], quant["stochastic"]["bits"])

@@ -1,7 +1,7 @@
 """Snakemake adapter for rule plot_quantization: accuracy vs bit width per network, from the PTQ CSVs only."""
 
 from effdl.report.csvs import read_csv
-from effdl.report.part2 import quantization_figure
+from effdl.report.part2_figure import quantization_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
 
