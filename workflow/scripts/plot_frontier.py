@@ -3,7 +3,8 @@
 import pandas as pd
 
 from effdl.report.csvs import read_csv
-from effdl.report.frontier import as_table, frontier_figure
+from effdl.report.frontier import as_table
+from effdl.report.frontier_figure import frontier_figure
 from effdl.report.plotting import write_figure
 from effdl.runlog import open_log
 
