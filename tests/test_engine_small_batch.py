@@ -21,8 +21,8 @@ def mnist_like(n: int, seed: int = 0) -> DeviceDataset:
 
 
 def digits_like(n: int, seed: int = 0) -> DeviceDataset:
-    """MNIST-shaped images that are zero outside a central block, as a digit's are: the first layer's gradient
-    on those pixels is exactly zero, so Adam's moments there decay into denormal numbers."""
+    """MNIST-shaped images, zero outside a central block as a digit is, with random labels: training on them
+    leaves hidden units off for long stretches, whose Adam moments decay into denormal numbers."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
     images[:, :, 6:22, 8:20] = torch.randint(0, 256, (n, 1, 16, 12), dtype=torch.uint8, generator=generator)
@@ -136,9 +136,9 @@ def test_step_threads_only_narrows_small_cpu_batches():
 
 
 def test_flushing_denormals_keeps_a_batch_one_runs_weights_bit_identical():
-    """The engine flushes denormals to zero at batch 1 (2.5x faster Adam steps); the plain loop does not. On
-    digit-like images the plain loop's Adam moments do reach denormal values, and the weights still agree
-    bit for bit: a moment below 1.2e-38 moves no weight."""
+    """The engine flushes denormals to zero at batch 1 (faster Adam steps); the plain loop does not. On these
+    images and random labels most hidden units die, the plain loop's Adam moments do reach denormal values,
+    and the weights still agree bit for bit: a moment below 1.2e-38 moves no weight."""
     train_set, test_set = digits_like(1500), digits_like(20, seed=1)
     cfg = TrainConfig(
         optimizer="adam",
