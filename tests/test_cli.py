@@ -105,7 +105,8 @@ def test_showcase_writes_only_where_told_and_names_what_it_replaces(finished_run
     assert cli.main(["showcase", str(finished_run), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "replaces" not in said and f"wrote {out / 'claims.md'}" in said
-    assert sorted(p.name for p in out.iterdir()) == ["claims.md", "lr_sweep.png", "pruning.png", "quantization.png"]
+    figures = ["frontier.png", "lr_sweep.png", "pruning.png", "quantization.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["claims.md", *figures]
     assert cli.main(["showcase", str(finished_run), "--out", str(out)]) == 0
     assert f"replaces {out / 'lr_sweep.png'}" in capsys.readouterr().out
 

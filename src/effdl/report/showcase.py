@@ -24,7 +24,8 @@ from effdl.io import atomic_write, write_text
 from effdl.report.claims import FAILS
 from effdl.report.stages import breakdown_markdown, job_intervals, minutes, stage_breakdown
 
-SHOWCASE_FIGURES = ("lr_sweep", "quantization", "pruning")  # Parts 1.1, 2 and 3: one figure per kind of result
+# Parts 1.1, 2 and 3 (one figure per kind of result) and the efficiency frontier that sets them side by side
+SHOWCASE_FIGURES = ("lr_sweep", "quantization", "pruning", "frontier")
 PNG_DPI = 60  # a 6.5-inch-wide figure -> ~390 px: legible on GitHub, a few tens of kB
 SHOWCASE_BEGIN = "<!-- showcase: begin (effdl showcase; do not edit by hand) -->"
 SHOWCASE_END = "<!-- showcase: end -->"
