@@ -295,3 +295,22 @@ def test_the_fold_variant_evaluates_the_same_network_with_batchnorm_folded():
     x = torch.randn(8, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(folded(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_a_fold_variant_heads_only_the_evaluation_it_changes():
+    """Folding BatchNorm acts on evaluation; a fold variant's training row times the same step as its twin's and
+    must not be the headline's training pipeline however the noise falls."""
+    throughput = pd.DataFrame(
+        {
+            "phase": ["train", "train", "eval", "eval"],
+            "pipeline": ["engine"] * 4,
+            "label": ["bf16+cl", "bf16+cl+fold"] * 2,
+            "precision": ["bf16"] * 4,
+            "fold_bn": [False, True, False, True],
+            "img_per_s": [1000.0, 1001.0, 5000.0, 6000.0],
+            "speedup_vs_classic": [3.0, 3.0, 5.0, 6.0],
+        }
+    )
+    peaks = pd.DataFrame({"precision": ["bf16"], "gflop_per_s": [1000.0]})
+    table = headline(add_arithmetic_context(throughput, peaks)).set_index("phase")
+    assert table.loc["train", "label"] == "bf16+cl" and table.loc["eval", "label"] == "bf16+cl+fold"

@@ -138,7 +138,9 @@ def test_a_finished_run_with_benchmark_files_gets_its_wall_time_by_stage(finishe
     write_showcase(finished_run, out, readme)
     stages = (out / "stages.md").read_text()
     # jobs from t=1400 to t=2100: 700 s of wall time, 40 s of it between the two jobs
-    assert stages.startswith("Wall time 11.7 min from the first job's start to the last job's end (2 jobs, 11.0 min")
+    assert stages.startswith(
+        "Wall time 11.7 min from the first job's start to the last timed job's end (2 timed jobs, 11.0 min"
+    )
     assert "| training (with each epoch's test) | 1 | 10.0 min | 10.0 min | 86 |" in stages
     assert "| between jobs (DAG building, job start-up gaps) | 0 | 0.0 min | 0.7 min | 6 |" in stages
     assert "Wall time 11.7 min" in readme.read_text() and "(docs/cpu-tier/stages.md)" in readme.read_text()

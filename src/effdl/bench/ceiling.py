@@ -89,6 +89,8 @@ def headline(throughput: pd.DataFrame) -> pd.DataFrame:
     median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
+        if phase == "train" and "fold_bn" in group:  # folding acts on evaluation: its training rows are duplicates
+            group = group[~group["fold_bn"].astype(bool)]
         for kind in ("classic", "engine"):
             of_kind = group[group["pipeline"] == kind]
             if of_kind.empty:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from effdl.io import atomic_write, write_text
 from effdl.report.claims import FAILS
+from effdl.report.provenance import UNTIMED_RULES
 from effdl.report.stages import breakdown_markdown, job_intervals, minutes, stage_breakdown
 
 # Parts 1.1, 2 and 3 (one figure per kind of result) and the efficiency frontier that sets them side by side
@@ -85,11 +86,14 @@ def run_line(results: Path) -> str:
 def stages_text(table) -> str:
     """stages.md: a first line with the wall time (the README quotes it), then the breakdown table."""
     total = table.set_index("stage").loc["total"]
+    untimed = ", ".join(UNTIMED_RULES)
     return (
-        f"Wall time {minutes(total['wall seconds'])} from the first job's start to the last job's end "
-        f"({int(total['jobs'])} jobs, {minutes(total['job seconds'])} of job time).\n\n"
+        f"Wall time {minutes(total['wall seconds'])} from the first job's start to the last timed job's end "
+        f"({int(total['jobs'])} timed jobs, {minutes(total['job seconds'])} of job time).\n\n"
         "Each second is split evenly among the jobs running in it (benchmark files: seconds, and the time the "
-        "job ended); per-epoch test evaluation is part of training.\n\n" + breakdown_markdown(table)
+        "job ended); per-epoch test evaluation is part of training. Rules that write no benchmark file (the "
+        f"paper cannot tabulate its own build) are not in it: {untimed}; Snakemake's log says when they ended."
+        "\n\n" + breakdown_markdown(table)
     )
 
 
