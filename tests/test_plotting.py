@@ -127,7 +127,11 @@ def test_few_seeds_draw_each_seed_and_the_mean_without_a_band():
     ci_lineplot(ax, _curves(3), "epoch", "test_acc", "setting")
     assert not ax.collections  # no filled band
     assert len(ax.lines) >= 2 * 3 + 2  # three thin seed lines and a mean per setting
-    assert any("n = 3 seeds" in t.get_text() for t in ax.texts)  # and the figure says n
+    # the figure says n once, in its footer, not inside the panel (where it collided with legends)
+    from effdl.report.plotting import seed_notes
+
+    ci_lineplot(fig.add_subplot(2, 1, 2), _curves(3), "epoch", "test_acc", "setting")
+    assert seed_notes(fig) == "n = 3 seeds: thin lines each seed, thick the mean" and not ax.texts
     plt.close(fig)
 
 
@@ -144,3 +148,17 @@ def test_a_band_over_many_seeds_stays_inside_the_metrics_range():
         ys = [v[1] for path in band.get_paths() for v in path.vertices]
         assert max(ys) <= 100.0 + 1e-9
     plt.close(fig)
+
+
+def test_the_seed_note_goes_into_the_saved_figures_footer_once(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from effdl.report.plotting import ci_lineplot, save_figure, set_style
+
+    set_style()
+    fig, axes = plt.subplots(1, 2)
+    for ax in axes:
+        ci_lineplot(ax, _curves(3), "epoch", "test_acc", "setting")
+    save_figure(fig, tmp_path / "f.png", "data: synthetic")
+    footer = fig.texts[-1].get_text()
+    assert footer == "data: synthetic | n = 3 seeds: thin lines each seed, thick the mean"

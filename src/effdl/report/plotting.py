@@ -178,6 +178,7 @@ def save_figure(fig: plt.Figure, path: str | Path, caption: str | None = None, p
     `print_width` is the fraction of \\linewidth the paper shows the figure at, so that every text, the footer
     included, prints at MIN_PRINTED_PT or more.
     """
+    caption = " | ".join(part for part in (caption, seed_notes(fig)) if part)
     if caption:
         fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=footer_size(fig, print_width), wrap=True)
     enforce_min_font(fig, print_width)
@@ -236,8 +237,17 @@ def ci_lineplot(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, hue: str, **kwar
 
 
 def say_n(ax: plt.Axes, text: str) -> None:
-    """The number of seeds behind a panel's curves, small in its lower right corner."""
-    ax.annotate(text, (0.99, 0.01), xycoords="axes fraction", ha="right", va="bottom", fontsize=7, color="0.35")
+    """The number of seeds behind a panel's curves, said once per figure in its provenance footer (save_figure):
+    inside a panel the note collided with legends and, enlarged to the printed minimum, ran into the next
+    panel. The notes wait on the figure as `effdl_seed_notes` (each different one once, in order)."""
+    notes = ax.figure.__dict__.setdefault("effdl_seed_notes", [])
+    if text not in notes:
+        notes.append(text)
+
+
+def seed_notes(fig: plt.Figure) -> str:
+    """The figure's say_n notes as one footer field ('' when none)."""
+    return "; ".join(getattr(fig, "effdl_seed_notes", []))
 
 
 def relabel_legend(ax: plt.Axes, **kwargs) -> None:
