@@ -87,16 +87,29 @@ def claims_longtable(claims: pd.DataFrame) -> str:
     )
 
 
+def verdict_tally(counts: pd.Series, total: int) -> str:
+    """'Of 14 expectations, 9 hold, 1 does not, 1 is inconclusive and 3 are not testable at this scale'."""
+
+    def say(n: int, one: str, many: str) -> str:
+        return f"{n} {one if n == 1 else many}"
+
+    parts = [
+        say(int(counts.get(HOLDS, 0)), "holds", "hold"),
+        say(int(counts.get(FAILS, 0)), "does not", "do not"),
+        say(int(counts.get(INCONCLUSIVE, 0)), "is inconclusive", "are inconclusive"),
+        say(int(counts.get(UNTESTABLE, 0)), "is not testable at this scale", "are not testable at this scale"),
+    ]
+    expectations = "expectation" if total == 1 else "expectations"
+    return f"Of {total} {expectations}, {', '.join(parts[:-1])} and {parts[-1]}"
+
+
 def claims_macros(claims: pd.DataFrame, margin: float = EQUIVALENCE_MARGIN) -> dict[str, str]:
-    """Counts per verdict, and of our own hypotheses, for the section's text (\\ClaimsTotal, \\ClaimsHold, ...)."""
+    """Counts per verdict, and of our own hypotheses, for the section's text (\\ClaimsTotal, \\ClaimsTally, ...)."""
     counts = claims["verdict"].value_counts()
     provenance = claims["provenance"].value_counts()
     return {
         "ClaimsTotal": str(len(claims)),
-        "ClaimsHold": str(int(counts.get(HOLDS, 0))),
-        "ClaimsFail": str(int(counts.get(FAILS, 0))),
-        "ClaimsInconclusive": str(int(counts.get(INCONCLUSIVE, 0))),
-        "ClaimsUntestable": str(int(counts.get(UNTESTABLE, 0))),
+        "ClaimsTally": verdict_tally(counts, len(claims)),
         "ClaimsTests": str(int((claims["kind"] == TEST).sum())),
         "ClaimsCounts": str(int((claims["kind"] == COUNT).sum())),
         "ClaimsHypotheses": str(int(provenance.get(HYPOTHESIS, 0))),
