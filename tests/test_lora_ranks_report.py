@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from effdl.report.part4_lora_ranks import lora_rank_rows, lora_rank_sentence
+from effdl.report.results import part4_results
 
 
 def rank_runs():
@@ -12,8 +13,10 @@ def rank_runs():
     for rank, accs in ((1, [40.0, 41.0, 42.0]), (4, [49.0, 50.5, 51.0])):
         for seed, acc in zip((1, 2, 3), accs):
             trainable = 100 + rank * 522
+            run = f"net_freeze_lora_r{rank}_seed{seed}"
             rows.append(
                 {
+                    "run": run,
                     "lora_r": rank,
                     "seed": seed,
                     "final_test_acc": acc,
@@ -22,15 +25,17 @@ def rank_runs():
                 }
             )
             epochs += [
-                {"lora_r": rank, "seed": seed, "epoch": 0, "test_acc": 10.0, "epoch_time_s": 0.0},
-                {"lora_r": rank, "seed": seed, "epoch": 1, "test_acc": acc, "epoch_time_s": 2.0 + rank},
+                {"run": run, "lora_r": rank, "seed": seed, "epoch": 0, "test_acc": 10.0, "epoch_time_s": 0.0},
+                {"run": run, "lora_r": rank, "seed": seed, "epoch": 1, "test_acc": acc, "epoch_time_s": 2.0 + rank},
             ]
     return pd.DataFrame(rows), pd.DataFrame(epochs)
 
 
 def test_rank_rows_are_labelled_controls_in_rank_order():
     ranks, epochs = rank_runs()
-    table = lora_rank_rows(ranks, epochs)
+    empty = pd.DataFrame(columns=["variant", "run", "seed", "final_test_acc"])
+    results = part4_results(empty, pd.DataFrame(columns=["run", "epoch", "test_acc", "epoch_time_s"]), ranks, epochs)
+    table = lora_rank_rows(ranks, results)
     assert list(table["model"]) == ["control: $r=1$", "control: $r=4$"]
     assert table.iloc[0]["acc. after (\\%)"].startswith("41.00") and table.iloc[1]["s / epoch"] == "6.0"
     assert lora_rank_rows(pd.DataFrame(), pd.DataFrame()).empty
