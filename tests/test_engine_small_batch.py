@@ -29,6 +29,24 @@ def digits_like(n: int, seed: int = 0) -> DeviceDataset:
     return DeviceDataset(images, torch.randint(0, 10, (n,), generator=generator), "cpu")
 
 
+def mlp_recipe(**settings) -> TrainConfig:
+    """The MNIST MLP's recipe (quant.smk: Adam, StepLR(1, 0.1), no augmentation) in fp32 (`auto` would pick bf16
+    on some CPUs), seed 5; `settings` add epochs, batch size and shuffling."""
+    return TrainConfig(
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        scheduler="step",
+        step_size=1,
+        gamma=0.1,
+        augment=False,
+        precision="fp32",
+        channels_last=False,
+        seed=5,
+        **settings,
+    )
+
+
 def plain_loop(train_set: DeviceDataset, cfg: TrainConfig, optimizer_out: list | None = None):
     """The notebook's loop written out: Adam + StepLR, one sample after the other, nothing else; returns the
     model, every iteration's loss and every epoch's training accuracy (and appends its optimizer to
@@ -67,21 +85,7 @@ def test_a_small_batch_run_equals_the_plain_loop_bit_for_bit(batch_size, shuffle
     engine prepares the images in chunks, keeps the metrics until the epoch ends and steps on one thread (the
     plain loop uses the process's threads). 100 images do not divide by 3: the last batch is short."""
     train_set, test_set = mnist_like(100), mnist_like(20, seed=1)
-    cfg = TrainConfig(
-        optimizer="adam",
-        lr=1e-3,
-        weight_decay=0.0,
-        scheduler="step",
-        step_size=1,
-        gamma=0.1,
-        epochs=2,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        augment=False,
-        precision="fp32",  # the MLP's recipe (quant.smk): `auto` would pick bf16 on some CPUs
-        channels_last=False,
-        seed=5,
-    )
+    cfg = mlp_recipe(epochs=2, batch_size=batch_size, shuffle=shuffle)
     torch.set_num_threads(2)  # the train_model rule's threads: the engine's step must not depend on them
     torch.manual_seed(0)
     model = MNISTNet(hidden=16)
@@ -140,19 +144,7 @@ def test_flushing_denormals_keeps_a_batch_one_runs_weights_bit_identical():
     images and random labels most hidden units die, the plain loop's Adam moments do reach denormal values,
     and the weights still agree bit for bit: a moment below 1.2e-38 moves no weight."""
     train_set, test_set = digits_like(1500), digits_like(20, seed=1)
-    cfg = TrainConfig(
-        optimizer="adam",
-        lr=1e-3,
-        weight_decay=0.0,
-        scheduler="step",
-        epochs=1,
-        batch_size=1,
-        shuffle=False,
-        augment=False,
-        precision="fp32",
-        channels_last=False,
-        seed=5,
-    )
+    cfg = mlp_recipe(epochs=1, batch_size=1, shuffle=False)
     torch.manual_seed(0)
     model = MNISTNet(hidden=16)
     train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
