@@ -24,7 +24,10 @@ import effdl
 from effdl.plan.registry import PRUNE_MODES
 
 SRC = str(Path(effdl.__file__).resolve().parents[1])
-RUNS = {"slow": 12, "quick": 2}
+# the slow run's epochs take ~0.1 s on an idle 2-core machine, and each status poll starts a Python process:
+# enough epochs that a poll sees it running (12 were over between two polls on a fast, idle machine)
+RUNS = {"slow": 60, "quick": 2}
+SLOW = RUNS["slow"]
 STATUS_RULES = "\n".join(
     f"""
 register_runs(
@@ -92,23 +95,23 @@ def test_status_follows_a_running_dag_to_the_end(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     log = (workdir / "snakemake.out").read_text()
     assert proc.returncode == 0, log[-3000:]
-    # the start-up plan: both runs, 14 epochs, no throughput measured in this fresh copy yet
-    assert re.search(r"mnist_mlp\s+2 runs \(0 done\)\s+14 epochs", log), log[:2000]
-    assert seen_running is not None, "status never showed the 12-epoch run running"
+    # the start-up plan: both runs, their epochs, no throughput measured in this fresh copy yet
+    assert re.search(rf"mnist_mlp\s+2 runs \(0 done\)\s+{sum(RUNS.values())} epochs", log), log[:2000]
+    assert seen_running is not None, f"status never showed the {SLOW}-epoch run running"
     row, text = seen_running
     assert 2 <= row["epoch"] < RUNS["slow"] and row["epochs"] == RUNS["slow"]
     assert row["eta_s"] is not None and row["eta_s"] > 0 and row["test_acc"] is not None
     assert row["device"] == "cpu"
-    assert re.search(r"status/slow\s+running\s+\d+/12\s+[\d.]+%\s+\S+\s+cpu", text), text
+    assert re.search(rf"status/slow\s+running\s+\d+/{SLOW}\s+[\d.]+%\s+\S+\s+cpu", text), text
     final = states(workdir)
     assert {k: v["state"] for k, v in final.items()} == {"status/slow": "done", "status/quick": "done"}
-    assert final["status/slow"]["epoch"] == 12
+    assert final["status/slow"]["epoch"] == SLOW
     done = status(workdir)
     assert done.returncode == 0 and "2 runs: 2 done, 0 running, 0 pending, 0 failed" in done.stdout
     # every epoch line of the job log carries elapsed time and ETA
     job_log = (workdir / "results/logs/train_model/status/slow.log").read_text()
     epoch_lines = [line for line in job_log.splitlines() if "] epoch " in line]
-    assert len(epoch_lines) == 12 and all(re.search(r"elapsed \S+, ETA \S+$", line) for line in epoch_lines)
+    assert len(epoch_lines) == SLOW and all(re.search(r"elapsed \S+, ETA \S+$", line) for line in epoch_lines)
     # a second start knows this machine's throughput now (the finished runs) and says the work is done
     again = subprocess.run(smk_args("-n", *TARGETS), cwd=workdir, capture_output=True, text=True, timeout=120)
     assert "every training run is done" in again.stderr, again.stderr[-2000:]
