@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
 
 from effdl.plan.quant_variants import quantize_rule
 from effdl.report.stages import BETWEEN_JOBS, STAGES, breakdown_markdown, job_intervals, stage_breakdown, stage_of
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def workflow_rules() -> set[str]:

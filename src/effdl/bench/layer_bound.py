@@ -81,7 +81,7 @@ def layer_bound(
 ) -> pd.DataFrame:
     """One row per precision and phase: the img/s the ConvNet's nine convolutions allow at `batch`
     (`bound_img_per_s`), the sum of their best times, and the slowest layer with its share of that sum."""
-    rows = []
+    rows, shapes = [], layer_shapes()
     for precision in precisions:
         for phase in phases:
             times = [
@@ -97,11 +97,11 @@ def layer_bound(
                     repeats=repeats,
                     input_grad=index > 0,
                 )
-                for index, (cin, cout, stride, size) in enumerate(layer_shapes())
+                for index, (cin, cout, stride, size) in enumerate(shapes)
             ]
             total = sum(times)
             slowest = max(range(len(times)), key=times.__getitem__)
-            cin, cout, _, size = layer_shapes()[slowest]
+            cin, cout, _, size = shapes[slowest]
             rows.append(
                 {
                     "precision": precision,

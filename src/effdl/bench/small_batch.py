@@ -52,8 +52,10 @@ def packed_mnist(path: str | Path, n: int) -> dict:
 def warmed_start(warm: dict, *, hidden: int = 128, lr: float = 1e-3) -> tuple[dict, dict]:
     """(model state, Adam state) after one plain batch-1 step on each image of `warm`, from seed-0 weights:
     every timed loop of the bench starts from this same state."""
+    from effdl.data import normalize
+
     model, optimizer = _mlp_and_adam(hidden, lr, None)
-    x_all = (warm["images"].float() / 255 - MNIST_MEAN[0]) / MNIST_STD[0]
+    x_all = normalize(warm["images"], torch.tensor(MNIST_MEAN), torch.tensor(MNIST_STD))
     for x, y in zip(x_all.split(1), warm["labels"].split(1)):
         loss = nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()

@@ -83,11 +83,6 @@ def finetune_figure(epochs: pd.DataFrame):
     return fig
 
 
-def _epoch_time(epochs: pd.DataFrame) -> pd.Series:
-    """Mean wall time of one training epoch (its training and test pass) per variant."""
-    return epochs[epochs["epoch"] >= 1].groupby("variant")["epoch_time_s"].mean()
-
-
 def model_row(label: str, run: pd.Series, results: pd.DataFrame, experiment: str, setting: str) -> dict:
     """A Part 4 table row: parameters of `run` (total, trainable), and from the tidy `results` (part4_results)
     the mean epoch time and the accuracy before and after fine-tuning of `setting`."""
@@ -177,7 +172,8 @@ def finetune_macros(
     m["PfourImagenetHeadPlain"], m["PfourImagenetHeadLora"] = fmt(imagenet_head["plain"]), fmt(imagenet_head["lora"])
 
     final = over_seeds(summary, ["variant"], "final_test_acc").set_index("variant")
-    seconds = _epoch_time(epochs)
+    times = results[(results["experiment"] == "finetune") & (results["metric"] == "epoch_time_s")]
+    seconds = times.set_index("setting")["mean"]  # mean wall time of an epoch (training and test pass) per model
     for variant in final.index:
         run = summary[summary["variant"] == variant].iloc[0]
         row = lookup(results, experiment="finetune", setting=variant, metric="final_test_acc")

@@ -10,6 +10,7 @@ from effdl.plan.config import config_hash
 from effdl.provenance import git_commit
 from effdl.report.answers import precision_text
 from effdl.report.environment import cpu_model, package_versions, scrub_paths
+from effdl.report.stages import job_intervals
 from effdl.report.stats import ALPHA, CONFIDENCE, SEEDS_SHOWN_MAX
 from effdl.report.texgen import escape, fmt
 from effdl.report.words import CHANCE_MARGIN, FLAT_POINTS, SPIKE_FACTOR
@@ -137,15 +138,9 @@ UNTIMED_RULES = (
 
 def rule_runtimes(benchmarks_dir: str | Path) -> pd.DataFrame:
     """Wall time per rule from Snakemake benchmark files (results/benchmarks/<rule>/...tsv), plain-text cells."""
-    rows = []
-    for tsv in sorted(Path(benchmarks_dir).rglob("*.tsv")):
-        parts = tsv.relative_to(benchmarks_dir).parts
-        rule = parts[0] if len(parts) > 1 else tsv.stem
-        seconds = pd.read_csv(tsv, sep="\t")["s"].iloc[-1]
-        rows.append({"rule": rule, "s": float(seconds)})
-    if not rows:
+    frame = job_intervals(benchmarks_dir)
+    if frame.empty:
         return pd.DataFrame(columns=["rule", "jobs", "total (s)", "max (s)"])
-    frame = pd.DataFrame(rows)
     table = frame.groupby("rule")["s"].agg(["count", "sum", "max"]).reset_index()
     table.columns = ["rule", "jobs", "total (s)", "max (s)"]
     total = pd.DataFrame(
