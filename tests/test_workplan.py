@@ -198,3 +198,40 @@ def test_cpu_compile_gain_comes_from_the_bench(tmp_path):
     )
     assert workplan.compile_gain(bench, "fp32", True) == pytest.approx(1.13)
     assert workplan.compile_gain(bench, "fp32", False) is None and workplan.compile_gain(bench, "bf16", True) is None
+
+
+def test_compile_gain_sets_the_fastest_compiled_variant_against_the_fastest_uncompiled_one(tmp_path):
+    (tmp_path / "throughput.csv").write_text(
+        "device,phase,pipeline,precision,channels_last,compile,optimizer_impl,fold_bn,img_per_s\n"
+        "cpu,train,engine,bf16,True,False,,False,100.0\n"
+        "cpu,train,engine,bf16,True,False,foreach,False,120.0\n"
+        "cpu,train,engine,bf16,True,False,,True,500.0\n"  # BN folded: acts on evaluation, a repeated training row
+        "cpu,train,engine,bf16,True,True,,False,150.0\n"
+        "cpu,train,engine,bf16,True,True,foreach,False,140.0\n"
+    )
+    assert workplan.compile_gain(tmp_path, "bf16", True) == pytest.approx(150.0 / 120.0)
+    assert workplan.sgd_impl_rates(tmp_path, "bf16", True, compiled=True) == {"": 150.0, "foreach": 140.0}
+    assert workplan.sgd_impl_rates(tmp_path, "bf16", True) == {"": 100.0, "foreach": 120.0}
+
+
+def test_a_cpu_run_takes_the_sgd_step_measured_fastest_in_its_own_compile_state(tmp_path):
+    """Compiling fuses the SGD step into the graph, so the step measured fastest uncompiled need not be the compiled
+    run's: a 10-epoch run (compiled on the measured gain) gets the compiled rows, a 5-epoch run the uncompiled."""
+    import torch
+
+    from effdl.train_job import measured_choices
+
+    (tmp_path / "throughput.csv").write_text(
+        "device,phase,pipeline,precision,channels_last,compile,optimizer_impl,img_per_s\n"
+        "cpu,train,engine,fp32,True,False,,100.0\ncpu,train,engine,fp32,True,False,foreach,120.0\n"
+        "cpu,train,engine,fp32,True,True,,150.0\ncpu,train,engine,fp32,True,True,fused,140.0\n"
+    )
+    train = {"precision": "fp32", "channels_last": True, "compile": "auto", "epochs": 10}
+    gain, rates = measured_choices(tmp_path, train, torch.device("cpu"))
+    assert gain == pytest.approx(1.25) and rates == {"": 150.0, "fused": 140.0}
+    assert measured_choices(tmp_path, {**train, "epochs": 5}, torch.device("cpu"))[1] == {"": 100.0, "foreach": 120.0}
+    assert measured_choices(tmp_path, {**train, "compile": False}, torch.device("cpu"))[1] == {
+        "": 100.0,
+        "foreach": 120.0,
+    }
+    assert measured_choices(tmp_path / "unmeasured", train, torch.device("cpu")) == (None, None)

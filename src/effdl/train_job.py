@@ -21,9 +21,9 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from effdl.engine import resolve_device, resolve_precision
+from effdl.engine import resolve_compile, resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
 from effdl.plan import lastgood
 from effdl.plan.checksums import write_sums
@@ -33,6 +33,9 @@ from effdl.provenance import device_name
 from effdl.runlock import RunLock, stop_with_parent
 from effdl.runlog import announce_device, check_device, write_benchmark
 from effdl.runs import run_training, write_run_outputs
+
+if TYPE_CHECKING:
+    import torch
 
 # the outputs of rule train_model that its checksums.json covers
 CHECKSUMMED = ("iters", "epochs", "summary", "model", "benchmark")
@@ -89,6 +92,19 @@ def train_job(job: TrainJob) -> None:
         lastgood.save(list(outputs), spec, run_dir / ".last-good")
 
 
+def measured_choices(bench_dir: str | Path, train: dict, device: torch.device) -> tuple[float | None, dict | None]:
+    """(cpu_compile_gain, sgd_rates) for effdl.engine.train from the bench's CSVs in `bench_dir`: the measured gain
+    of compiling, and the SGD step rates measured in the compile state the run will have (compiling changes which
+    step is fastest); (None, None) off a CPU or without measurements."""
+    if device.type != "cpu":
+        return None, None
+    precision = resolve_precision(train.get("precision", "auto"), device)
+    channels_last = train.get("channels_last", False)
+    gain = compile_gain(bench_dir, precision, channels_last)
+    compiled = resolve_compile(train.get("compile", False), device, train["epochs"], gain)
+    return gain, sgd_impl_rates(bench_dir, precision, channels_last, compiled=compiled)
+
+
 def _train_run(job: TrainJob) -> None:
     spec, resume_state, outputs, config, log = job.spec, job.resume_state, job.outputs, job.config, job.log
     sidecar = progress_path(resume_state)
@@ -110,11 +126,7 @@ def _train_run(job: TrainJob) -> None:
             last.update(record)
             write_progress(sidecar, **{**record, **ident, "device": label})
 
-        gain = sgd_rates = None
-        if device.type == "cpu":
-            precision = resolve_precision(spec["train"].get("precision", "auto"), device)
-            gain = compile_gain(job.bench_dir, precision, spec["train"].get("channels_last", False))
-            sgd_rates = sgd_impl_rates(job.bench_dir, precision, spec["train"].get("channels_last", False))
+        gain, sgd_rates = measured_choices(job.bench_dir, spec["train"], device)
         model, result, meta = run_training(
             spec,
             job.data_path,

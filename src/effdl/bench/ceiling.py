@@ -83,14 +83,23 @@ def add_arithmetic_context(throughput: pd.DataFrame, peaks: pd.DataFrame) -> pd.
     return out
 
 
+def _flag(rows: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column of throughput rows (False where the column is absent, as in older CSVs)."""
+    if column not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows[column].astype(str).str.lower().eq("true")
+
+
 def headline(throughput: pd.DataFrame) -> pd.DataFrame:
-    """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline with
+    """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline that the
+    study's engine runs (not the BatchNorm-folding experiment; evaluation without compiling) with
     `of_ceiling` (achieved GFLOP/s / the same precision's convolution ceiling) beside `x_classic` (the per-round
     median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
-        if phase == "train" and "fold_bn" in group:  # folding acts on evaluation: its training rows are duplicates
-            group = group[~group["fold_bn"].astype(bool)]
+        group = group[~_flag(group, "fold_bn")]  # the study's engine never folds: an experiment, in throughput.csv
+        if phase == "eval":  # evaluation runs uncompiled: a compiled variant's evaluation row repeats its twin's
+            group = group[~_flag(group, "compile")]
         for kind in ("classic", "engine"):
             of_kind = group[group["pipeline"] == kind]
             if of_kind.empty:

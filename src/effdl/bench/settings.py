@@ -90,7 +90,8 @@ class BenchSettings:
     # the engine's evaluation batch: 'auto' (the engine's default: batch and layout measured, effdl.autotune) or an
     # integer; the classic test loader keeps `batch_size` as the seed
     eval_batch_size: int | str = "auto"
-    engine: tuple[str, ...] = ("fp32", "fp32+cl", "bf16", "bf16+cl")  # see Pipeline.engine
+    # see Pipeline.engine; the compiled variants give `engine.compile: auto` its measured gain (effdl.plan.work)
+    engine: tuple[str, ...] = ("fp32", "fp32+cl", "fp32+cl+compile", "bf16", "bf16+cl", "bf16+cl+compile")
     workers: tuple[int, ...] = (0, SEED_NUM_WORKERS)
     epoch_timing: bool = False
     # The accuracy check: a small batch so a few epochs on a few hundred images take enough SGD steps to
