@@ -199,7 +199,7 @@ def test_ptq_evaluations_run_in_fp32_arithmetic_whatever_the_engine_precision(tm
 
 
 def test_the_sgd_step_is_the_one_measured_fastest_and_torchs_default_without_a_measurement(tmp_path):
-    from effdl.engine import fastest_sgd_impl
+    from effdl.optim import fastest_sgd_impl
     from effdl.plan.work import sgd_impl_rates
 
     assert fastest_sgd_impl({"": 100.0, "foreach": 110.0, "fused": 105.0}) == "foreach"

@@ -26,7 +26,8 @@ from effdl.bench import (
 )
 from effdl.bench.__main__ import parse_args, settings_from_args
 from effdl.data import DataError, DeviceDataset, iterate_batches
-from effdl.engine import cpu_has_native_bf16, resolve_precision, training_step
+from effdl.engine import training_step
+from effdl.execution import cpu_has_native_bf16, resolve_precision
 from effdl.io import save_checkpoint
 from effdl.models import build_model
 

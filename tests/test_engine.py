@@ -10,11 +10,13 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
-from effdl.engine import TrainConfig, lr_schedule, moving_average, resolve_precision, train
+from effdl.engine import TrainConfig, moving_average, train
+from effdl.execution import resolve_precision
 from effdl.io import CheckpointError
 from effdl.measure import count_parameters
 from effdl.models import build_model
 from effdl.models.convnet import ConvNet, MNISTNet
+from effdl.optim import lr_schedule
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 

@@ -13,18 +13,10 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset
-from effdl.engine import (
-    TrainConfig,
-    autocast,
-    evaluate,
-    lr_schedule,
-    make_optimizer,
-    moving_average,
-    resolve_device,
-    resolve_precision,
-    train,
-)
+from effdl.engine import TrainConfig, evaluate, moving_average, train
+from effdl.execution import autocast, resolve_device, resolve_precision
 from effdl.io import load_checkpoint
+from effdl.optim import lr_schedule, make_optimizer
 
 # ---------------------------------------------------------------------------------------------
 # evaluate: a data set whose first pixel is the label, and models whose logits are chosen by hand

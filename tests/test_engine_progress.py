@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from effdl import engine
+from effdl import execution
 from effdl.data import DeviceDataset
-from effdl.engine import TrainConfig, resolve_compile, train
+from effdl.engine import TrainConfig, train
+from effdl.execution import resolve_compile
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+) .* \| [\d.]+s \| elapsed (\S+), ETA (\S+)$")
@@ -87,10 +88,10 @@ def test_without_a_gpu_auto_stays_on_the_cpu_and_cuda_is_a_clear_error(monkeypat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert engine.resolve_device("auto", jobs_per_device=2).type == "cpu"
-    assert engine.device_claim() is None
+    assert execution.resolve_device("auto", jobs_per_device=2).type == "cpu"
+    assert execution.device_claim() is None
     with pytest.raises(ValueError, match="no GPU is visible"):
-        engine.resolve_device("cuda", jobs_per_device=1)
+        execution.resolve_device("cuda", jobs_per_device=1)
 
 
 def test_resolve_device_claims_a_gpu_slot_for_the_process(tmp_path, monkeypatch):
@@ -101,17 +102,17 @@ def test_resolve_device_claims_a_gpu_slot_for_the_process(tmp_path, monkeypatch)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(engine, "_CLAIMS", [])
+    monkeypatch.setattr(execution, "_CLAIMS", [])
     messages = []
-    device = engine.resolve_device("auto", jobs_per_device=1, lock_dir=tmp_path, log=messages.append)
-    assert device == torch.device("cuda:0") and engine.device_claim().index == 0
+    device = execution.resolve_device("auto", jobs_per_device=1, lock_dir=tmp_path, log=messages.append)
+    assert device == torch.device("cuda:0") and execution.device_claim().index == 0
     assert "claimed GPU slot cuda:0" in messages[0]
-    assert engine.resolve_device("cuda", jobs_per_device=1, lock_dir=tmp_path) == device  # one claim per process
+    assert execution.resolve_device("cuda", jobs_per_device=1, lock_dir=tmp_path) == device  # one claim per process
     other_job = devices.try_claim(devices.visible_device_ids(2), 1, tmp_path)
     assert other_job.index == 1 and devices.try_claim(devices.visible_device_ids(2), 1, tmp_path) is None
     other_job.release()
-    assert engine.resolve_device("cuda:1", jobs_per_device=1, lock_dir=tmp_path) == torch.device("cuda:1")
-    engine.device_claim().release()
+    assert execution.resolve_device("cuda:1", jobs_per_device=1, lock_dir=tmp_path) == torch.device("cuda:1")
+    execution.device_claim().release()
 
 
 def test_provenance_names_the_gpu_index_and_model(monkeypatch):

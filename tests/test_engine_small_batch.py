@@ -8,8 +8,10 @@ from torch import nn
 
 import effdl.data
 from effdl.data import DeviceDataset, iterate_batches, normalize
-from effdl.engine import SINGLE_THREAD_MAX_BATCH, TrainConfig, flush_denormals, step_threads, train
+from effdl.engine import TrainConfig, train
+from effdl.execution import flush_denormals, step_threads
 from effdl.models.convnet import MNISTNet
+from effdl.plan.spec import SINGLE_THREAD_MAX_BATCH
 
 MEAN, STD = (0.1307,), (0.3081,)
 

@@ -8,7 +8,6 @@ per epoch. Metrics accumulate on the device; the host synchronises once per epoc
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -22,17 +21,11 @@ from torch import nn
 
 from effdl.autotune import plan_evaluation
 from effdl.data import DeviceDataset, iterate_batches
-from effdl.devices import DEFAULT_LOCK_DIR, DeviceClaim, claim_device
+from effdl.execution import autocast, flush_denormals, resolve_compile, resolve_precision, step_threads
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
-from effdl.plan.spec import SINGLE_THREAD_MAX_BATCH, TrainConfig, identity_settings
+from effdl.optim import fastest_sgd_impl, make_optimizer, make_scheduler
+from effdl.plan.spec import TrainConfig, identity_settings
 from effdl.progress import eta_seconds, timing_text
-
-# engine.compile: auto compiles runs of at least this many epochs (compiling costs tens of seconds once)
-COMPILE_MIN_EPOCHS = 10
-# ... and on a CPU only when the benchmark measured at least this training speed-up from compiling
-COMPILE_MIN_CPU_GAIN = 1.05
-# the GPU slots this process holds (released when it exits); see effdl.devices
-_CLAIMS: list[DeviceClaim] = []
 
 
 @dataclass(frozen=True)
@@ -64,76 +57,6 @@ class TrainResult:
     compiled: bool = False
 
 
-def resolve_device(
-    name: str = "auto",
-    *,
-    jobs_per_device: int | None = None,
-    lock_dir: str | Path = DEFAULT_LOCK_DIR,
-    log: Callable[[str], None] | None = None,
-) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; otherwise the named device.
-
-    With `jobs_per_device` (a workflow job), 'auto' and 'cuda' claim one free (GPU, slot) among the visible
-    GPUs for the rest of this process's life (effdl.devices), so concurrent jobs spread over all GPUs with at
-    most `jobs_per_device` on each; 'cuda:N' is taken as given (no claim).
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cuda" or jobs_per_device is None:
-        return torch.device(name)
-    if _CLAIMS:
-        return torch.device(_CLAIMS[0].torch_name)
-    claim = claim_device(torch.cuda.device_count(), jobs_per_device, lock_dir, log=log)
-    _CLAIMS.append(claim)
-    torch.cuda.set_device(claim.index)
-    if log is not None:
-        log(f"claimed GPU slot {claim.describe()} ({claim.path})")
-    return torch.device(claim.torch_name)
-
-
-def device_claim() -> DeviceClaim | None:
-    """The GPU slot this process claimed through resolve_device, if any."""
-    return _CLAIMS[0] if _CLAIMS else None
-
-
-def resolve_compile(setting: bool | str, device: torch.device, epochs: int, cpu_gain: float | None = None) -> bool:
-    """'auto' -> compile on CUDA for runs of >= COMPILE_MIN_EPOCHS epochs; on a CPU only when the benchmark's
-    measured training speed-up from compiling (`cpu_gain`, None = not measured) is at least COMPILE_MIN_CPU_GAIN."""
-    if setting != "auto":
-        return bool(setting)
-    if epochs < COMPILE_MIN_EPOCHS:
-        return False
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and cpu_gain is not None and cpu_gain >= COMPILE_MIN_CPU_GAIN
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 arithmetic in hardware: AMX tiles (Xeon) or AVX-512 BF16 (Zen 4, Cooper Lake)."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> bf16 on CUDA and on CPUs with native bf16 (AMX or AVX-512 BF16), else fp32.
-
-    Without native bf16, oneDNN emulates it and a step is ~10x slower than fp32 (measured on an AVX2-only EPYC);
-    with AVX-512 BF16 (a 2-core Zen 4) bf16 + channels_last trains the ConvNet 1.7x faster than fp32 + channels_last.
-    """
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16"
-    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
-
-
-def autocast(precision: str, device: torch.device):
-    """The autocast context for a resolved precision (a no-op for fp32)."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def moving_average(a, n: int = 100) -> torch.Tensor:
     """Simple moving average with window n, as the seed: output k is mean(a[k : k+n]), length len(a)-n+1."""
     a = torch.as_tensor(a, dtype=torch.float64)
@@ -143,65 +66,6 @@ def moving_average(a, n: int = 100) -> torch.Tensor:
         return a.new_empty(0)
     cumsum = torch.cumsum(torch.cat([a.new_zeros(1), a]), dim=0)
     return (cumsum[n:] - cumsum[:-n]) / n
-
-
-# SGD step implementations that compute the same step bit for bit (tests/test_bench.py checks), so choosing one
-# by speed changes no result; torch's own default on a CPU is the per-tensor loop ("").
-SGD_IMPLS = {"": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
-
-
-def fastest_sgd_impl(rates: dict[str, float] | None, min_gain: float = 1.02) -> str:
-    """The SGD step implementation with the highest measured training img/s (`rates`: {impl: img/s} from
-    results/bench), when it beats torch's default ('') by at least `min_gain`; '' when unmeasured."""
-    if not rates or not rates.get(""):
-        return ""
-    impl = max(sorted(rates), key=lambda name: rates[name])
-    return impl if rates[impl] >= min_gain * rates[""] else ""
-
-
-def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter], sgd_impl: str = "") -> torch.optim.Optimizer:
-    """SGD with momentum (the seed's Part 1/3/4), in implementation `sgd_impl` (SGD_IMPLS), or Adam (Parts 2, 6)."""
-    if cfg.optimizer == "sgd":
-        kwargs = SGD_IMPLS[sgd_impl]
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kwargs)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1):
-    """The configured scheduler (None for 'none'): the seed's per-epoch ones, or OneCycleLR over every batch of
-    every epoch (`steps_per_epoch` batches per epoch; cfg.steps_per_batch says which way it is stepped)."""
-    if cfg.scheduler == "one_cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=cfg.lr if cfg.max_lr is None else cfg.max_lr,
-            epochs=cfg.epochs,
-            steps_per_epoch=steps_per_epoch,
-            pct_start=cfg.pct_start,
-            div_factor=cfg.div_factor,
-            final_div_factor=cfg.final_div_factor,
-        )
-    if cfg.scheduler == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
-    if cfg.scheduler == "cosine_annealing":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    return None
-
-
-def lr_schedule(cfg: TrainConfig, steps_per_epoch: int = 1) -> list[float]:
-    """The learning rate at the start of each epoch (what the engine will apply), without training anything;
-    a per-batch scheduler is stepped `steps_per_epoch` times per epoch."""
-    optimizer = make_optimizer(cfg, [nn.Parameter(torch.zeros(1))])
-    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
-    lrs = []
-    for _ in range(cfg.epochs):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        for _ in range(steps_per_epoch if cfg.steps_per_batch else 1):
-            if scheduler is not None:
-                optimizer.step()
-                scheduler.step()
-    return lrs
 
 
 def _evaluation_pass(model, dataset, *, mean, std, batch_size, precision, channels_last, limit=None):
@@ -329,47 +193,6 @@ def train_epoch(
         return torch.empty(0), float("nan")
     correct = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
     return torch.stack(losses).float().cpu(), 100.0 * correct.item() / len(train_set)  # the epoch's one sync
-
-
-@contextlib.contextmanager
-def step_threads(batch_size: int, device: torch.device):
-    """Run the training steps of batches up to SINGLE_THREAD_MAX_BATCH images on one CPU thread.
-
-    Each operation of such a step takes microseconds; splitting it over OpenMP threads costs a fork/join per
-    operation, and when another job holds the other core every join waits for a descheduled thread (the MNIST
-    MLP at batch 1 on the loaded 2-core machine: about 70-140 ms a step on 2 threads, 2-5 ms on 1). The results
-    do not change: tests/test_engine_small_batch.py checks batch 1 and 3 against a plain loop on 2 threads."""
-    before = torch.get_num_threads()
-    if device.type != "cpu" or batch_size > SINGLE_THREAD_MAX_BATCH or before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def flush_denormals(batch_size: int, device: torch.device):
-    """Flush denormal floats to zero during the training steps of batches up to SINGLE_THREAD_MAX_BATCH images
-    on a CPU (which step_threads runs on this one thread: the flag is per thread); off again afterwards.
-
-    At batch 1 a hidden ReLU unit that is off for the sample gets an exactly zero gradient (its row of the first
-    layer, its column of the second); for a unit that stays off over a long stretch of samples Adam's first moment
-    decays by 0.9 a step into denormal numbers, whose x86 arithmetic is ~100x slower. On real MNIST 21 % of the
-    MLP's first moments were denormal after 8,000 steps, and a step took 0.93 ms against 0.72 ms flushed (one
-    thread, shared machine). A moment below 1.2e-38 moves no weight (its update, ~1e-34, is below a weight's
-    last bit), so the weights stay bit-identical (tests/test_engine_small_batch.py; the CPU tier's three MNIST
-    models reach the unflushed runs' test accuracies, 97.13 / 97.09 / 97.18 %)."""
-    if device.type != "cpu" or batch_size > SINGLE_THREAD_MAX_BATCH:
-        yield
-        return
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)  # torch's default; torch offers no way to read the flag first
 
 
 def _resume(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effdl.engine import resolve_compile, resolve_device, resolve_precision
+from effdl.execution import resolve_compile, resolve_device, resolve_precision
 from effdl.io import remove_stale_temps
 from effdl.plan import lastgood
 from effdl.plan.checksums import write_sums

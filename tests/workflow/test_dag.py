@@ -161,7 +161,7 @@ def test_torch_rules_hold_a_gpu_token_unless_the_device_is_cpu(device, tokens):
 
 
 def test_a_small_batch_run_asks_for_one_core_and_a_convnet_run_for_two():
-    """The MNIST MLP trains at batch 1, whose steps run on one thread (effdl.engine.step_threads): its job
+    """The MNIST MLP trains at batch 1, whose steps run on one thread (effdl.execution.step_threads): its job
     takes one core, so a second job can use the other; a batch-128 ConvNet run takes both."""
     targets = [
         "results/runs/part2/mnist_mlp_seed43/summary.csv",

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log

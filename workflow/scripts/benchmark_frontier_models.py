@@ -4,7 +4,8 @@ ConvNet's, timed in one job the way benchmark_pruned_models times the pruned mod
 import pandas as pd
 
 from effdl.data import DeviceDataset, load_packed
-from effdl.engine import evaluate, resolve_device
+from effdl.engine import evaluate
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.measure import measure_latency, model_costs
 from effdl.provenance import provenance

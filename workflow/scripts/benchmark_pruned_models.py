@@ -5,7 +5,8 @@ import pandas as pd
 from effdl.compress.prune import get_sparse_conv2d_layers
 from effdl.compress.slim import slim_from_checkpoint
 from effdl.data import DeviceDataset, load_packed
-from effdl.engine import evaluate, resolve_device
+from effdl.engine import evaluate
+from effdl.execution import resolve_device
 from effdl.io import load_checkpoint, write_csv
 from effdl.measure import measure_latency, model_costs
 from effdl.provenance import provenance

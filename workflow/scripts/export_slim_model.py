@@ -8,7 +8,8 @@ import torch
 from effdl.compress.prune import model_sparsity
 from effdl.compress.slim import export_slim, slim_checkpoint
 from effdl.data import DeviceDataset, iterate_batches, load_packed
-from effdl.engine import evaluate, resolve_device
+from effdl.engine import evaluate
+from effdl.execution import resolve_device
 from effdl.io import save_checkpoint, write_csv
 from effdl.measure import count_parameters
 from effdl.provenance import provenance

@@ -4,7 +4,8 @@ import pandas as pd
 
 from effdl.compress.prune import model_sparsity, oneshot_prune
 from effdl.data import DeviceDataset, load_packed
-from effdl.engine import evaluate, resolve_device
+from effdl.engine import evaluate
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.measure import count_parameters
 from effdl.provenance import provenance

@@ -1,6 +1,6 @@
 """Snakemake adapter for rule pack_quantized_model: real bit-packed checkpoints, reloaded and checked bit-exact."""
 
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.runlog import announce_device, open_log
 from effdl.studies.quant import packed_checkpoint_rows

@@ -1,7 +1,7 @@
 """Snakemake adapter for rules quantize_model_<net>: evaluate every PTQ variant of a network on all its checkpoints,
 in one process, and write one CSV per variant."""
 
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.runlog import announce_device, open_log
 from effdl.studies.quant import ptq_network_rows

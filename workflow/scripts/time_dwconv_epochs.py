@@ -3,7 +3,7 @@
 import pandas as pd
 
 from effdl.data import DeviceDataset, load_packed
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log

@@ -4,7 +4,7 @@ import dataclasses
 
 import pandas as pd
 
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import save_checkpoint, write_csv
 from effdl.provenance import provenance
 from effdl.runlog import announce_device, open_log

@@ -15,7 +15,7 @@ from effdl.bench.classic import load_bench_data
 from effdl.bench.settings import BenchSettings
 from effdl.bench.timing import run_benchmark
 from effdl.data import load_packed
-from effdl.engine import resolve_device
+from effdl.execution import resolve_device
 from effdl.io import write_csv
 
 

@@ -22,7 +22,8 @@ from torch import nn
 
 from effdl.bench.classic import classic_loader
 from effdl.data import DeviceDataset
-from effdl.engine import TrainConfig, resolve_precision, train
+from effdl.engine import TrainConfig, train
+from effdl.execution import resolve_precision
 from effdl.models import build_model
 
 ALPHA = 0.05

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from effdl.data import channel_stats
-from effdl.engine import SGD_IMPLS, resolve_precision
+from effdl.execution import resolve_precision
+from effdl.optim import SGD_IMPLS
 
 CIFAR10_EPOCH_IMAGES = {"train": 50_000, "eval": 10_000}  # for the projected per-epoch time
 

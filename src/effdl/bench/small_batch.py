@@ -26,7 +26,7 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 
 # Adam steps before timing, so every timed loop starts in the regime of most of a 60,000-step epoch: by then the
 # first moments of hidden units that stayed inactive have decayed (0.9 a step) into denormal numbers, which the
-# engine flushes (effdl.engine.flush_denormals) and the notebook's loop computes with, slowly
+# engine flushes (effdl.execution.flush_denormals) and the notebook's loop computes with, slowly
 WARM_STEPS = 1000
 
 

@@ -18,7 +18,7 @@ SPEC_KEYS = {"part", "run", "dataset", "seed", "model", "train", "hooks", "label
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = tuple(SCHEDULER_ENTRIES)  # effdl.plan.registry.SCHEDULERS is their home
 PRECISIONS = ("auto", "fp32", "bf16")
-# CPU training steps of batches up to this size run on one thread (effdl.engine.step_threads), so such a run
+# CPU training steps of batches up to this size run on one thread (effdl.execution.step_threads), so such a run
 # asks the scheduler for one core (training_threads)
 SINGLE_THREAD_MAX_BATCH = 4
 
@@ -55,7 +55,7 @@ class TrainConfig:
     shuffle: bool = True  # False: every epoch in the data set's order (the notebook's MNIST DataLoader)
     precision: str = "auto"
     channels_last: bool = False
-    compile: bool | str = False  # True | False | "auto" (effdl.engine.resolve_compile)
+    compile: bool | str = False  # True | False | "auto" (effdl.execution.resolve_compile)
     eval_before_training: bool = False
 
     def __post_init__(self):
