@@ -299,23 +299,24 @@ def test_the_fold_variant_evaluates_the_same_network_with_batchnorm_folded():
 
 
 def test_the_headline_times_only_what_the_studys_engine_runs():
-    """Folding BatchNorm is an experiment the engine does not run, and evaluation is never compiled: however the
-    noise falls, a fold variant heads neither phase and a compiled variant heads training only."""
+    """Folding BatchNorm is an experiment the engine does not run, and evaluation is neither compiled nor has an SGD
+    step: however the noise falls, a fold variant heads neither phase, a compiled or foreach one training only."""
     throughput = pd.DataFrame(
         {
-            "phase": ["train"] * 3 + ["eval"] * 3,
-            "pipeline": ["engine"] * 6,
-            "label": ["bf16+cl", "bf16+cl+fold", "bf16+cl+compile"] * 2,
-            "precision": ["bf16"] * 6,
-            "fold_bn": [False, True, False] * 2,
-            "compile": [False, False, True] * 2,
-            "img_per_s": [1000.0, 1001.0, 1200.0, 5000.0, 6000.0, 5001.0],
-            "speedup_vs_classic": [3.0, 3.0, 3.6, 5.0, 6.0, 5.0],
+            "phase": ["train"] * 4 + ["eval"] * 4,
+            "pipeline": ["engine"] * 8,
+            "label": ["bf16+cl", "bf16+cl+fold", "bf16+cl+compile", "bf16+cl+foreach"] * 2,
+            "precision": ["bf16"] * 8,
+            "fold_bn": [False, True, False, False] * 2,
+            "compile": [False, False, True, False] * 2,
+            "optimizer_impl": [None, None, None, "foreach"] * 2,
+            "img_per_s": [1000.0, 1001.0, 1200.0, 1100.0, 5000.0, 6000.0, 5001.0, 5002.0],
+            "speedup_vs_classic": [3.0, 3.0, 3.6, 3.3, 5.0, 6.0, 5.0, 5.0],
         }
     )
     peaks = pd.DataFrame({"precision": ["bf16"], "gflop_per_s": [1000.0]})
     table = headline(add_arithmetic_context(throughput, peaks)).set_index("phase")
     assert table.loc["train", "label"] == "bf16+cl+compile" and table.loc["eval", "label"] == "bf16+cl"
-    as_read_back = throughput.astype({"fold_bn": str, "compile": str})  # a CSV written by an older bench, read as text
+    as_read_back = throughput.astype({"fold_bn": str, "compile": str})  # flags read back as text
     table = headline(add_arithmetic_context(as_read_back, peaks)).set_index("phase")
     assert table.loc["eval", "label"] == "bf16+cl"

@@ -90,16 +90,23 @@ def _flag(rows: pd.DataFrame, column: str) -> pd.Series:
     return rows[column].astype(str).str.lower().eq("true")
 
 
+def _training_option(rows: pd.DataFrame, column: str) -> pd.Series:
+    """True where a text column of throughput rows names an option (the SGD step: 'foreach'), False where empty."""
+    if column not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows[column].fillna("").astype(str).str.strip().ne("")
+
+
 def headline(throughput: pd.DataFrame) -> pd.DataFrame:
     """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline that the
-    study's engine runs (not the BatchNorm-folding experiment; evaluation without compiling) with
+    study's engine runs (not the BatchNorm-folding experiment; evaluation without the training-only options) with
     `of_ceiling` (achieved GFLOP/s / the same precision's convolution ceiling) beside `x_classic` (the per-round
     median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
         group = group[~_flag(group, "fold_bn")]  # the study's engine never folds: an experiment, in throughput.csv
-        if phase == "eval":  # evaluation runs uncompiled: a compiled variant's evaluation row repeats its twin's
-            group = group[~_flag(group, "compile")]
+        if phase == "eval":  # evaluation is neither compiled nor has an SGD step: such a row repeats its twin's
+            group = group[~_flag(group, "compile") & ~_training_option(group, "optimizer_impl")]
         for kind in ("classic", "engine"):
             of_kind = group[group["pipeline"] == kind]
             if of_kind.empty:
