@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from effdl import code_records as cr
 from effdl import fingerprint as fp
 from effdl.plan.registry import HOOKS, MODELS
 
@@ -208,40 +209,40 @@ def test_code_changes_name_the_module_and_count_jobs_once(tmp_path, package):
 
     entries = {"script": "script.py", "modules": []}
     old = current(entries)
-    fp.store_record(store, fp.fingerprint(old), entries, old)
+    cr.store_record(store, fp.fingerprint(old), entries, old)
     snake = tmp_path / ".snakemake"
     outputs = [str(tmp_path / "results" / f"run{i}" / name) for i in range(3) for name in ("a.csv", "model.pt")]
     for output in outputs:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text("")
         log = str(Path(output).parent / "log")
-        snakemake_record(snake, output, "train_model", [repr(fp.param_value(fp.fingerprint(old))), "'x'"], log)
+        snakemake_record(snake, output, "train_model", [repr(cr.param_value(fp.fingerprint(old))), "'x'"], log)
     snakemake_record(snake, str(tmp_path / "legacy.csv"), "quantize_model", ["'abc'"], "l1")
     (tmp_path / "legacy.csv").write_text("")
-    records = list(fp.snakemake_records(snake))
+    records = list(cr.snakemake_records(snake))
     assert sorted(path for path, _ in records) == sorted([*outputs, str(tmp_path / "legacy.csv")])
 
-    unchanged = fp.code_changes(records, store, current, {"train_model", "quantize_model"})
+    unchanged = cr.code_changes(records, store, current, {"train_model", "quantize_model"})
     assert unchanged.by_module == {}
     assert unchanged.unfingerprinted == {"quantize_model": 1}
     assert unchanged.lines() == ["  1 quantize_model job built before code fingerprints existed: out of date once"]
     assert unchanged.recorded == {fp.fingerprint(old)}
 
     (package / "effdl/c.py").write_text("value = 5\n")
-    changed = fp.code_changes(records, store, current, {"train_model"})
+    changed = cr.code_changes(records, store, current, {"train_model"})
     assert changed.by_module == {"effdl/c.py": {"train_model": 3}}
     assert changed.lines() == ["  code changed: effdl/c.py → 3 train_model jobs out of date"]
 
 
 def test_the_store_forgets_only_old_fingerprints_no_record_names(tmp_path):
     for name in ("named", "unnamed_old", "unnamed_new"):
-        fp.store_record(tmp_path, name, {"script": "s.py", "modules": []}, {"s.py": "0"})
+        cr.store_record(tmp_path, name, {"script": "s.py", "modules": []}, {"s.py": "0"})
     old = time.time() - 30 * 86400
     for name in ("named", "unnamed_old"):
         os.utime(tmp_path / f"{name}.json", (old, old))
-    fp.prune_store(tmp_path, keep={"named"})
+    cr.prune_store(tmp_path, keep={"named"})
     assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["named", "unnamed_new"]
-    assert fp.read_record(tmp_path, "named")["digests"] == {"s.py": "0"}
+    assert cr.read_record(tmp_path, "named")["digests"] == {"s.py": "0"}
 
 
 REGISTRY = SRC / "effdl" / "plan" / "registry.py"

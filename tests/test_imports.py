@@ -15,6 +15,7 @@ TORCH_FREE_MODULES = [
     "effdl.progress",
     "effdl.status",
     "effdl.runlock",
+    "effdl.code_records",
     "effdl.fingerprint",
     "effdl.resources",
     "effdl.safefiles",

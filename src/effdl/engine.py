@@ -280,18 +280,14 @@ def _save_state(
     save_checkpoint(state, path)
 
 
+EPOCH_COLUMNS = ("epoch", "epoch_lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s")
+
+
 def _epoch_row(epoch, lr, train_loss, train_acc, test_loss, test_acc, epoch_time_s) -> dict:
     """One row of TrainResult.epochs (the epochs.csv columns before hook columns); `epoch_lr` is the rate at the
     epoch's start (the configured rate is the runs' `lr` column)."""
-    return {
-        "epoch": epoch,
-        "epoch_lr": lr,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "epoch_time_s": epoch_time_s,
-    }
+    values = (epoch, lr, train_loss, train_acc, test_loss, test_acc, epoch_time_s)
+    return dict(zip(EPOCH_COLUMNS, values, strict=True))
 
 
 def _progress_record(result: TrainResult, epoch_done: int, epochs: int, epoch_times: list[float]) -> dict:
@@ -366,17 +362,16 @@ def train(
         result.resumed_from_epoch = state["epoch"]
         log(f"resumed from {checkpoint_path} after epoch {state['epoch']}/{cfg.epochs}")
 
-    def test_now() -> tuple[float, float]:
+    def test_model(net: nn.Module, **probe) -> tuple[float, float]:  # probe: the evaluation batch's tune_cache, log
         kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
-        return evaluate(model, test_set, mean=mean, std=std, tune_cache=tune_cache, log=log, **kwargs)
+        return evaluate(net, test_set, mean=mean, std=std, **kwargs, **probe)
+
+    def test_now() -> tuple[float, float]:
+        return test_model(model, tune_cache=tune_cache, log=log)
 
     def report(epoch_done: int) -> None:
         if progress is not None:
             progress(_progress_record(result, epoch_done, cfg.epochs, epoch_times))
-
-    def test_model(net: nn.Module) -> tuple[float, float]:
-        kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
-        return evaluate(net, test_set, mean=mean, std=std, **kwargs)
 
     def train_batches(seed: int):
         own = torch.Generator().manual_seed(seed)

@@ -13,17 +13,19 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from effdl.fingerprint import (
-    SourceTree,
+from effdl.code_records import (
     code_changes,
-    dispatched_modules,
-    fingerprint,
     param_value,
     prune_store,
-    registry_reads,
-    script_digests,
     snakemake_records,
     store_record,
+)
+from effdl.fingerprint import (
+    SourceTree,
+    dispatched_modules,
+    fingerprint,
+    registry_reads,
+    script_digests,
 )
 from effdl.fingerprint import load_cache as load_parse_cache
 from effdl.fingerprint import save_cache as save_parse_cache
