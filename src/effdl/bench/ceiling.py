@@ -83,18 +83,13 @@ def add_arithmetic_context(throughput: pd.DataFrame, peaks: pd.DataFrame) -> pd.
     return out
 
 
-def _flag(rows: pd.DataFrame, column: str) -> pd.Series:
-    """A boolean column of throughput rows (False where the column is absent, as in older CSVs)."""
+def _option_on(rows: pd.DataFrame, column: str) -> pd.Series:
+    """Where a throughput column turns an option on: a true flag (`compile`, `fold_bn`, also read back from a CSV
+    as text) or a named SGD step (`optimizer_impl`); False where the column is absent, as in older CSVs."""
     if column not in rows:
         return pd.Series(False, index=rows.index)
-    return rows[column].astype(str).str.lower().eq("true")
-
-
-def _training_option(rows: pd.DataFrame, column: str) -> pd.Series:
-    """True where a text column of throughput rows names an option (the SGD step: 'foreach'), False where empty."""
-    if column not in rows:
-        return pd.Series(False, index=rows.index)
-    return rows[column].fillna("").astype(str).str.strip().ne("")
+    text = rows[column].fillna("").astype(str).str.strip().str.lower()
+    return ~text.isin(["", "false", "none", "nan"])
 
 
 def headline(throughput: pd.DataFrame) -> pd.DataFrame:
@@ -104,9 +99,9 @@ def headline(throughput: pd.DataFrame) -> pd.DataFrame:
     median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
-        group = group[~_flag(group, "fold_bn")]  # the study's engine never folds: an experiment, in throughput.csv
+        group = group[~_option_on(group, "fold_bn")]  # the study's engine never folds: an experiment, in throughput.csv
         if phase == "eval":  # evaluation is neither compiled nor has an SGD step: such a row repeats its twin's
-            group = group[~_flag(group, "compile") & ~_training_option(group, "optimizer_impl")]
+            group = group[~_option_on(group, "compile") & ~_option_on(group, "optimizer_impl")]
         for kind in ("classic", "engine"):
             of_kind = group[group["pipeline"] == kind]
             if of_kind.empty:
