@@ -68,7 +68,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         repeats=1,
         eval_images=16,
         eval_batch_size=16,
-        engine=("fp32", "fp32+cl"),
+        engine=("fp32", "fp32+cl", "fp32+cl+nofold"),
         acc_seeds=(0,),
         acc_epochs=1,
         acc_train_per_class=1,
@@ -101,7 +101,10 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "gflop_per_s",
         "of_peak",
     ]
-    assert len(throughput) == 2 * 4 and set(throughput["phase"]) == {"train", "eval"}
+    # 2 classic + 2 engine pipelines train; the '+nofold' control only evaluates (its training is its twin's)
+    assert len(throughput) == 4 + 5 and set(throughput["phase"]) == {"train", "eval"}
+    control = throughput[throughput["label"].str.contains("BN unfolded")]
+    assert list(control["phase"]) == ["eval"] and not control["fold_bn"].item()
     for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
         assert all(math.isfinite(v) and v > 0 for v in throughput[column]), column
     for _, phase in throughput.groupby("phase"):
@@ -165,7 +168,7 @@ def test_epoch_times_cover_the_seed_loader_and_the_engine(tiny_packed):
 
 
 def test_engine_variant_names_parse_and_bad_ones_name_the_fix():
-    assert Pipeline.engine("bf16+cl+compile") == Pipeline("engine", "bf16", True, compile=True)
+    assert Pipeline.engine("bf16+cl+compile") == Pipeline("engine", "bf16", True, compile=True, fold_bn=True)
     assert Pipeline.engine("fp32+foreach").optimizer_impl == "foreach"
     assert Pipeline.engine("bf16+cl+fused").label == "engine bf16 + channels_last + fused SGD"
     with pytest.raises(ValueError, match="one of '\\+foreach' / '\\+fused'"):
@@ -282,32 +285,24 @@ def test_headline_takes_each_precisions_fastest_pipeline_with_its_ceiling_share_
     assert "4.10x classic" in headline_text(table.reset_index())
 
 
-def test_the_fold_variant_evaluates_the_same_network_with_batchnorm_folded():
-    from effdl.bench.timing import fold_batchnorm
-
-    assert Pipeline.engine("bf16+cl+fold").label == "engine bf16 + channels_last + BN folded (eval)"
-    torch.manual_seed(0)
-    model = build_model("convnet").to(memory_format=torch.channels_last)
-    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-        bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 1.5)
-    folded = fold_batchnorm(model)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    assert next(folded.parameters()).is_contiguous(memory_format=torch.channels_last)
-    x = torch.randn(8, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.allclose(folded(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+def test_the_nofold_control_evaluates_without_the_engines_batchnorm_folding_and_trains_no_row():
+    assert Pipeline.engine("bf16+cl").fold_bn and Pipeline.engine("bf16+cl").label == "engine bf16 + channels_last"
+    control = Pipeline.engine("bf16+cl+nofold")
+    assert not control.fold_bn and control.label == "engine bf16 + channels_last + BN unfolded (eval)"
+    assert not Pipeline("classic").fold_bn  # the notebook's pipeline evaluates its network as it is
 
 
 def test_the_headline_times_only_what_the_studys_engine_runs():
-    """Folding BatchNorm is an experiment the engine does not run, and evaluation is neither compiled nor has an SGD
-    step: however the noise falls, a fold variant heads neither phase, a compiled or foreach one training only."""
+    """The engine folds BatchNorm when it evaluates, so the unfolded '+nofold' control is not the engine; evaluation
+    is neither compiled nor has an SGD step: however the noise falls, the control heads no phase, a compiled or
+    foreach variant training only."""
     throughput = pd.DataFrame(
         {
             "phase": ["train"] * 4 + ["eval"] * 4,
             "pipeline": ["engine"] * 8,
-            "label": ["bf16+cl", "bf16+cl+fold", "bf16+cl+compile", "bf16+cl+foreach"] * 2,
+            "label": ["bf16+cl", "bf16+cl+nofold", "bf16+cl+compile", "bf16+cl+foreach"] * 2,
             "precision": ["bf16"] * 8,
-            "fold_bn": [False, True, False, False] * 2,
+            "fold_bn": [True, False, True, True] * 2,
             "compile": [False, False, True, False] * 2,
             "optimizer_impl": [None, None, None, "foreach"] * 2,
             "img_per_s": [1000.0, 1001.0, 1200.0, 1100.0, 5000.0, 6000.0, 5001.0, 5002.0],

@@ -55,3 +55,19 @@ def test_a_round_trip_through_pandas_keeps_missing_values_readable(tmp_path):
     frame = pd.DataFrame({"model": ["a", "b"], "std": [float("nan"), 0.5]})
     frame.to_csv(tmp_path / "s.csv", index=False)  # pandas writes NaN as an empty cell: a missing value, allowed
     assert read_csv(tmp_path / "s.csv")["std"].isna().sum() == 1
+
+
+def test_provenance_digests_stay_text_even_when_they_look_like_numbers(tmp_path):
+    """A 12-digit config hash of digits and one 'e' parses as a float, and one with a large exponent as inf: the
+    aggregated table then held 'inf' where the hash was and the report refused it. Digests are read as text."""
+    path = tmp_path / "summary.csv"
+    pd.DataFrame(
+        {"config_hash": ["123456e78901", "0123456789ab"], "git_commit": ["1e5", "abc"], "final_test_acc": [50.0, 51.0]}
+    ).to_csv(path, index=False)
+    frame = read_csv(path)
+    assert list(frame["config_hash"]) == ["123456e78901", "0123456789ab"]
+    assert list(frame["git_commit"]) == ["1e5", "abc"]
+    assert frame["final_test_acc"].dtype == float
+    frame.to_csv(path, index=False)  # what aggregate_runs writes reads back the same
+    assert read_csv(path)["config_hash"].iloc[0] == "123456e78901"
+    assert read_csv(path, dtype={"final_test_acc": str})["final_test_acc"].iloc[0] == "50.0"

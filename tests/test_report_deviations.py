@@ -10,7 +10,7 @@ import yaml
 from conftest import REPO
 from test_config import deep_merge
 
-from effdl.report.deviations import deviation_rows, deviations_table
+from effdl.report.deviations import deviation_rows, deviations_table, network_tested_text
 
 NOTEBOOK_LIKE = {
     "seeds": [43],
@@ -167,3 +167,16 @@ def test_a_shuffled_larger_batch_mnist_recipe_is_two_labelled_rows():
     assert rows[("2", "MNIST order")]["this run"] == "reshuffled every epoch"
     assert "fewer Adam steps" in rows[("2", "MNIST batch size")]["why"]
     assert "same schedule" not in rows[("2", "MNIST batch size")]["why"]
+
+
+def test_the_test_time_network_row_counts_the_runs_tested_with_batchnorm_folded():
+    """A run records whether its per-epoch test ran on the BatchNorm-folded copy; the row says in how many runs,
+    and disappears when none did (rows from before the column existed were tested as trained)."""
+    folded = pd.DataFrame({**RUNS.iloc[[0, 0, 0]].to_dict("list"), "test_bn_folded": [True, False, True]})
+    rows = {(r["part"], r["setting"]): r for r in deviation_rows(NOTEBOOK_LIKE, folded)}
+    row = rows[("all", "test-time network")]
+    assert row["this run"] == "BatchNorm folded into the convolution before it (2 of 3 runs)"
+    as_read_back = folded.assign(test_bn_folded=["True", "True", "True"])  # a CSV's flags read back as text
+    assert network_tested_text(as_read_back).endswith("(every run)")
+    assert deviation_rows(NOTEBOOK_LIKE, folded.assign(test_bn_folded=False)) == []
+    assert network_tested_text(RUNS) == network_tested_text(folded.assign(test_bn_folded=False))

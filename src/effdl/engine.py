@@ -22,6 +22,7 @@ from torch import nn
 from effdl.autotune import plan_evaluation
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.execution import autocast, flush_denormals, resolve_compile, resolve_precision, step_threads
+from effdl.fold import evaluation_network
 from effdl.io import CheckpointError, load_checkpoint, save_checkpoint
 from effdl.optim import fastest_sgd_impl, make_optimizer, make_scheduler
 from effdl.plan.spec import TrainConfig, identity_settings
@@ -55,6 +56,7 @@ class TrainResult:
     precision: str = "fp32"
     resumed_from_epoch: int = 0
     compiled: bool = False
+    test_bn_folded: bool = False  # the per-epoch test ran on the BatchNorm-folded copy (effdl.fold)
 
 
 def moving_average(a, n: int = 100) -> torch.Tensor:
@@ -95,15 +97,19 @@ def evaluate(
     channels_last: bool = False,
     tune_cache: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    fold_batchnorm: bool = False,
 ) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in percent) of `model` on `dataset`, in eval mode, in `precision`.
 
     `batch_size` 'auto' takes the batch size and memory layout a short probe measured fastest for this model,
     precision and machine (effdl.autotune, cached in this process and in `tune_cache`); an integer fixes the
     batch, in the `channels_last` layout given. Neither changes the arithmetic's precision (fp32 stays fp32).
-    `log` receives the plan when it was probed just now.
+    `log` receives the plan when it was probed just now. `fold_batchnorm` evaluates the BatchNorm-folded copy of a
+    plain float network (effdl.fold.evaluation_network: the same function, faster; `model` is left as it is).
     """
     model.eval()
+    if fold_batchnorm:
+        model = evaluation_network(model)
     kwargs = dict(mean=mean, std=std, precision=precision)
     plan = plan_evaluation(
         batch_size,
@@ -351,6 +357,7 @@ def train(
     step_model = torch.compile(model) if compiled else model
     fingerprint = _fingerprint(cfg, model, identity)
     result, iter_losses = TrainResult(precision=precision, compiled=compiled), []
+    result.test_bn_folded = cfg.fold_batchnorm and evaluation_network(model) is not model
     layout, compile_state = ("channels_last" if cfg.channels_last else "NCHW"), ("on" if compiled else "off")
     step = f", {sgd_impl} SGD step (measured fastest)" if sgd_impl else ""
     log(f"precision {precision} (engine.precision: {cfg.precision}), {layout}, torch.compile {compile_state}{step}")
@@ -364,7 +371,7 @@ def train(
 
     def test_model(net: nn.Module, **probe) -> tuple[float, float]:  # probe: the evaluation batch's tune_cache, log
         kwargs = dict(batch_size=cfg.eval_batch_size, precision=precision, channels_last=cfg.channels_last)
-        return evaluate(net, test_set, mean=mean, std=std, **kwargs, **probe)
+        return evaluate(net, test_set, mean=mean, std=std, fold_batchnorm=cfg.fold_batchnorm, **kwargs, **probe)
 
     def test_now() -> tuple[float, float]:
         return test_model(model, tune_cache=tune_cache, log=log)

@@ -69,6 +69,11 @@ def device_name(device: torch.device | str) -> str:
     return device.type
 
 
+# Provenance columns that hold hexadecimal digests: text, never numbers (a config hash such as '123456e78901'
+# reads as a float, and one with a large exponent as inf)
+DIGEST_COLUMNS = ("git_commit", "config_hash", "data_sha256")
+
+
 def provenance(
     device: torch.device | str,
     seed: int | None,

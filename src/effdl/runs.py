@@ -112,7 +112,13 @@ def write_run_outputs(
     """Write the run's tidy CSVs (every row with provenance) and its final model, each atomically."""
     prov = provenance(device, spec["seed"], config, meta)
     ident = identifiers(spec)
-    run_cols = {**ident, "precision": result.precision, "compiled": result.compiled, **prov}
+    run_cols = {
+        **ident,
+        "precision": result.precision,
+        "compiled": result.compiled,
+        "test_bn_folded": result.test_bn_folded,
+        **prov,
+    }
     write_csv(
         pd.DataFrame(
             [{**run_cols, **row} for row in result.iterations]

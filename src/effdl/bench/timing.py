@@ -32,6 +32,7 @@ from effdl.bench.settings import (
 )
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.engine import TrainConfig, evaluate, train, training_step
+from effdl.fold import evaluation_network
 from effdl.io import write_csv
 from effdl.measure import synchronize
 from effdl.models import build_model
@@ -117,18 +118,6 @@ def time_training(pipeline: Pipeline, train_split: dict, settings: BenchSettings
     return {"images": images, "seconds": seconds}
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """An evaluation copy of `model` with each BatchNorm folded into the convolution before it (torch.fx's
-    conv-bn fusion: the running statistics and affine parameters become the convolution's weight and bias),
-    in the model's memory format."""
-    from torch.fx.experimental.optimization import fuse
-
-    weight = next(model.parameters())
-    channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
-    folded = fuse(model.eval())
-    return folded.to(memory_format=torch.channels_last) if channels_last else folded
-
-
 def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSettings, device: torch.device) -> dict:
     """Images per second of one evaluation pass after a one-batch warm-up (classic worker start-up excluded)."""
     model = fresh_model(pipeline, device).eval()
@@ -155,8 +144,6 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
                 "for the classic evaluation timing (the first batch is the warm-up)"
             )
         return {"images": images, "seconds": seconds}
-    if pipeline.fold_bn:
-        model = fold_batchnorm(model)
     dataset = DeviceDataset(test_split["images"], test_split["labels"], device)
     kwargs = dict(
         mean=settings.mean,
@@ -164,11 +151,12 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
         batch_size=settings.eval_batch_size,
         precision=pipeline.precision,
         channels_last=pipeline.channels_last,
+        fold_batchnorm=pipeline.fold_bn,  # as the engine tests each epoch: the folding is timed with the pass
     )
     evaluate(model, dataset, **kwargs)  # warm-up pass; with 'auto' it also probes (once per process and precision)
     plan = plan_evaluation(
         settings.eval_batch_size,
-        model,
+        evaluation_network(model) if pipeline.fold_bn else model,
         dataset.images,
         precision=pipeline.precision,
         channels_last=pipeline.channels_last,
@@ -196,6 +184,8 @@ def measure_throughput(
     for round_index in range(settings.repeats):
         for pipeline in pipelines:
             for phase, timer, split in (("train", time_training, data["train"]), ("eval", time_evaluation, eval_split)):
+                if phase == "train" and pipeline.kind == "engine" and not pipeline.fold_bn:
+                    continue  # '+nofold' changes evaluation only: its training would repeat its twin's
                 timing = timer(pipeline, split, settings, device)
                 raw.append(
                     {

@@ -51,6 +51,7 @@ class TrainConfig:
     final_div_factor: float = 1e4
     batch_size: int = 128
     eval_batch_size: int | str = "auto"  # or an integer (effdl.autotune: measured batch and layout)
+    fold_batchnorm: bool = True  # test with each BatchNorm folded into its convolution (effdl.fold)
     augment: bool = True
     shuffle: bool = True  # False: every epoch in the data set's order (the notebook's MNIST DataLoader)
     precision: str = "auto"

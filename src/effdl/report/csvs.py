@@ -14,6 +14,8 @@ import re
 
 import pandas as pd
 
+from effdl.provenance import DIGEST_COLUMNS
+
 NONFINITE = re.compile(r"^\s*[+-]?(nan|inf|infinity)\s*$", re.IGNORECASE)
 
 
@@ -44,6 +46,13 @@ def check_finite(path: str | os.PathLike, **read_options) -> None:
 
 
 def read_csv(path: str | os.PathLike, **read_options) -> pd.DataFrame:
-    """pandas.read_csv of a result table after check_finite (the report's one way to read a CSV)."""
+    """pandas.read_csv of a result table after check_finite (the report's one way to read a CSV); the provenance
+    digests (effdl.provenance.DIGEST_COLUMNS) stay text, so a digest of digits and one 'e' is not read as a number."""
+    given = read_options.pop("dtype", None)
     check_finite(path, **read_options)
-    return pd.read_csv(path, **read_options)
+    dtype = {column: str for column in DIGEST_COLUMNS}
+    if isinstance(given, dict):
+        dtype.update(given)
+    elif given is not None:
+        dtype = given
+    return pd.read_csv(path, dtype=dtype, **read_options)

@@ -41,6 +41,7 @@ NOTEBOOK = {
     "dwconv_epochs": 100,
     "precision": "fp32",
     "eval_precision": "fp32",
+    "test_network": "as trained (BatchNorm after each convolution)",
 }
 
 
@@ -84,6 +85,18 @@ def _listed(value) -> str:
     )
 
 
+def network_tested_text(summaries: pd.DataFrame) -> str:
+    """How the runs' per-epoch tests saw the network: as trained, or with BatchNorm folded (effdl.fold) in how many
+    of the runs (a run records `test_bn_folded`; older rows without it were tested as trained)."""
+    if "test_bn_folded" not in summaries:
+        return NOTEBOOK["test_network"]
+    folded = summaries["test_bn_folded"].astype(str).str.lower().eq("true")
+    if not folded.any():
+        return NOTEBOOK["test_network"]
+    share = "every run" if folded.all() else f"{int(folded.sum())} of {len(folded)} runs"
+    return f"BatchNorm folded into the convolution before it ({share})"
+
+
 def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
     """(part, setting, notebook, this run, why) for every setting that differs; plain text cells."""
     p1 = config.get("schedules", config.get("part1", {}))  # the key was renamed part1 -> schedules
@@ -105,6 +118,13 @@ def deviation_rows(config: dict, summaries: pd.DataFrame) -> list[dict]:
             NOTEBOOK["eval_precision"],
             lambda: ", ".join(precisions) or "n/a",
             "each run is also evaluated under its training autocast, so test accuracy is measured in bf16 there",
+        ),
+        (
+            "all",
+            "test-time network",
+            NOTEBOOK["test_network"],
+            lambda: network_tested_text(summaries),
+            "the same function, evaluated faster (engine.fold_batchnorm); in bf16 the folded weights round differently",
         ),
         (
             "1, 3, 6",

@@ -9,6 +9,7 @@ import pandas as pd
 from effdl.plan.config import config_hash
 from effdl.provenance import git_commit
 from effdl.report.answers import precision_text
+from effdl.report.deviations import network_tested_text
 from effdl.report.environment import cpu_model, package_versions, scrub_paths
 from effdl.report.stages import job_intervals
 from effdl.report.stats import ALPHA, CONFIDENCE, SEEDS_SHOWN_MAX
@@ -66,6 +67,7 @@ def provenance_macros(
         "StudySeeds": escape(", ".join(str(s) for s in config["seeds"])),
         "StudyDevices": escape(_values(summaries, "device")),
         "StudyPrecisions": escape(precision_text(summaries)),
+        "StudyTestNetwork": escape(network_tested_text(summaries)),
         "CpuModel": escape(cpu),
         "GpuModel": escape(_gpu_models(summaries)),
         "CudaVersion": escape(_values(summaries, "cuda_version") if "cuda_version" in summaries else "not recorded"),

@@ -1,0 +1,129 @@
+"""BatchNorm folding for evaluation (effdl.fold): the same function as the unfolded network, only where it applies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations
+
+from effdl.data import DeviceDataset
+from effdl.engine import TrainConfig, evaluate, train
+from effdl.fold import evaluation_network, fold_batchnorm
+from effdl.models import build_model
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def trained_looking(model: nn.Module) -> nn.Module:
+    """Give every BatchNorm running statistics and affine parameters far from their initial 0 / 1."""
+    generator = torch.Generator().manual_seed(1)
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.running_mean.copy_(torch.rand(bn.running_mean.shape, generator=generator) - 0.5)
+        bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=generator) * 1.5 + 0.5)
+        bn.weight.data.copy_(torch.rand(bn.weight.shape, generator=generator) + 0.5)
+        bn.bias.data.copy_(torch.rand(bn.bias.shape, generator=generator) - 0.5)
+    return model
+
+
+@pytest.mark.parametrize("name, kwargs", [("convnet", {}), ("dwconvnet", {"impl": "solution"})])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_folded_network_computes_the_unfolded_ones_function_in_its_layout(name, kwargs, channels_last):
+    torch.manual_seed(0)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = trained_looking(build_model(name, **kwargs)).to(memory_format=memory_format).train()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert next(folded.parameters()).is_contiguous(memory_format=memory_format)
+    # the model itself is untouched: still in training mode, BatchNorms in place
+    assert model.training and any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_resnet18_folds_every_batchnorm_after_a_convolution():
+    torch.manual_seed(0)
+    model = trained_looking(build_model("resnet18", num_classes=10, init="random", download_weights=False)).eval()
+    folded = evaluation_network(model)
+    assert folded is not model and not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
+
+
+class Hooked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).mean((2, 3))
+
+
+def with_forward_hook():
+    model = Hooked()
+    model.conv.register_forward_hook(lambda module, args, out: out * 2)
+    return model
+
+
+def with_parametrization():
+    model = Hooked()
+    parametrizations.weight_norm(model.conv)
+    return model
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: build_model("sparse_convnet", mode="structured"),  # masked convolutions: weight computed in forward
+        lambda: build_model("mnist_mlp"),  # no BatchNorm
+        with_forward_hook,
+        with_parametrization,
+        lambda: build_model("dwconvnet", impl="mine"),  # checks its input's shape in forward: torch.fx cannot trace
+    ],
+    ids=["masked-convolutions", "no-batchnorm", "forward-hook", "parametrization", "untraceable"],
+)
+def test_a_network_folding_does_not_apply_to_is_evaluated_as_it_is(make):
+    torch.manual_seed(0)
+    model = make()
+    assert evaluation_network(model) is model
+
+
+def test_evaluation_with_folding_gives_the_unfolded_numbers_and_training_is_unchanged(tiny_packed):
+    """The engine tests each epoch on the folded copy: in fp32 loss and accuracy equal the unfolded network's, and
+    the training (losses per iteration, final weights) does not depend on the setting at all. (bf16 runs on any
+    CPU: emulated where it has no bf16 arithmetic, slowly but on 200 images in seconds.)"""
+    train_set = DeviceDataset.from_packed(tiny_packed, "train", "cpu")
+    test_set = DeviceDataset.from_packed(tiny_packed, "test", "cpu")
+
+    def run(fold: bool, precision: str = "fp32"):
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(32, 10),
+        )
+        settings = dict(epochs=2, lr=0.05, batch_size=50, eval_batch_size=100, seed=7, precision=precision)
+        cfg = TrainConfig(**settings, fold_batchnorm=fold)
+        result = train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)
+        return model, result
+
+    folded_model, folded = run(True)
+    plain_model, plain = run(False)
+    assert [r["loss"] for r in folded.iterations] == [r["loss"] for r in plain.iterations]
+    for a, b in zip(folded_model.state_dict().values(), plain_model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(folded.epochs, plain.epochs, strict=True):
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+        assert a["test_acc"] == b["test_acc"]
+    kwargs = dict(mean=MEAN, std=STD, batch_size=100)
+    assert evaluate(plain_model, test_set, fold_batchnorm=True, **kwargs) == pytest.approx(
+        evaluate(plain_model, test_set, **kwargs), rel=1e-5
+    )
+    # in bf16 only the rounding differs: the folded weights are rounded after scaling (loss within 1 %)
+    for a, b in zip(run(True, "bf16")[1].epochs, run(False, "bf16")[1].epochs, strict=True):
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-2)
