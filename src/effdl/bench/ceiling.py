@@ -95,9 +95,9 @@ def _option_on(rows: pd.DataFrame, column: str) -> pd.Series:
 def headline(throughput: pd.DataFrame) -> pd.DataFrame:
     """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline that the
     study's engine runs (BatchNorm folded as the engine evaluates, where the table has such rows; evaluation
-    without the training-only options) with
-    `of_ceiling` (achieved GFLOP/s / the same precision's convolution ceiling) beside `x_classic` (the per-round
-    median ratio to the fastest classic pipeline). Takes add_arithmetic_context's output."""
+    without the training-only options) with `of_ceiling` (achieved GFLOP/s / the same precision's convolution
+    ceiling) beside `x_classic` (the per-round median ratio to the fastest classic pipeline). Takes
+    add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
         unfolded_engine = (group["pipeline"] == "engine") & ~_option_on(group, "fold_bn")
