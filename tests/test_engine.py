@@ -10,13 +10,14 @@ import torch
 from torch import nn
 
 from effdl.data import DeviceDataset, batch_crop, batch_flip, iterate_batches
-from effdl.engine import TrainConfig, moving_average, train
+from effdl.engine import TrainConfig, train
 from effdl.execution import resolve_precision
 from effdl.io import CheckpointError
 from effdl.measure import count_parameters
 from effdl.models import build_model
 from effdl.models.convnet import ConvNet, MNISTNet
 from effdl.optim import lr_schedule
+from effdl.smoothing import moving_average
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
@@ -50,12 +51,12 @@ def test_moving_average_equals_the_seed():
     values = torch.rand(1955, generator=torch.Generator().manual_seed(1)).tolist()
     ours = moving_average(values, 100)
     assert len(ours) == 1955 - 99
-    assert torch.allclose(ours.float(), seed_moving_average(values), atol=1e-5)
+    assert torch.allclose(torch.as_tensor(ours).float(), seed_moving_average(values), atol=1e-5)
     assert len(moving_average(values[:50], 100)) == 0
     for length in (100, 101):  # the edges: exactly one window gives one point, as the seed's
         edge = moving_average(values[:length], 100)
         assert len(edge) == length - 99
-        assert torch.allclose(edge.float(), seed_moving_average(values[:length]), atol=1e-5)
+        assert torch.allclose(torch.as_tensor(edge).float(), seed_moving_average(values[:length]), atol=1e-5)
 
 
 @pytest.mark.parametrize(

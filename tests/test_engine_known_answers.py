@@ -8,15 +8,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from effdl.data import DeviceDataset
-from effdl.engine import TrainConfig, evaluate, moving_average, train
+from effdl.engine import TrainConfig, evaluate, train
 from effdl.execution import autocast, resolve_device, resolve_precision
 from effdl.io import load_checkpoint
 from effdl.optim import lr_schedule, make_optimizer
+from effdl.smoothing import moving_average
 
 # ---------------------------------------------------------------------------------------------
 # evaluate: a data set whose first pixel is the label, and models whose logits are chosen by hand
@@ -253,7 +255,7 @@ def test_moving_average_known_values():
 
 def test_moving_average_one_short_of_a_window_is_empty():
     out = moving_average([1.0, 2.0], 3)
-    assert out.shape == (0,) and out.dtype == torch.float64
+    assert out.shape == (0,) and out.dtype == np.float64
 
 
 @pytest.mark.parametrize("n", [0, -3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_engine import MEAN, STD, small_net  # noqa: E402
 from torch import nn
 from torch.nn.utils import parametrizations
 
@@ -11,8 +12,6 @@ from effdl.data import DeviceDataset
 from effdl.engine import TrainConfig, evaluate, train
 from effdl.fold import evaluation_network, fold_batchnorm
 from effdl.models import build_model
-
-MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
 def trained_looking(model: nn.Module) -> nn.Module:
@@ -99,14 +98,7 @@ def test_evaluation_with_folding_gives_the_unfolded_numbers_and_training_is_unch
 
     def run(fold: bool, precision: str = "fp32"):
         torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(),
-            nn.Linear(32, 10),
-        )
+        model = small_net()
         settings = dict(epochs=2, lr=0.05, batch_size=50, eval_batch_size=100, seed=7, precision=precision)
         cfg = TrainConfig(**settings, fold_batchnorm=fold)
         result = train(model, train_set, test_set, cfg, "cpu", mean=MEAN, std=STD, log=lambda _: None)

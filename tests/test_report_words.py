@@ -9,10 +9,9 @@ import pytest
 from effdl.report import words
 
 
-def test_moving_average_matches_the_seed_definition():
-    values = [1.0, 2.0, 3.0, 4.0]
-    assert words.moving_average(values, 2).tolist() == [1.5, 2.5, 3.5]
-    assert words.moving_average(values, 10).tolist() == [2.5]  # window shrinks to the curve
+def test_a_loss_curve_shorter_than_the_window_is_smoothed_to_its_mean():
+    trend = words.loss_trend([1.0, 2.0, 3.0, 4.0], [0.25, 0.5, 0.75, 1.0], window=10)  # window shrinks to the curve
+    assert trend.start == trend.end == trend.peak == 2.5
 
 
 def test_grammar_for_any_count():

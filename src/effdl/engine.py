@@ -59,17 +59,6 @@ class TrainResult:
     test_bn_folded: bool = False  # the per-epoch test ran on the BatchNorm-folded copy (effdl.fold)
 
 
-def moving_average(a, n: int = 100) -> torch.Tensor:
-    """Simple moving average with window n, as the seed: output k is mean(a[k : k+n]), length len(a)-n+1."""
-    a = torch.as_tensor(a, dtype=torch.float64)
-    if n < 1:
-        raise ValueError(f"moving_average window must be >= 1, got {n}")
-    if len(a) < n:
-        return a.new_empty(0)
-    cumsum = torch.cumsum(torch.cat([a.new_zeros(1), a]), dim=0)
-    return (cumsum[n:] - cumsum[:-n]) / n
-
-
 def _evaluation_pass(model, dataset, *, mean, std, batch_size, precision, channels_last, limit=None):
     """Summed cross-entropy and correct count (device tensors, no sync) over the first `limit` images."""
     device = dataset.device

@@ -2,8 +2,9 @@
 
     .venv/bin/python tests/mutation/known_bugs.py        # exit 0 when every bug is caught
 
-Each bug is one textual edit of src/effdl/engine.py; the listed tests run against the edited copy (one torch
-thread) and must fail. Runs in about a minute; not part of CI (the mutation run in docs/testing.md covers more).
+Each bug is one textual edit of a file in src/effdl (the engine, the seed's moving average); the listed tests
+run against the edited copy (one torch thread) and must fail. Runs in about a minute; not part of CI (the mutation
+run in docs/testing.md covers more).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ BUGS = [
     ),
     (
         "moving_average: nothing for a series exactly one window long",
-        "src/effdl/engine.py",
+        "src/effdl/smoothing.py",
         "if len(a) < n:",
         "if len(a) <= n:",
         [

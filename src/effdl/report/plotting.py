@@ -15,6 +15,7 @@ from effdl.io import atomic_write
 from effdl.plan.registry import choices
 from effdl.report.names import data_label, display
 from effdl.report.stats import SEEDS_SHOWN_MAX, bounded_band, metric_range, t_band
+from effdl.smoothing import moving_average
 
 # The figure bands are the text's interval: the Student-t 95% CI over seeds (a callable, not seaborn's bootstrap).
 ERRORBAR = t_band
@@ -259,11 +260,9 @@ def relabel_legend(ax: plt.Axes, **kwargs) -> None:
 
 def smoothed_losses(iters: pd.DataFrame, window: int, by: list[str], max_points: int = 400) -> pd.DataFrame:
     """Per run, the seed's moving_average of the per-iteration loss, placed at each window's last iteration (epochs)."""
-    from effdl.engine import moving_average
-
     frames = []
     for keys, run in iters.sort_values("iteration").groupby(by, sort=True):
-        smooth = moving_average(run["loss"].to_numpy(), window).numpy()
+        smooth = moving_average(run["loss"].to_numpy(), window)
         if len(smooth) == 0:
             continue
         x = run["epoch_float"].to_numpy()[window - 1 :] + 1.0 / max(1, _iters_per_epoch(run))

@@ -47,7 +47,7 @@ SEED_TESTS = (
         "ConvNet parameter count and moving_average length",
         """\
 import torch
-from effdl.engine import moving_average
+from effdl.smoothing import moving_average
 from effdl.measure import count_parameters
 from effdl.models.convnet import ConvNet
 

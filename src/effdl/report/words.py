@@ -13,21 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from effdl.smoothing import moving_average
+
 FLAT_POINTS = 1.0  # accuracy changes below this many points are "barely changes" / a plateau
 SPIKE_FACTOR = 1.5  # a loss peak this many times above both its start and its end level is a spike
 LOSS_FLAT_RATIO = 0.02  # a relative loss change below this is "stays near" (a reader sees 2 % on the plot)
 LOSS_SLIGHT_RATIO = 0.1  # a relative loss change below this (and above LOSS_FLAT_RATIO) is "falls slightly"
 CHANCE_MARGIN = 3.0  # an accuracy within this many points of chance is "at chance level"
-
-
-def moving_average(values: Sequence[float], n: int) -> np.ndarray:
-    """The seed's moving_average (mean of each full window of n values) in NumPy; n shrinks to len(values)."""
-    x = np.asarray(values, dtype=float)
-    n = max(1, min(int(n), len(x)))
-    if len(x) == 0:
-        return x
-    cumulative = np.cumsum(np.insert(x, 0, 0.0))
-    return (cumulative[n:] - cumulative[:-n]) / n
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -117,7 +109,7 @@ def loss_trend(losses: Sequence[float], positions: Sequence[float], window: int)
     raw, where = raw[keep], where[keep]
     if len(raw) == 0:
         return LossTrend(float("nan"), float("nan"), float("nan"), float("nan"), True)
-    smooth = moving_average(raw, window)
+    smooth = moving_average(raw, max(1, min(int(window), len(raw))))  # a curve shorter than the window: one point
     peak = int(np.argmax(smooth))
     placed = where[len(raw) - len(smooth) :]  # window k ends at iteration k + n - 1, where the figure draws it
     return LossTrend(
