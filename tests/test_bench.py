@@ -288,7 +288,7 @@ def test_headline_takes_each_precisions_fastest_pipeline_with_its_ceiling_share_
 def test_the_nofold_control_evaluates_without_the_engines_batchnorm_folding_and_trains_no_row():
     assert Pipeline.engine("bf16+cl").fold_bn and Pipeline.engine("bf16+cl").label == "engine bf16 + channels_last"
     control = Pipeline.engine("bf16+cl+nofold")
-    assert not control.fold_bn and control.label == "engine bf16 + channels_last + BN unfolded (eval)"
+    assert not control.fold_bn and control.label == "engine bf16 + channels_last + BN unfolded, ReLU unfused (eval)"
     assert not Pipeline("classic").fold_bn  # the notebook's pipeline evaluates its network as it is
 
 

@@ -1,4 +1,5 @@
-"""BatchNorm folding for evaluation (effdl.fold): the same function as the unfolded network, only where it applies."""
+"""The evaluation network (effdl.fold): BatchNorm folded and ReLU fused compute the trained network's function,
+only where they apply."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch.nn.utils import parametrizations
 
 from effdl.data import DeviceDataset
 from effdl.engine import TrainConfig, evaluate, train
-from effdl.fold import evaluation_network, fold_batchnorm
+from effdl.fold import ConvReLU2d, evaluation_network, fold_batchnorm, fuse_conv_relu
 from effdl.models import build_model
 
 
@@ -119,3 +120,88 @@ def test_evaluation_with_folding_gives_the_unfolded_numbers_and_training_is_unch
     # in bf16 only the rounding differs: the folded weights are rounded after scaling (loss within 1 %)
     for a, b in zip(run(True, "bf16")[1].epochs, run(False, "bf16")[1].epochs, strict=True):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-2)
+
+
+RESNET18 = dict(num_classes=10, init="random", download_weights=False)
+
+
+def fused_count(network: nn.Module) -> int:
+    return sum(isinstance(m, ConvReLU2d) for m in network.modules())
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, fused",
+    [("convnet", {}, 9), ("dwconvnet", {"impl": "solution"}, 9), ("resnet18", RESNET18, 9)],
+    ids=["convnet", "dwconvnet", "resnet18"],  # resnet18: the stem and each block's first conv (the second adds)
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_relu_fused_into_the_convolution_gives_the_folded_networks_numbers_bit_for_bit(
+    name, kwargs, fused, channels_last, precision
+):
+    """ReLU commutes with rounding to the output dtype, so the fused kernel's output equals the folded network's
+    exactly (values, dtype, layout), in fp32 and under bf16 autocast (emulated on CPUs without bf16: slow, small)."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no oneDNN: fuse_conv_relu leaves the network as it is")
+    torch.manual_seed(0)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = trained_looking(build_model(name, **kwargs)).to(memory_format=memory_format).eval()
+    network = evaluation_network(model)
+    assert fused_count(network) == fused
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=memory_format)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        expected, got = fold_batchnorm(model)(x), network(x)
+    assert got.dtype == expected.dtype
+    assert torch.equal(got, expected)
+
+
+class ConvThenRelus(nn.Module):
+    """Convolutions followed by ReLU in each spelling torch.fx records, and two that must stay apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(5))
+        self.same = nn.Conv2d(4, 4, 3, padding="same")
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.relu(self.convs[0](x))  # module
+        x = nn.functional.relu(self.convs[1](x))  # function
+        x = self.convs[2](x).relu()  # method
+        kept = self.convs[3](x)  # two users: its value is needed unrectified
+        x = torch.relu(kept) + kept
+        x = torch.relu(self.same(x))  # padding given as a string: left to nn.Conv2d
+        return nn.functional.leaky_relu(self.convs[4](x))  # not a ReLU
+
+
+def test_fuse_conv_relu_fuses_each_spelling_of_relu_and_leaves_other_patterns_alone():
+    torch.manual_seed(0)
+    model = ConvThenRelus().eval()
+    network = fuse_conv_relu(torch.fx.symbolic_trace(model))
+    fused = {name for name, m in network.named_modules() if isinstance(m, ConvReLU2d)}
+    assert fused == {"convs.0", "convs.1", "convs.2"}
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(network(x), model(x))
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch.backends.mkldnn.flags() warns on CPU-only builds
+def test_the_fused_convolution_falls_back_to_the_two_operations_where_its_kernel_does_not_apply():
+    """With gradients on (the oneDNN kernel has no backward), with oneDNN switched off, and for a dtype it lacks,
+    the module computes relu(conv(x)) with nn.Conv2d; without gradients it runs the kernel in autocast's dtype."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    fused = ConvReLU2d(conv)
+    x = torch.randn(2, 3, 8, 8)
+    out = fused(x)  # gradients on
+    assert fused._onednn_dtype(x) is None
+    assert out.grad_fn is not None and torch.equal(out, torch.relu(conv(x)))
+    with torch.no_grad():
+        assert fused._onednn_dtype(x) == torch.float32
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert fused._onednn_dtype(x) == torch.bfloat16
+        with torch.backends.mkldnn.flags(enabled=False):
+            assert fused._onednn_dtype(x) is None
+            assert torch.equal(fused(x), torch.relu(conv(x)))
+        double = ConvReLU2d(nn.Conv2d(3, 4, 3, padding=1).double())
+        assert double._onednn_dtype(x.double()) is None and double(x.double()).dtype == torch.float64

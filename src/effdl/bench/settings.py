@@ -26,8 +26,8 @@ CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16
 BENCH_PRECISIONS = ("fp32", "bf16")
 
 
-# suffixes of an engine variant name: "bf16+cl+compile"; "nofold" evaluates without folding each BatchNorm into
-# its convolution, which the engine does (effdl.fold): the control that shows what folding gains
+# suffixes of an engine variant name: "bf16+cl+compile"; "nofold" evaluates the network as trained, without the
+# engine's BatchNorm folding and ReLU fusion (effdl.fold): the control that shows what they gain
 ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused", "nofold")
 # the SGD step's implementation per option (the engine's SGD_IMPLS; torch's own default on a CPU is the loop)
 OPTIMIZER_IMPLS = {name: kwargs for name, kwargs in SGD_IMPLS.items() if name}
@@ -43,13 +43,13 @@ class Pipeline:
     num_workers: int = 0
     compile: bool = False
     optimizer_impl: str = ""  # "" (torch's default), "foreach" or "fused": the SGD step's implementation
-    fold_bn: bool = False  # evaluate with BatchNorm folded into the convolutions as the engine does (effdl.fold)
+    fold_bn: bool = False  # evaluate the engine's evaluation network: BatchNorm folded, ReLU fused (effdl.fold)
 
     @classmethod
     def engine(cls, variant: str) -> Pipeline:
         """Parse an engine variant name: a precision plus optional '+cl' (channels_last), '+compile', one of
-        '+foreach' / '+fused' (the SGD step's implementation) and '+nofold' (evaluation without the engine's
-        BatchNorm folding)."""
+        '+foreach' / '+fused' (the SGD step's implementation) and '+nofold' (evaluation of the network as trained,
+        without the engine's BatchNorm folding and ReLU fusion)."""
         precision, *options = variant.split("+")
         impls = [o for o in options if o in OPTIMIZER_IMPLS]
         if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS) or len(impls) > 1:
@@ -75,7 +75,7 @@ class Pipeline:
             + (["channels_last"] if self.channels_last else [])
             + (["compile"] if self.compile else [])
             + ([f"{self.optimizer_impl} SGD"] if self.optimizer_impl else [])
-            + ([] if self.fold_bn else ["BN unfolded (eval)"])
+            + ([] if self.fold_bn else ["BN unfolded, ReLU unfused (eval)"])
         )
         return "engine " + " + ".join(extras)
 
@@ -93,7 +93,7 @@ class BenchSettings:
     # integer; the classic test loader keeps `batch_size` as the seed
     eval_batch_size: int | str = "auto"
     # see Pipeline.engine; the compiled variants give `engine.compile: auto` its measured gain (effdl.plan.work)
-    # '+nofold' rows (evaluation only) show what the engine's BatchNorm folding gains
+    # '+nofold' rows (evaluation only) show what the engine's BatchNorm folding and ReLU fusion gain
     engine: tuple[str, ...] = (
         "fp32",
         "fp32+cl",
