@@ -68,7 +68,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         repeats=1,
         eval_images=16,
         eval_batch_size=16,
-        engine=("fp32", "fp32+cl", "fp32+cl+nofold"),
+        engine=("fp32", "fp32+cl", "fp32+cl+nofold", "fp32+cl+nofuse"),
         acc_seeds=(0,),
         acc_epochs=1,
         acc_train_per_class=1,
@@ -88,6 +88,7 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "compile",
         "optimizer_impl",
         "fold_bn",
+        "fuse_relu",
         "batch_size",
         "channels_last_used",
         "images_per_round",
@@ -101,10 +102,12 @@ def test_tiny_benchmark_writes_finite_positive_ratios(tiny_packed, tmp_path):
         "gflop_per_s",
         "of_peak",
     ]
-    # 2 classic + 2 engine pipelines train; the '+nofold' control only evaluates (its training is its twin's)
-    assert len(throughput) == 4 + 5 and set(throughput["phase"]) == {"train", "eval"}
+    # 2 classic + 2 engine pipelines train; the '+nofold' and '+nofuse' controls only evaluate (training is the twin's)
+    assert len(throughput) == 4 + 6 and set(throughput["phase"]) == {"train", "eval"}
     control = throughput[throughput["label"].str.contains("BN unfolded")]
-    assert list(control["phase"]) == ["eval"] and not control["fold_bn"].item()
+    assert list(control["phase"]) == ["eval"] and not control["fold_bn"].item() and not control["fuse_relu"].item()
+    control = throughput[throughput["label"].str.endswith("+ ReLU unfused (eval)")]
+    assert list(control["phase"]) == ["eval"] and control["fold_bn"].item() and not control["fuse_relu"].item()
     for column in ("img_per_s", "speedup_vs_classic", "speedup_vs_seed_loader", "cifar10_epoch_s_projected"):
         assert all(math.isfinite(v) and v > 0 for v in throughput[column]), column
     for _, phase in throughput.groupby("phase"):
@@ -168,7 +171,9 @@ def test_epoch_times_cover_the_seed_loader_and_the_engine(tiny_packed):
 
 
 def test_engine_variant_names_parse_and_bad_ones_name_the_fix():
-    assert Pipeline.engine("bf16+cl+compile") == Pipeline("engine", "bf16", True, compile=True, fold_bn=True)
+    assert Pipeline.engine("bf16+cl+compile") == Pipeline(
+        "engine", "bf16", True, compile=True, fold_bn=True, fuse_relu=True
+    )
     assert Pipeline.engine("fp32+foreach").optimizer_impl == "foreach"
     assert Pipeline.engine("bf16+cl+fused").label == "engine bf16 + channels_last + fused SGD"
     with pytest.raises(ValueError, match="one of '\\+foreach' / '\\+fused'"):
@@ -285,33 +290,45 @@ def test_headline_takes_each_precisions_fastest_pipeline_with_its_ceiling_share_
     assert "4.10x classic" in headline_text(table.reset_index())
 
 
-def test_the_nofold_control_evaluates_without_the_engines_batchnorm_folding_and_trains_no_row():
-    assert Pipeline.engine("bf16+cl").fold_bn and Pipeline.engine("bf16+cl").label == "engine bf16 + channels_last"
+def test_the_evaluation_controls_evaluate_without_the_engines_folding_or_fusion_and_train_no_row():
+    engine = Pipeline.engine("bf16+cl")
+    assert engine.fold_bn and engine.fuse_relu and not engine.evaluation_control
+    assert engine.label == "engine bf16 + channels_last"
     control = Pipeline.engine("bf16+cl+nofold")
-    assert not control.fold_bn and control.label == "engine bf16 + channels_last + BN unfolded, ReLU unfused (eval)"
-    assert not Pipeline("classic").fold_bn  # the notebook's pipeline evaluates its network as it is
+    assert not control.fold_bn and not control.fuse_relu and control.evaluation_control
+    assert control.label == "engine bf16 + channels_last + BN unfolded, ReLU unfused (eval)"
+    control = Pipeline.engine("bf16+cl+nofuse")
+    assert control.fold_bn and not control.fuse_relu and control.evaluation_control
+    assert control.label == "engine bf16 + channels_last + ReLU unfused (eval)"
+    with pytest.raises(ValueError, match="at most one of '\\+nofold' / '\\+nofuse'"):
+        Pipeline.engine("bf16+nofold+nofuse")
+    classic = Pipeline("classic")  # the notebook's pipeline evaluates its network as it is, and is no control
+    assert not classic.fold_bn and not classic.fuse_relu and not classic.evaluation_control
 
 
 def test_the_headline_times_only_what_the_studys_engine_runs():
-    """The engine folds BatchNorm when it evaluates, so the unfolded '+nofold' control is not the engine; evaluation
-    is neither compiled nor has an SGD step: however the noise falls, the control heads no phase, a compiled or
-    foreach variant training only."""
+    """The engine folds BatchNorm and fuses ReLU when it evaluates, so the '+nofold' and '+nofuse' controls are not
+    the engine; evaluation is neither compiled nor has an SGD step: however the noise falls, a control heads no
+    phase, a compiled or foreach variant training only."""
     throughput = pd.DataFrame(
         {
-            "phase": ["train"] * 4 + ["eval"] * 4,
-            "pipeline": ["engine"] * 8,
-            "label": ["bf16+cl", "bf16+cl+nofold", "bf16+cl+compile", "bf16+cl+foreach"] * 2,
-            "precision": ["bf16"] * 8,
-            "fold_bn": [True, False, True, True] * 2,
-            "compile": [False, False, True, False] * 2,
-            "optimizer_impl": [None, None, None, "foreach"] * 2,
-            "img_per_s": [1000.0, 1001.0, 1200.0, 1100.0, 5000.0, 6000.0, 5001.0, 5002.0],
-            "speedup_vs_classic": [3.0, 3.0, 3.6, 3.3, 5.0, 6.0, 5.0, 5.0],
+            "phase": ["train"] * 5 + ["eval"] * 5,
+            "pipeline": ["engine"] * 10,
+            "label": ["bf16+cl", "bf16+cl+nofold", "bf16+cl+compile", "bf16+cl+foreach", "bf16+cl+nofuse"] * 2,
+            "precision": ["bf16"] * 10,
+            "fold_bn": [True, False, True, True, True] * 2,
+            "fuse_relu": [True, False, True, True, False] * 2,
+            "compile": [False, False, True, False, False] * 2,
+            "optimizer_impl": [None, None, None, "foreach", None] * 2,
+            "img_per_s": [1000.0, 1001.0, 1200.0, 1100.0, 1002.0, 5000.0, 6000.0, 5001.0, 5002.0, 6001.0],
+            "speedup_vs_classic": [3.0, 3.0, 3.6, 3.3, 3.0, 5.0, 6.0, 5.0, 5.0, 6.0],
         }
     )
     peaks = pd.DataFrame({"precision": ["bf16"], "gflop_per_s": [1000.0]})
     table = headline(add_arithmetic_context(throughput, peaks)).set_index("phase")
     assert table.loc["train", "label"] == "bf16+cl+compile" and table.loc["eval", "label"] == "bf16+cl"
-    as_read_back = throughput.astype({"fold_bn": str, "compile": str})  # flags read back as text
+    as_read_back = throughput.astype({"fold_bn": str, "fuse_relu": str, "compile": str})  # flags read back as text
     table = headline(add_arithmetic_context(as_read_back, peaks)).set_index("phase")
     assert table.loc["eval", "label"] == "bf16+cl"
+    before_fusion = throughput.drop(columns="fuse_relu").iloc[[0, 1, 5, 6]]  # a CSV from before the ReLU fusion
+    assert headline(add_arithmetic_context(before_fusion, peaks)).set_index("phase").loc["eval", "label"] == "bf16+cl"

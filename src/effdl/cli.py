@@ -74,8 +74,8 @@ def bench_parser(prog: str = "effdl bench") -> argparse.ArgumentParser:
         nargs="+",
         metavar="VARIANT",
         help="engine variants to time: fp32|bf16 with optional +cl (channels_last), +compile, +foreach or "
-        "+fused (the SGD step) and +nofold (evaluation without the engine's BatchNorm folding and ReLU fusion), "
-        "e.g. fp32 fp32+cl bf16 bf16+cl bf16+cl+compile bf16+cl+foreach bf16+cl+nofold",
+        "+fused (the SGD step) and +nofold or +nofuse (evaluation without the engine's BatchNorm folding and ReLU "
+        "fusion, or without the fusion), e.g. fp32 fp32+cl bf16 bf16+cl bf16+cl+compile bf16+cl+foreach bf16+cl+nofold",
     )
     parser.add_argument("--workers", nargs="+", type=int, help="DataLoader num_workers values for the classic pipeline")
     parser.add_argument("--epoch-timing", action="store_true", help="time whole epochs (always on for CUDA)")

@@ -94,15 +94,16 @@ def _option_on(rows: pd.DataFrame, column: str) -> pd.Series:
 
 def headline(throughput: pd.DataFrame) -> pd.DataFrame:
     """The bench's headline: per phase and precision, the fastest classic and the fastest engine pipeline that the
-    study's engine runs (BatchNorm folded as the engine evaluates, where the table has such rows; evaluation
-    without the training-only options) with `of_ceiling` (achieved GFLOP/s / the same precision's convolution
+    study's engine runs (BatchNorm folded and ReLU fused as the engine evaluates, where the table has such rows;
+    evaluation without the training-only options) with `of_ceiling` (achieved GFLOP/s / the same precision's convolution
     ceiling) beside `x_classic` (the per-round median ratio to the fastest classic pipeline). Takes
     add_arithmetic_context's output."""
     rows = []
     for (phase, precision), group in throughput.groupby(["phase", "precision"], sort=False):
-        unfolded_engine = (group["pipeline"] == "engine") & ~_option_on(group, "fold_bn")
-        if (group["pipeline"] == "engine").sum() > unfolded_engine.sum():  # '+nofold' is the control, not the engine
-            group = group[~unfolded_engine]
+        fused = _option_on(group, "fuse_relu") if "fuse_relu" in group else True  # older CSVs: no fusion to compare
+        controls = (group["pipeline"] == "engine") & ~(_option_on(group, "fold_bn") & fused)
+        if (group["pipeline"] == "engine").sum() > controls.sum():  # '+nofold', '+nofuse': controls, not the engine
+            group = group[~controls]
         if phase == "eval":  # evaluation is neither compiled nor has an SGD step: such a row repeats its twin's
             group = group[~_option_on(group, "compile") & ~_option_on(group, "optimizer_impl")]
         for kind in ("classic", "engine"):

@@ -26,9 +26,10 @@ CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16
 BENCH_PRECISIONS = ("fp32", "bf16")
 
 
-# suffixes of an engine variant name: "bf16+cl+compile"; "nofold" evaluates the network as trained, without the
-# engine's BatchNorm folding and ReLU fusion (effdl.fold): the control that shows what they gain
-ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused", "nofold")
+# suffixes of an engine variant name: "bf16+cl+compile"; the evaluation controls: "nofold" evaluates the network as
+# trained, without the engine's BatchNorm folding and ReLU fusion (effdl.fold), "nofuse" folds without fusing
+EVALUATION_CONTROLS = ("nofold", "nofuse")
+ENGINE_OPTIONS = ("cl", "compile", "foreach", "fused", *EVALUATION_CONTROLS)
 # the SGD step's implementation per option (the engine's SGD_IMPLS; torch's own default on a CPU is the loop)
 OPTIMIZER_IMPLS = {name: kwargs for name, kwargs in SGD_IMPLS.items() if name}
 
@@ -43,19 +44,26 @@ class Pipeline:
     num_workers: int = 0
     compile: bool = False
     optimizer_impl: str = ""  # "" (torch's default), "foreach" or "fused": the SGD step's implementation
-    fold_bn: bool = False  # evaluate the engine's evaluation network: BatchNorm folded, ReLU fused (effdl.fold)
+    fold_bn: bool = False  # evaluate with BatchNorm folded into the convolutions, as the engine does (effdl.fold)
+    fuse_relu: bool = False  # ... and each convolution -> ReLU as one kernel, as the engine does (effdl.fold)
 
     @classmethod
     def engine(cls, variant: str) -> Pipeline:
         """Parse an engine variant name: a precision plus optional '+cl' (channels_last), '+compile', one of
-        '+foreach' / '+fused' (the SGD step's implementation) and '+nofold' (evaluation of the network as trained,
-        without the engine's BatchNorm folding and ReLU fusion)."""
+        '+foreach' / '+fused' (the SGD step's implementation) and an evaluation control: '+nofold' (the network as
+        trained, without the engine's BatchNorm folding and ReLU fusion) or '+nofuse' (folded, ReLU unfused)."""
         precision, *options = variant.split("+")
         impls = [o for o in options if o in OPTIMIZER_IMPLS]
-        if precision not in BENCH_PRECISIONS or not set(options) <= set(ENGINE_OPTIONS) or len(impls) > 1:
+        controls = [o for o in options if o in EVALUATION_CONTROLS]
+        if (
+            precision not in BENCH_PRECISIONS
+            or not set(options) <= set(ENGINE_OPTIONS)
+            or max(len(impls), len(controls)) > 1
+        ):
             raise ValueError(
                 f"unknown engine variant '{variant}'. Fix: write a precision {BENCH_PRECISIONS} "
-                f"optionally followed by '+cl', '+compile', one of '+foreach' / '+fused' and '+nofold', e.g. 'bf16+cl'"
+                "optionally followed by '+cl', '+compile', at most one of '+foreach' / '+fused' and at most one of "
+                "'+nofold' / '+nofuse', e.g. 'bf16+cl'"
             )
         return cls(
             "engine",
@@ -64,7 +72,13 @@ class Pipeline:
             compile="compile" in options,
             optimizer_impl="".join(impls),
             fold_bn="nofold" not in options,
+            fuse_relu=not controls,
         )
+
+    @property
+    def evaluation_control(self) -> bool:
+        """An engine variant that evaluates another network than the engine's (it trains as its twin: no row)."""
+        return self.kind == "engine" and not (self.fold_bn and self.fuse_relu)
 
     @property
     def label(self) -> str:
@@ -76,6 +90,7 @@ class Pipeline:
             + (["compile"] if self.compile else [])
             + ([f"{self.optimizer_impl} SGD"] if self.optimizer_impl else [])
             + ([] if self.fold_bn else ["BN unfolded, ReLU unfused (eval)"])
+            + (["ReLU unfused (eval)"] if self.fold_bn and not self.fuse_relu else [])
         )
         return "engine " + " + ".join(extras)
 
@@ -93,16 +108,18 @@ class BenchSettings:
     # integer; the classic test loader keeps `batch_size` as the seed
     eval_batch_size: int | str = "auto"
     # see Pipeline.engine; the compiled variants give `engine.compile: auto` its measured gain (effdl.plan.work)
-    # '+nofold' rows (evaluation only) show what the engine's BatchNorm folding and ReLU fusion gain
+    # '+nofold' and '+nofuse' rows (evaluation only) show what the engine's BatchNorm folding and ReLU fusion gain
     engine: tuple[str, ...] = (
         "fp32",
         "fp32+cl",
         "fp32+cl+compile",
         "fp32+cl+nofold",
+        "fp32+cl+nofuse",
         "bf16",
         "bf16+cl",
         "bf16+cl+compile",
         "bf16+cl+nofold",
+        "bf16+cl+nofuse",
     )
     workers: tuple[int, ...] = (0, SEED_NUM_WORKERS)
     epoch_timing: bool = False

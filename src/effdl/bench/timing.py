@@ -32,7 +32,7 @@ from effdl.bench.settings import (
 )
 from effdl.data import DeviceDataset, iterate_batches
 from effdl.engine import TrainConfig, evaluate, train, training_step
-from effdl.fold import evaluation_network
+from effdl.fold import evaluation_network, fold_batchnorm
 from effdl.io import write_csv
 from effdl.measure import synchronize
 from effdl.models import build_model
@@ -145,18 +145,21 @@ def time_evaluation(pipeline: Pipeline, test_split: dict, settings: BenchSetting
             )
         return {"images": images, "seconds": seconds}
     dataset = DeviceDataset(test_split["images"], test_split["labels"], device)
+    if pipeline.fold_bn and not pipeline.fuse_relu:  # the '+nofuse' control: folded here, untimed (milliseconds)
+        model = fold_batchnorm(model)
+    engine_network = pipeline.fold_bn and pipeline.fuse_relu
     kwargs = dict(
         mean=settings.mean,
         std=settings.std,
         batch_size=settings.eval_batch_size,
         precision=pipeline.precision,
         channels_last=pipeline.channels_last,
-        fold_batchnorm=pipeline.fold_bn,  # as the engine tests each epoch: the folding is timed with the pass
+        fold_batchnorm=engine_network,  # as the engine tests each epoch: folding and fusing are timed with the pass
     )
     evaluate(model, dataset, **kwargs)  # warm-up pass; with 'auto' it also probes (once per process and precision)
     plan = plan_evaluation(
         settings.eval_batch_size,
-        evaluation_network(model) if pipeline.fold_bn else model,
+        evaluation_network(model) if engine_network else model,
         dataset.images,
         precision=pipeline.precision,
         channels_last=pipeline.channels_last,
@@ -184,8 +187,8 @@ def measure_throughput(
     for round_index in range(settings.repeats):
         for pipeline in pipelines:
             for phase, timer, split in (("train", time_training, data["train"]), ("eval", time_evaluation, eval_split)):
-                if phase == "train" and pipeline.kind == "engine" and not pipeline.fold_bn:
-                    continue  # '+nofold' changes evaluation only: its training would repeat its twin's
+                if phase == "train" and pipeline.evaluation_control:
+                    continue  # '+nofold' and '+nofuse' change evaluation only: their training would repeat the twin's
                 timing = timer(pipeline, split, settings, device)
                 raw.append(
                     {
@@ -230,6 +233,7 @@ def summarise_throughput(raw: pd.DataFrame, settings: BenchSettings) -> pd.DataF
                     "compile": pipeline.compile,
                     "optimizer_impl": pipeline.optimizer_impl,
                     "fold_bn": pipeline.fold_bn,
+                    "fuse_relu": pipeline.fuse_relu,
                     "batch_size": _batch_used(runs, settings, phase, pipeline),
                     "channels_last_used": _layout_used(runs, pipeline),
                     "images_per_round": int(runs["images"].iloc[0]),
