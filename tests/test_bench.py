@@ -25,6 +25,7 @@ from effdl.bench import (
     take_per_class,
 )
 from effdl.bench.__main__ import parse_args, settings_from_args
+from effdl.bench.timing import evaluated_network
 from effdl.data import DataError, DeviceDataset, iterate_batches
 from effdl.engine import training_step
 from effdl.execution import cpu_has_native_bf16, resolve_precision
@@ -304,6 +305,20 @@ def test_the_evaluation_controls_evaluate_without_the_engines_folding_or_fusion_
         Pipeline.engine("bf16+nofold+nofuse")
     classic = Pipeline("classic")  # the notebook's pipeline evaluates its network as it is, and is no control
     assert not classic.fold_bn and not classic.fuse_relu and not classic.evaluation_control
+
+
+def test_each_engine_variant_times_the_network_it_names():
+    from effdl.fold import ConvReLU2d
+
+    model = build_model("convnet").eval()
+
+    def kinds(variant: str) -> set[str]:
+        return {type(m).__name__ for m in evaluated_network(Pipeline.engine(variant))(model).modules()}
+
+    fused = torch.backends.mkldnn.is_available()  # the fusion needs oneDNN (every x86 build of torch has it)
+    assert "BatchNorm2d" not in kinds("fp32") and (ConvReLU2d.__name__ in kinds("fp32")) == fused  # the engine's
+    assert "BatchNorm2d" not in kinds("fp32+nofuse") and ConvReLU2d.__name__ not in kinds("fp32+nofuse")
+    assert evaluated_network(Pipeline.engine("fp32+nofold"))(model) is model
 
 
 def test_the_headline_times_only_what_the_studys_engine_runs():

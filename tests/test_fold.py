@@ -194,14 +194,14 @@ def test_the_fused_convolution_falls_back_to_the_two_operations_where_its_kernel
     fused = ConvReLU2d(conv)
     x = torch.randn(2, 3, 8, 8)
     out = fused(x)  # gradients on
-    assert fused.kernel_dtype(x) is None
+    assert fused._onednn_dtype(x) is None
     assert out.grad_fn is not None and torch.equal(out, torch.relu(conv(x)))
     with torch.no_grad():
-        assert fused.kernel_dtype(x) == torch.float32
+        assert fused._onednn_dtype(x) == torch.float32
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert fused.kernel_dtype(x) == torch.bfloat16
+            assert fused._onednn_dtype(x) == torch.bfloat16
         with torch.backends.mkldnn.flags(enabled=False):
-            assert fused.kernel_dtype(x) is None
+            assert fused._onednn_dtype(x) is None
             assert torch.equal(fused(x), torch.relu(conv(x)))
         double = ConvReLU2d(nn.Conv2d(3, 4, 3, padding=1).double())
-        assert double.kernel_dtype(x.double()) is None and double(x.double()).dtype == torch.float64
+        assert double._onednn_dtype(x.double()) is None and double(x.double()).dtype == torch.float64

@@ -61,7 +61,7 @@ class ConvReLU2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        dtype = self.kernel_dtype(x)
+        dtype = self._onednn_dtype(x)
         if dtype is None:
             return torch.relu(conv(x))
         bias = None if conv.bias is None else conv.bias.to(dtype)
@@ -70,7 +70,7 @@ class ConvReLU2d(nn.Module):
             "relu", [], "",
         )  # fmt: skip
 
-    def kernel_dtype(self, x: torch.Tensor) -> torch.dtype | None:
+    def _onednn_dtype(self, x: torch.Tensor) -> torch.dtype | None:
         """The dtype the fused kernel computes in, or None where the unfused operations must run."""
         weight = self.conv.weight
         if torch.is_grad_enabled() or x.device.type != "cpu" or not torch.backends.mkldnn.enabled:
