@@ -29,6 +29,7 @@ from effdl.bench.timing import evaluated_network
 from effdl.data import DataError, DeviceDataset, iterate_batches
 from effdl.engine import training_step
 from effdl.execution import cpu_has_native_bf16, resolve_precision
+from effdl.fold import ConvReLU2d
 from effdl.io import save_checkpoint
 from effdl.models import build_model
 
@@ -308,8 +309,6 @@ def test_the_evaluation_controls_evaluate_without_the_engines_folding_or_fusion_
 
 
 def test_each_engine_variant_times_the_network_it_names():
-    from effdl.fold import ConvReLU2d
-
     model = build_model("convnet").eval()
 
     def kinds(variant: str) -> set[str]:

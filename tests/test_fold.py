@@ -14,6 +14,8 @@ from effdl.engine import TrainConfig, evaluate, train
 from effdl.fold import ConvReLU2d, evaluation_network, fold_batchnorm, fuse_conv_relu
 from effdl.models import build_model
 
+RESNET18 = dict(num_classes=10, init="random", download_weights=False)  # no download: weights play no part here
+
 
 def trained_looking(model: nn.Module) -> nn.Module:
     """Give every BatchNorm running statistics and affine parameters far from their initial 0 / 1."""
@@ -44,7 +46,7 @@ def test_the_folded_network_computes_the_unfolded_ones_function_in_its_layout(na
 
 def test_resnet18_folds_every_batchnorm_after_a_convolution():
     torch.manual_seed(0)
-    model = trained_looking(build_model("resnet18", num_classes=10, init="random", download_weights=False)).eval()
+    model = trained_looking(build_model("resnet18", **RESNET18)).eval()
     folded = evaluation_network(model)
     assert folded is not model and not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     x = torch.randn(2, 3, 32, 32)
@@ -120,9 +122,6 @@ def test_evaluation_with_folding_gives_the_unfolded_numbers_and_training_is_unch
     # in bf16 only the rounding differs: the folded weights are rounded after scaling (loss within 1 %)
     for a, b in zip(run(True, "bf16")[1].epochs, run(False, "bf16")[1].epochs, strict=True):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-2)
-
-
-RESNET18 = dict(num_classes=10, init="random", download_weights=False)
 
 
 def fused_count(network: nn.Module) -> int:
